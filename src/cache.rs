@@ -1,0 +1,494 @@
+//! `struct kmem_cache` instances, cache handles and object tokens.
+//!
+//! An instance is what a creator's handle points at. Its first field is the
+//! pointer to the storage it allocates from — its own in mainline, its
+//! primary's when it is an alias in the primary-cache design — so every
+//! instance's fast path is: load `storage`, index the CPU's sheaves, pop.
+//! The kernel's is: load `s->cpu_sheaves`, index, pop. A static instance
+//! (`static FOO: KmemCache = KmemCache::new();`) is reached by address, with
+//! no load of a cache pointer first: that is the point of Al Viro's series.
+
+use std::fmt;
+use std::ptr::NonNull;
+
+use crate::error::SlabError;
+use crate::flags::{SLAB_CONSISTENCY_CHECKS, SlabFlags};
+use crate::page::PageEntry;
+use crate::storage::{CacheStorage, FreeCheck};
+use crate::sync::Mutex;
+use crate::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use crate::world::{CacheId, ModuleId, WorldCore};
+
+/// Where an instance's memory lives and who created it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstanceKind {
+    /// Allocated by `kmem_cache_create()`.
+    Dynamic,
+    /// A static instance of the kernel image, set up by `kmem_cache_setup()`.
+    Static,
+    /// A static instance inside a module's memory.
+    ModuleStatic,
+    /// Primary scheme: a dynamic primary created for a module static that
+    /// found no compatible primary. It has no user name.
+    HiddenPrimary,
+}
+
+/// Life cycle of an instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstanceState {
+    /// A static instance not set up yet.
+    Unused,
+    /// Usable.
+    Live,
+    /// Primary scheme: the creator destroyed it while aliases remain; it
+    /// keeps the shared storage for them.
+    Headless,
+    /// Destroyed. A destroyed instance with objects left is kept (and its
+    /// storage), as the kernel leaks it, so those objects stay valid.
+    Destroyed,
+}
+
+/// The bookkeeping of an instance, changed under `slab_mutex`.
+pub(crate) struct CacheMeta {
+    pub(crate) state: InstanceState,
+    pub(crate) kind: InstanceKind,
+    /// `s->name`: the creator's name (for a mainline alias, the first creator's).
+    pub(crate) name: String,
+    /// `s->flags` as used for merging and sysfs (after `slab_debug=`).
+    pub(crate) flags: SlabFlags,
+    /// `s->refcount`: -1 for boot caches.
+    pub(crate) refcount: i32,
+    /// `s->usersize` (after sanitising).
+    pub(crate) usersize: u32,
+    /// `s->useroffset`.
+    pub(crate) useroffset: u32,
+    /// The alignment after `calculate_alignment`.
+    pub(crate) align: u32,
+    /// 6.18: the cache got per-cpu sheaves from an explicit `sheaf_capacity`.
+    pub(crate) explicit_sheaves: bool,
+    pub(crate) world: Option<crate::sync::Arc<WorldCore>>,
+    pub(crate) id: Option<CacheId>,
+    /// The module that created it (a module static, or a module's dynamic cache).
+    pub(crate) module: Option<ModuleId>,
+    /// The names of creators that share this instance (mainline-style
+    /// aliasing), oldest first, the instance's own name first.
+    pub(crate) names: Vec<String>,
+    /// The sysfs directory of this instance's storage (for a primary or a
+    /// mainline cache); empty for an alias.
+    pub(crate) sysfs_dir: String,
+}
+
+impl CacheMeta {
+    const fn unused() -> CacheMeta {
+        CacheMeta {
+            state: InstanceState::Unused,
+            kind: InstanceKind::Static,
+            name: String::new(),
+            flags: SlabFlags::EMPTY,
+            refcount: 0,
+            usersize: 0,
+            useroffset: 0,
+            align: 0,
+            explicit_sheaves: false,
+            world: None,
+            id: None,
+            module: None,
+            names: Vec::new(),
+            sysfs_dir: String::new(),
+        }
+    }
+}
+
+/// `struct kmem_cache`: one cache instance.
+///
+/// Create static instances with [`KmemCache::new`] in a `static` item and set
+/// them up with [`crate::World::kmem_cache_setup`]; dynamic ones come from
+/// [`crate::World::kmem_cache_create`] as a [`Cache`] handle.
+#[repr(C)]
+pub struct KmemCache {
+    /// The storage this instance allocates from; null before setup and after destroy.
+    storage: AtomicPtr<CacheStorage>,
+    /// `s->object_size` (what zeroing allocations clear).
+    object_size: AtomicU32,
+    /// `s->primary_cache`: itself for a primary, its primary for an alias.
+    primary_cache: AtomicPtr<KmemCache>,
+    pub(crate) meta: Mutex<CacheMeta>,
+}
+
+// SAFETY: the storage pointer is only dereferenced under the lifetime rules
+// documented on `storage()`; everything else is atomics or behind the mutex.
+unsafe impl Send for KmemCache {}
+// SAFETY: as above.
+unsafe impl Sync for KmemCache {}
+
+impl Default for KmemCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl KmemCache {
+    /// An unused instance, for a `static` item (`struct kmem_cache_opaque`).
+    #[cfg(not(loom))]
+    pub const fn new() -> KmemCache {
+        KmemCache {
+            storage: AtomicPtr::new(std::ptr::null_mut()),
+            object_size: AtomicU32::new(0),
+            primary_cache: AtomicPtr::new(std::ptr::null_mut()),
+            meta: Mutex::new(CacheMeta::unused()),
+        }
+    }
+
+    /// An unused instance (loom types cannot be `const`).
+    #[cfg(loom)]
+    pub fn new() -> KmemCache {
+        KmemCache {
+            storage: AtomicPtr::new(std::ptr::null_mut()),
+            object_size: AtomicU32::new(0),
+            primary_cache: AtomicPtr::new(std::ptr::null_mut()),
+            meta: Mutex::new(CacheMeta::unused()),
+        }
+    }
+
+    /// The storage, if the instance is usable.
+    ///
+    /// Lifetime rule: an instance's storage stays allocated while the instance
+    /// can be reached through a handle ([`Cache`], a `&'static` static, a
+    /// borrowed module static) — destroy consumes the handle, kernel-image
+    /// statics are never destroyed, and module statics are destroyed only
+    /// through `&mut Module` — and while any object of it is allocated.
+    #[inline(always)]
+    pub(crate) fn storage(&self) -> Option<&CacheStorage> {
+        let ptr = self.storage.load(Ordering::Acquire);
+        // SAFETY: see the lifetime rule above.
+        unsafe { ptr.as_ref() }
+    }
+
+    pub(crate) fn storage_ptr(&self) -> *mut CacheStorage {
+        self.storage.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_storage(&self, storage: *mut CacheStorage) {
+        self.storage.store(storage, Ordering::Release);
+    }
+
+    pub(crate) fn set_object_size(&self, size: u32) {
+        self.object_size.store(size, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_primary(&self, primary: *const KmemCache) {
+        self.primary_cache.store(primary as *mut KmemCache, Ordering::Release);
+    }
+
+    /// `s->primary_cache`: the instance itself for a primary (and in every
+    /// scheme but the primary-cache one), its primary for an alias.
+    pub fn primary_cache(&self) -> Option<&KmemCache> {
+        // SAFETY: a primary outlives its aliases (its refcount counts them).
+        unsafe { self.primary_cache.load(Ordering::Acquire).as_ref() }
+    }
+
+    /// True if this instance is an alias of another instance (primary scheme).
+    pub fn is_alias(&self) -> bool {
+        let p = self.primary_cache.load(Ordering::Acquire);
+        !p.is_null() && !std::ptr::eq(p, self)
+    }
+
+    /// `kmem_cache_alloc(s, GFP_KERNEL)`.
+    #[inline]
+    pub fn alloc(&self) -> Result<Object, SlabError> {
+        let Some(storage) = self.storage() else { return Err(self.unusable()) };
+        match storage.slab_alloc() {
+            Some(ptr) => Ok(Object { ptr }),
+            None => Err(SlabError::NoMemory),
+        }
+    }
+
+    /// `kmem_cache_zalloc()`: an object with its first `object_size` bytes zeroed.
+    pub fn zalloc(&self) -> Result<Object, SlabError> {
+        let object = self.alloc()?;
+        let len = self.object_size.load(Ordering::Relaxed) as usize;
+        // SAFETY: the object is ours and at least `object_size` bytes long
+        // (an instance's object_size never exceeds its storage's stride).
+        unsafe { std::ptr::write_bytes(object.ptr.as_ptr(), 0, len) };
+        Ok(object)
+    }
+
+    /// `kmem_cache_free(s, x)`. The object must belong to this instance's
+    /// storage — in the primary scheme, any alias of the same primary. An
+    /// object of another cache is refused and handed back, the way
+    /// `CONFIG_SLAB_FREELIST_HARDENED` refuses it (the kernel then leaks it).
+    #[inline]
+    pub fn free(&self, object: Object) -> Result<(), FreeError> {
+        let Some(storage) = self.storage() else {
+            return Err(FreeError { error: self.unusable(), object });
+        };
+        let slab = match storage.memory.map.lookup(object.addr()) {
+            PageEntry::Slab(slab) => slab,
+            _ => return Err(FreeError { error: SlabError::NotSlabObject { addr: object.addr() }, object }),
+        };
+        // SAFETY: the token proves the object is allocated, so its slab is live.
+        let owner = unsafe { slab.as_ref().storage };
+        if !std::ptr::eq(owner.as_ptr(), storage) {
+            return Err(self.wrong_cache(object, owner));
+        }
+        if storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {
+            // SAFETY: slab is live and ours.
+            if let Err(check) = unsafe { storage.free_consistency_checks(slab, object.addr()) } {
+                // A token always names an allocated object start; keep it anyway.
+                let name = self.name();
+                let error = match check {
+                    FreeCheck::NotObjectStart => SlabError::NotObjectStart { cache: name, addr: object.addr() },
+                    FreeCheck::AlreadyFree => SlabError::DoubleFree { cache: name, addr: object.addr() },
+                };
+                return Err(FreeError { error, object });
+            }
+        }
+        let ptr = object.into_raw();
+        // SAFETY: allocated object of `slab`, which belongs to `storage`.
+        unsafe { storage.slab_free(slab, ptr) };
+        Ok(())
+    }
+
+    /// `kmem_cache_alloc_bulk()`: all `n` objects or none.
+    pub fn alloc_bulk(&self, n: usize) -> Result<Vec<Object>, SlabError> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            match self.alloc() {
+                Ok(o) => out.push(o),
+                Err(e) => {
+                    for o in out {
+                        let _ = self.free(o);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `kmem_cache_free_bulk()`: frees every object; the ones refused come back.
+    pub fn free_bulk(&self, objects: Vec<Object>) -> Result<(), Vec<FreeError>> {
+        let refused: Vec<FreeError> = objects.into_iter().filter_map(|o| self.free(o).err()).collect();
+        if refused.is_empty() { Ok(()) } else { Err(refused) }
+    }
+
+    /// `kmem_cache_shrink()`: flush sheaves and free empty slabs.
+    pub fn shrink(&self) -> Result<(), SlabError> {
+        let storage = self.storage().ok_or_else(|| self.unusable())?;
+        storage.shrink();
+        Ok(())
+    }
+
+    /// `s->name`.
+    pub fn name(&self) -> String {
+        self.meta.lock().name.clone()
+    }
+
+    /// `kmem_cache_size()`: `s->object_size`.
+    pub fn object_size(&self) -> u32 {
+        self.object_size.load(Ordering::Relaxed)
+    }
+
+    /// The per-object stride of the storage (`s->size`), 0 if unusable.
+    pub fn size(&self) -> u32 {
+        self.storage().map_or(0, |s| s.layout.size)
+    }
+
+    /// The storage's figures (shared with every alias of the same primary).
+    pub fn stats(&self) -> Result<crate::storage::StorageStats, SlabError> {
+        Ok(self.storage().ok_or_else(|| self.unusable())?.stats())
+    }
+
+    /// The instance's state.
+    pub fn state(&self) -> InstanceState {
+        self.meta.lock().state
+    }
+
+    /// Where the instance lives.
+    pub fn kind(&self) -> InstanceKind {
+        self.meta.lock().kind
+    }
+
+    /// `s->refcount`.
+    pub fn refcount(&self) -> i32 {
+        self.meta.lock().refcount
+    }
+
+    /// `s->flags` (as requested, after `slab_debug=`).
+    pub fn flags(&self) -> SlabFlags {
+        self.meta.lock().flags
+    }
+
+    /// True if `object` is allocated from the same storage as this instance
+    /// (same cache in mainline, same primary in the primary scheme).
+    pub fn owns(&self, object: &Object) -> bool {
+        match (self.storage(), self.storage().map(|s| s.memory.map.lookup(object.addr()))) {
+            // SAFETY: the token proves the slab is live.
+            (Some(storage), Some(PageEntry::Slab(slab))) => unsafe {
+                std::ptr::eq(slab.as_ref().storage.as_ptr(), storage)
+            },
+            _ => false,
+        }
+    }
+
+    /// The object's bytes (`object_size` of this instance), for reading and writing.
+    pub fn object_bytes<'a>(&self, object: &'a mut Object) -> Result<&'a mut [u8], SlabError> {
+        if !self.owns(object) {
+            return Err(SlabError::WrongCache { passed: self.name(), actual: String::from("?"), addr: object.addr() });
+        }
+        let len = self.object_size() as usize;
+        // SAFETY: the object is allocated from this storage, is at least
+        // object_size bytes, and the `&mut Object` borrow makes the slice unique.
+        Ok(unsafe { std::slice::from_raw_parts_mut(object.ptr.as_ptr(), len) })
+    }
+
+    #[cold]
+    fn unusable(&self) -> SlabError {
+        let meta = self.meta.lock();
+        match meta.state {
+            InstanceState::Unused => SlabError::NotSetUp,
+            _ => SlabError::CacheDestroyed { cache: meta.name.clone() },
+        }
+    }
+
+    #[cold]
+    fn wrong_cache(&self, object: Object, owner: NonNull<CacheStorage>) -> FreeError {
+        // SAFETY: the owner storage is live while it has this allocated object.
+        let actual = unsafe { owner.as_ref() }.primary_name();
+        let error = SlabError::WrongCache { passed: self.name(), actual, addr: object.addr() };
+        let world = self.meta.lock().world.clone();
+        if let Some(world) = world {
+            world.report("kmem_cache_free", Some(self.name()), Some(object.addr()), error.to_string());
+        }
+        FreeError { error, object }
+    }
+}
+
+impl fmt::Debug for KmemCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let meta = self.meta.lock();
+        f.debug_struct("KmemCache")
+            .field("name", &meta.name)
+            .field("state", &meta.state)
+            .field("kind", &meta.kind)
+            .field("refcount", &meta.refcount)
+            .finish()
+    }
+}
+
+impl CacheStorage {
+    /// The name of the primary instance that owns this storage.
+    pub(crate) fn primary_name(&self) -> String {
+        let p = self.primary.load(Ordering::Acquire);
+        // SAFETY: the primary lives as long as its storage.
+        unsafe { p.as_ref() }.map_or_else(|| String::from("?"), |p| p.name())
+    }
+}
+
+/// An allocated object: the only way to free it, so a double free cannot be
+/// written. Dropping it without freeing leaks the object (as forgetting
+/// `kfree()` does), which is safe.
+#[must_use = "an object that is never freed is leaked"]
+#[derive(PartialEq, Eq, Hash)]
+pub struct Object {
+    ptr: NonNull<u8>,
+}
+
+// SAFETY: an object is plain memory owned by whoever holds the token.
+unsafe impl Send for Object {}
+// SAFETY: `&Object` only exposes the address.
+unsafe impl Sync for Object {}
+
+impl Object {
+    pub(crate) fn from_raw(ptr: NonNull<u8>) -> Object {
+        Object { ptr }
+    }
+
+    pub(crate) fn into_raw(self) -> NonNull<u8> {
+        let ptr = self.ptr;
+        std::mem::forget(self);
+        ptr
+    }
+
+    /// The object's address.
+    pub fn addr(&self) -> usize {
+        self.ptr.as_ptr() as usize
+    }
+
+    /// The object's address as a pointer, for the caller's own (unsafe) use.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+}
+
+impl fmt::Debug for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Object({:#x})", self.addr())
+    }
+}
+
+/// A refused free: the error, and the object, still allocated and still yours.
+#[derive(Debug)]
+pub struct FreeError {
+    /// Why the free was refused.
+    pub error: SlabError,
+    /// The object, unchanged.
+    pub object: Object,
+}
+
+impl fmt::Display for FreeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for FreeError {}
+
+/// A handle to a dynamic cache, as `kmem_cache_create()` returns it.
+///
+/// Each creator gets its own handle, even when two handles name the same
+/// instance (mainline aliasing). [`crate::kmem_cache_destroy`] consumes it,
+/// so a destroyed handle cannot be used; dropping it destroys it too.
+pub struct Cache {
+    pub(crate) inst: NonNull<KmemCache>,
+    /// The name this creator asked for (a mainline alias's name is not stored in the instance).
+    pub(crate) name: String,
+    /// The module that created it, if any.
+    pub(crate) module: Option<ModuleId>,
+}
+
+impl Cache {
+    /// The name this handle's creator passed (for a mainline alias, not the instance's name).
+    pub fn creator_name(&self) -> &str {
+        &self.name
+    }
+}
+
+// SAFETY: the instance is Sync and outlives the handle (see `storage()`).
+unsafe impl Send for Cache {}
+// SAFETY: as above.
+unsafe impl Sync for Cache {}
+
+impl std::ops::Deref for Cache {
+    type Target = KmemCache;
+    #[inline(always)]
+    fn deref(&self) -> &KmemCache {
+        // SAFETY: the instance lives at least until this handle is destroyed.
+        unsafe { self.inst.as_ref() }
+    }
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        // A dropped handle is destroyed; errors are in the world's report log.
+        // SAFETY: we are the handle being destroyed; `destroy_instance` is the
+        // one place that may free the instance, after this handle is gone.
+        let _ = unsafe { crate::world::destroy_instance(self.inst, &self.name, self.module) };
+    }
+}

@@ -1,0 +1,153 @@
+//! Loadable modules: their static cache instances live in module memory,
+//! which is freed at unload.
+//!
+//! A [`Module`] owns its memory. Module statics are borrowed from it, and
+//! both destroying a static and unloading take the module by `&mut` or by
+//! value, so no reference into module memory can outlive it: the borrow
+//! checker refuses such code. Unload itself refuses (and hands the module
+//! back) while the module still has caches, or while a destroyed static is
+//! pinned by objects left in it (Al Viro's v3: the owner stays until the
+//! last reference goes).
+
+use crate::cache::{Cache, InstanceState, KmemCache};
+use crate::error::SlabError;
+use crate::flags::SlabFlags;
+use crate::sync::Arc;
+use crate::world::{CreateEntry, CreateRequest, KmemCacheArgs, ModuleId, ModuleRec, Placement, World, WorldCore};
+
+/// A loaded module.
+pub struct Module {
+    id: ModuleId,
+    name: String,
+    core: Arc<WorldCore>,
+    /// The module's static `struct kmem_cache` objects: its data section.
+    statics: Option<Box<[KmemCache]>>,
+}
+
+impl World {
+    /// Loads a module named `name` with `nr_statics` static cache instances.
+    pub fn module_load(&self, name: &str, nr_statics: usize) -> Module {
+        let id = self.core.slab_mutex.lock().modules.insert(ModuleRec { name: name.to_owned(), handles: Vec::new() });
+        Module {
+            id,
+            name: name.to_owned(),
+            core: self.core.clone(),
+            statics: Some((0..nr_statics).map(|_| KmemCache::new()).collect()),
+        }
+    }
+
+    /// Unloads a module (`delete_module`). Refuses with
+    /// [`SlabError::ModuleBusy`], handing the module back intact, while it
+    /// has caches or pinned statics.
+    pub fn module_unload(&self, module: Module) -> Result<(), (SlabError, Module)> {
+        module.unload()
+    }
+}
+
+impl Module {
+    /// The module's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Static instance `i` of the module.
+    pub fn static_cache(&self, i: usize) -> &KmemCache {
+        &self.statics.as_ref().expect("statics live until unload")[i]
+    }
+
+    /// `kmem_cache_setup()` of static instance `i`, from module code.
+    pub fn kmem_cache_setup(
+        &self,
+        i: usize,
+        name: &str,
+        size: u32,
+        args: KmemCacheArgs,
+        flags: SlabFlags,
+    ) -> Result<&KmemCache, SlabError> {
+        let inst = self.static_cache(i);
+        let req = CreateRequest {
+            name,
+            size,
+            args,
+            flags,
+            entry: CreateEntry::KmemCacheCreate,
+            placement: Placement::ModuleStatic(inst),
+            module: Some(self.id),
+        };
+        self.core.create(req)?;
+        Ok(inst)
+    }
+
+    /// `kmem_cache_create()` from module code (a module's dynamic cache).
+    pub fn kmem_cache_create(
+        &self,
+        name: &str,
+        size: u32,
+        args: KmemCacheArgs,
+        flags: SlabFlags,
+    ) -> Result<Cache, SlabError> {
+        let req = CreateRequest {
+            name,
+            size,
+            args,
+            flags,
+            entry: CreateEntry::KmemCacheCreate,
+            placement: Placement::Dynamic,
+            module: Some(self.id),
+        };
+        let inst = self.core.create(req)?;
+        if let Some(m) = self.core.slab_mutex.lock().modules.get_mut(self.id) {
+            m.handles.push(name.to_owned());
+        }
+        Ok(Cache { inst, name: name.to_owned(), module: Some(self.id) })
+    }
+
+    /// `kmem_cache_destroy()` of static instance `i` (module exit code).
+    pub fn kmem_cache_destroy(&mut self, i: usize) -> Result<(), SlabError> {
+        let inst = self.static_cache(i);
+        let name = inst.name();
+        match inst.state() {
+            InstanceState::Unused => return Err(SlabError::NotSetUp),
+            InstanceState::Destroyed => return Err(SlabError::CacheDestroyed { cache: name }),
+            _ => {}
+        }
+        let ptr = crate::world::InstPtr(std::ptr::NonNull::from(inst));
+        self.core.destroy(ptr, &name, Some(self.id))
+    }
+
+    /// Why the module cannot unload now, if it cannot.
+    fn busy(&self) -> Option<SlabError> {
+        let reg = self.core.slab_mutex.lock();
+        let mut caches: Vec<String> = reg.modules.get(self.id).map(|m| m.handles.clone()).unwrap_or_default();
+        for inst in self.statics.as_deref().unwrap_or(&[]) {
+            let meta = inst.meta.lock();
+            let pinned = meta.state == InstanceState::Destroyed && !inst.storage_ptr().is_null();
+            if matches!(meta.state, InstanceState::Live | InstanceState::Headless) || pinned {
+                caches.push(meta.name.clone());
+            }
+        }
+        if caches.is_empty() { None } else { Some(SlabError::ModuleBusy { module: self.name.clone(), caches }) }
+    }
+
+    fn unload(mut self) -> Result<(), (SlabError, Module)> {
+        if let Some(err) = self.busy() {
+            self.core.report("delete_module", None, None, format!("{err}"));
+            return Err((err, self));
+        }
+        self.core.slab_mutex.lock().modules.remove(self.id);
+        // The module's memory goes now; nothing points into it any more.
+        self.statics = None;
+        Ok(())
+    }
+}
+
+impl Drop for Module {
+    fn drop(&mut self) {
+        if self.statics.is_some() && self.busy().is_some() {
+            // Dropped while busy: keep its memory forever rather than free
+            // memory that caches or slabs still name.
+            std::mem::forget(self.statics.take());
+        }
+        self.core.slab_mutex.lock().modules.remove(self.id);
+    }
+}

@@ -1,0 +1,195 @@
+//! The synchronisation facade: every piece of shared state in the library goes
+//! through these names, so that `--cfg loom` swaps in loom's model-checked
+//! equivalents and loom explores the real code, not a copy of it.
+//!
+//! | name | normal build | `cfg(loom)` |
+//! |---|---|---|
+//! | `atomic::*` | `std::sync::atomic` | `loom::sync::atomic` |
+//! | [`Mutex`], [`RwLock`] | `parking_lot` | newtypes over `loom::sync` |
+//! | [`UnsafeCell`] | newtype over `std::cell::UnsafeCell` with `with`/`with_mut` | `loom::cell::UnsafeCell` |
+//! | [`ArcSwap`] | `arc_swap::ArcSwap` | newtype over `loom::sync::RwLock<Arc<T>>` |
+//! | [`Arc`] | `std::sync::Arc` | `loom::sync::Arc` |
+//! | [`raw_alloc`] / [`raw_free`] | `std::alloc` | `loom::alloc` (loom fails a run that leaks) |
+//!
+//! parking_lot and arc-swap have no loom support: parking_lot blocks the one OS
+//! thread loom runs its model on, and arc-swap's debt lists are invisible to
+//! loom. The loom newtypes keep the same method names so call sites do not change.
+
+#[cfg(not(loom))]
+mod imp {
+    pub use std::sync::Arc;
+    pub use std::sync::atomic;
+
+    /// `parking_lot::Mutex`: const-constructible, so a cache instance fits in a `static`.
+    pub type Mutex<T> = parking_lot::Mutex<T>;
+    /// The guard of [`Mutex`].
+    pub type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+    /// `parking_lot::RwLock`.
+    pub type RwLock<T> = parking_lot::RwLock<T>;
+
+    /// `arc_swap::ArcSwap`: read-mostly snapshots for lock-free readers.
+    pub type ArcSwap<T> = arc_swap::ArcSwap<T>;
+
+    /// `std::cell::UnsafeCell` with loom's closure-based accessors.
+    #[derive(Debug)]
+    pub struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        /// Wraps `value`.
+        pub const fn new(value: T) -> Self {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
+        }
+
+        /// Calls `f` with a shared raw pointer to the contents.
+        #[inline(always)]
+        pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        /// Calls `f` with a unique raw pointer to the contents.
+        #[inline(always)]
+        pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        /// Exclusive access through `&mut self`.
+        pub fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut()
+        }
+    }
+
+    /// Allocates `layout` bytes (slab pages, sheaves, metadata).
+    ///
+    /// # Safety
+    /// `layout` must have a non-zero size.
+    #[inline]
+    pub unsafe fn raw_alloc(layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: the caller guarantees a non-zero size.
+        unsafe { std::alloc::alloc(layout) }
+    }
+
+    /// Frees memory from [`raw_alloc`].
+    ///
+    /// # Safety
+    /// `ptr` must come from `raw_alloc(layout)` and not have been freed.
+    #[inline]
+    pub unsafe fn raw_free(ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: forwarded from the caller.
+        unsafe { std::alloc::dealloc(ptr, layout) }
+    }
+
+    /// Spin-wait hint.
+    #[inline]
+    pub fn spin_loop() {
+        std::hint::spin_loop()
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    pub use loom::sync::Arc;
+    pub use loom::sync::atomic;
+
+    /// A loom mutex with parking_lot's guard-returning `lock()`.
+    #[derive(Debug)]
+    pub struct Mutex<T>(loom::sync::Mutex<T>);
+    /// The guard of [`Mutex`].
+    pub type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        /// Wraps `value` (not `const` under loom).
+        pub fn new(value: T) -> Self {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+        /// Locks; loom mutexes cannot be poisoned by our code, which never panics holding one.
+        pub fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().unwrap()
+        }
+        /// Tries to lock.
+        pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            self.0.try_lock().ok()
+        }
+        /// Exclusive access through `&mut self`.
+        pub fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut().unwrap()
+        }
+        /// Consumes the mutex.
+        pub fn into_inner(self) -> T {
+            self.0.into_inner().unwrap()
+        }
+    }
+
+    /// A loom rwlock with parking_lot's guard-returning methods.
+    #[derive(Debug)]
+    pub struct RwLock<T>(loom::sync::RwLock<T>);
+
+    impl<T> RwLock<T> {
+        /// Wraps `value`.
+        pub fn new(value: T) -> Self {
+            RwLock(loom::sync::RwLock::new(value))
+        }
+        /// Shared lock.
+        pub fn read(&self) -> loom::sync::RwLockReadGuard<'_, T> {
+            self.0.read().unwrap()
+        }
+        /// Exclusive lock.
+        pub fn write(&self) -> loom::sync::RwLockWriteGuard<'_, T> {
+            self.0.write().unwrap()
+        }
+    }
+
+    /// arc-swap's shape over a loom `RwLock<Arc<T>>`; every arc-swap operation is
+    /// linearizable, which a lock models faithfully.
+    #[derive(Debug)]
+    pub struct ArcSwap<T>(loom::sync::RwLock<Arc<T>>);
+
+    impl<T> ArcSwap<T> {
+        /// Wraps `value`.
+        pub fn new(value: Arc<T>) -> Self {
+            ArcSwap(loom::sync::RwLock::new(value))
+        }
+        /// Wraps an owned value.
+        pub fn from_pointee(value: T) -> Self {
+            Self::new(Arc::new(value))
+        }
+        /// The current value, kept alive by the returned `Arc`.
+        pub fn load_full(&self) -> Arc<T> {
+            self.0.read().unwrap().clone()
+        }
+        /// Same as `load_full` (arc-swap's guard also keeps the old value alive).
+        pub fn load(&self) -> Arc<T> {
+            self.load_full()
+        }
+        /// Replaces the value.
+        pub fn store(&self, value: Arc<T>) {
+            *self.0.write().unwrap() = value;
+        }
+    }
+
+    pub use loom::cell::UnsafeCell;
+
+    /// Allocates `layout` bytes (slab pages, sheaves, metadata) through loom, which checks for leaks.
+    ///
+    /// # Safety
+    /// `layout` must have a non-zero size.
+    pub unsafe fn raw_alloc(layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: the caller guarantees a non-zero size.
+        unsafe { loom::alloc::alloc(layout) }
+    }
+
+    /// Frees memory from [`raw_alloc`].
+    ///
+    /// # Safety
+    /// `ptr` must come from `raw_alloc(layout)` and not have been freed.
+    pub unsafe fn raw_free(ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: forwarded from the caller.
+        unsafe { loom::alloc::dealloc(ptr, layout) }
+    }
+
+    /// A yield point for loom.
+    pub fn spin_loop() {
+        loom::hint::spin_loop()
+    }
+}
+
+pub use imp::*;

@@ -1,0 +1,91 @@
+//! `/sys/kernel/slab`: cache directories and alias symlinks.
+//!
+//! Mirrors `mm/slub.c`: `sysfs_slab_add()`, `sysfs_slab_alias()`,
+//! `sysfs_slab_unlink()` and `create_unique_id()`. Mainline never removes an
+//! alias link: after a destroy the links of the cache's names stay, dangling,
+//! until a later cache of the same name replaces them. The primary-cache
+//! scheme removes an instance's link when the instance is destroyed.
+
+use std::collections::BTreeMap;
+
+/// One entry of the tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SysfsNode {
+    /// A cache directory.
+    Dir,
+    /// A symlink to a directory (which may be gone: a lingering link).
+    Link {
+        /// The directory it points at.
+        target: String,
+    },
+}
+
+/// One line of a listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SysfsEntry {
+    /// Entry name.
+    pub name: String,
+    /// Directory or link.
+    pub node: SysfsNode,
+    /// For a link: its target directory no longer exists.
+    pub dangling: bool,
+}
+
+/// The slab kset.
+#[derive(Default, Debug)]
+pub(crate) struct Sysfs {
+    entries: BTreeMap<String, SysfsNode>,
+}
+
+impl Sysfs {
+    /// `kobject_init_and_add` of a cache directory; an existing entry of the
+    /// same name makes it fail (the kernel logs and carries on).
+    pub(crate) fn add_dir(&mut self, name: &str) -> Result<(), String> {
+        if self.entries.contains_key(name) {
+            return Err(format!("SLUB: Unable to add cache {name} to sysfs"));
+        }
+        self.entries.insert(name.to_owned(), SysfsNode::Dir);
+        Ok(())
+    }
+
+    /// `sysfs_remove_link` of `name`, if it is a link.
+    pub(crate) fn remove_link(&mut self, name: &str) {
+        if matches!(self.entries.get(name), Some(SysfsNode::Link { .. })) {
+            self.entries.remove(name);
+        }
+    }
+
+    /// `sysfs_slab_alias()`: replace any link called `name`, then link it to `target`.
+    pub(crate) fn alias(&mut self, name: &str, target: &str) -> Result<(), String> {
+        self.remove_link(name);
+        if !matches!(self.entries.get(target), Some(SysfsNode::Dir)) || self.entries.contains_key(name) {
+            return Err(format!("SLUB: Unable to add cache alias {name} to sysfs"));
+        }
+        self.entries.insert(name.to_owned(), SysfsNode::Link { target: target.to_owned() });
+        Ok(())
+    }
+
+    /// `sysfs_slab_unlink()`: `kobject_del` of the directory only.
+    pub(crate) fn unlink_dir(&mut self, name: &str) {
+        if matches!(self.entries.get(name), Some(SysfsNode::Dir)) {
+            self.entries.remove(name);
+        }
+    }
+
+    /// True if `name` is a directory.
+    pub(crate) fn is_dir(&self, name: &str) -> bool {
+        matches!(self.entries.get(name), Some(SysfsNode::Dir))
+    }
+
+    /// Every entry, sorted by name as `ls` sorts them.
+    pub(crate) fn entries(&self) -> Vec<SysfsEntry> {
+        self.entries
+            .iter()
+            .map(|(name, node)| SysfsEntry {
+                name: name.clone(),
+                node: node.clone(),
+                dangling: matches!(node, SysfsNode::Link { target } if !self.is_dir(target)),
+            })
+            .collect()
+    }
+}

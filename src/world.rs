@@ -1,0 +1,510 @@
+//! The slab world: what the kernel keeps in globals (`slab_caches`,
+//! `slab_mutex`, the sysfs kset, the kmalloc caches, loaded modules) plus the
+//! configuration, in one value so that several worlds live in one process.
+
+use std::ptr::NonNull;
+
+use slotmap::SlotMap;
+
+use crate::cache::{Cache, CacheMeta, InstanceKind, InstanceState, KmemCache, Object};
+use crate::config::{KMALLOC_MAX_SIZE, PAGE_SIZE, SlabConfig};
+use crate::error::{Report, SlabError};
+use crate::flags::*;
+use crate::layout::get_order;
+use crate::memory::SlabMemory;
+use crate::page::PageEntry;
+use crate::storage::{CacheStorage, FreeCheck, StorageStats};
+use crate::sync::{Arc, Mutex};
+use crate::sysfs::Sysfs;
+
+slotmap::new_key_type! {
+    /// A registered cache instance (generational: a stale id finds nothing).
+    pub struct CacheId;
+    /// A loaded module.
+    pub struct ModuleId;
+}
+
+/// A pointer to a registered instance; the registry is the only owner of
+/// dynamic instances, and frees them in `release_instance`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct InstPtr(pub(crate) NonNull<KmemCache>);
+
+// SAFETY: instances are Sync; the pointer is only dereferenced under the
+// registry's lifetime rules.
+unsafe impl Send for InstPtr {}
+// SAFETY: as above.
+unsafe impl Sync for InstPtr {}
+
+impl InstPtr {
+    pub(crate) fn get(&self) -> &KmemCache {
+        // SAFETY: registered (or orphaned) instances stay allocated until
+        // `release_instance`, which first removes them from every list.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+/// A loaded module's bookkeeping.
+pub(crate) struct ModuleRec {
+    pub(crate) name: String,
+    /// Names of dynamic caches the module created and has not destroyed.
+    pub(crate) handles: Vec<String>,
+}
+
+/// Everything `slab_mutex` protects.
+pub(crate) struct Registry {
+    pub(crate) caches: SlotMap<CacheId, InstPtr>,
+    /// `slab_caches`, oldest first (the kernel adds at the head and walks in
+    /// reverse, so `find_mergeable` sees the oldest cache first either way).
+    pub(crate) slab_caches: Vec<CacheId>,
+    pub(crate) sysfs: Sysfs,
+    pub(crate) modules: SlotMap<ModuleId, ModuleRec>,
+    /// Destroyed instances whose storage still holds objects (the kernel leaks
+    /// them); released when the world goes away, if their objects are gone by then.
+    pub(crate) orphans: Vec<InstPtr>,
+}
+
+/// The shared core of a world; instances hold a reference to it.
+pub struct WorldCore {
+    pub(crate) config: SlabConfig,
+    pub(crate) memory: Arc<SlabMemory>,
+    pub(crate) slab_mutex: Mutex<Registry>,
+    reports: Mutex<Vec<Report>>,
+}
+
+impl WorldCore {
+    /// Appends a kernel-style report to the log.
+    pub(crate) fn report(&self, function: &'static str, cache: Option<String>, addr: Option<usize>, message: String) {
+        self.reports.lock().push(Report { function, cache, addr, message });
+    }
+}
+
+/// The arguments of `kmem_cache_create()` (`struct kmem_cache_args`).
+#[derive(Clone, Debug, Default)]
+pub struct KmemCacheArgs {
+    /// Requested alignment, 0 = none.
+    pub align: u32,
+    /// Start of the usercopy region.
+    pub useroffset: u32,
+    /// Size of the usercopy region, 0 = none.
+    pub usersize: u32,
+    /// Custom free-pointer offset (with `use_freeptr_offset`).
+    pub freeptr_offset: u32,
+    /// Use `freeptr_offset`.
+    pub use_freeptr_offset: bool,
+    /// Constructor.
+    pub ctor: Option<crate::storage::Ctor>,
+    /// Explicit per-cpu sheaf capacity, 0 = automatic (7.0) or none (6.18).
+    pub sheaf_capacity: u32,
+}
+
+impl KmemCacheArgs {
+    /// Arguments with only an alignment (the legacy 5-argument form).
+    pub fn align(align: u32) -> KmemCacheArgs {
+        KmemCacheArgs { align, ..Default::default() }
+    }
+}
+
+/// How a cache is created: the three entry points of a booting kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateEntry {
+    /// `__kmem_cache_create_args()`: validated, tries to alias.
+    KmemCacheCreate,
+    /// `create_kmalloc_cache()`: usercopy 0/size, refcount 1, no alias attempt.
+    CreateKmallocCache,
+    /// `create_boot_cache()`: refcount -1, never a merge target.
+    CreateBootCache,
+}
+
+/// Where the new cache's instance lives.
+pub(crate) enum Placement<'a> {
+    Dynamic,
+    Static(&'a KmemCache),
+    ModuleStatic(&'a KmemCache),
+}
+
+pub(crate) struct CreateRequest<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) size: u32,
+    pub(crate) args: KmemCacheArgs,
+    pub(crate) flags: SlabFlags,
+    pub(crate) entry: CreateEntry,
+    pub(crate) placement: Placement<'a>,
+    pub(crate) module: Option<ModuleId>,
+}
+
+/// A slab world.
+pub struct World {
+    pub(crate) core: Arc<WorldCore>,
+    kmalloc: Vec<Cache>,
+}
+
+/// The kmalloc size classes of `kmalloc_caches[KMALLOC_NORMAL]` (x86_64, 4 KiB pages).
+pub const KMALLOC_SIZES: [u32; 13] = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192];
+
+/// `KMALLOC_MAX_CACHE_SIZE`: larger requests go to the page allocator.
+pub const KMALLOC_MAX_CACHE_SIZE: usize = 2 * PAGE_SIZE;
+
+impl World {
+    /// A booted world: the normal kmalloc caches exist, as after `create_kmalloc_caches()`.
+    pub fn new(config: SlabConfig) -> World {
+        let mut world = World::bare(config);
+        for size in KMALLOC_SIZES {
+            let name = format!("kmalloc-{}", if size >= 1024 { format!("{}k", size / 1024) } else { size.to_string() });
+            let align = crate::config::ARCH_KMALLOC_MINALIGN.max(1 << size.trailing_zeros().min(12));
+            let flags = if world.core.config.memcg { SLAB_NO_MERGE } else { SlabFlags::EMPTY };
+            let cache = world
+                .create_entry(&name, size, KmemCacheArgs::align(align), flags, CreateEntry::CreateKmallocCache)
+                .expect("kmalloc caches fit the default configuration");
+            world.kmalloc.push(cache);
+        }
+        world
+    }
+
+    /// A world with no cache at all (for replaying a boot trace, which creates
+    /// the boot and kmalloc caches itself).
+    pub fn bare(config: SlabConfig) -> World {
+        World {
+            core: Arc::new(WorldCore {
+                config,
+                memory: Arc::new(SlabMemory::new()),
+                slab_mutex: Mutex::new(Registry {
+                    caches: SlotMap::with_key(),
+                    slab_caches: Vec::new(),
+                    sysfs: Sysfs::default(),
+                    modules: SlotMap::with_key(),
+                    orphans: Vec::new(),
+                }),
+                reports: Mutex::new(Vec::new()),
+            }),
+            kmalloc: Vec::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SlabConfig {
+        &self.core.config
+    }
+
+    /// Mirrors `kmem_cache_create()` / `__kmem_cache_create_args()`.
+    pub fn kmem_cache_create(
+        &self,
+        name: &str,
+        size: u32,
+        args: KmemCacheArgs,
+        flags: SlabFlags,
+    ) -> Result<Cache, SlabError> {
+        self.create_entry(name, size, args, flags, CreateEntry::KmemCacheCreate)
+    }
+
+    /// Creates a cache through one of the boot-time entry points (trace replay).
+    pub fn create_entry(
+        &self,
+        name: &str,
+        size: u32,
+        args: KmemCacheArgs,
+        flags: SlabFlags,
+        entry: CreateEntry,
+    ) -> Result<Cache, SlabError> {
+        let req = CreateRequest { name, size, args, flags, entry, placement: Placement::Dynamic, module: None };
+        let inst = self.core.create(req)?;
+        Ok(Cache { inst, name: name.to_owned(), module: None })
+    }
+
+    /// Al Viro's `kmem_cache_setup()`: sets up a static instance of the kernel image.
+    pub fn kmem_cache_setup(
+        &self,
+        cache: &'static KmemCache,
+        name: &str,
+        size: u32,
+        args: KmemCacheArgs,
+        flags: SlabFlags,
+    ) -> Result<(), SlabError> {
+        let req = CreateRequest {
+            name,
+            size,
+            args,
+            flags,
+            entry: CreateEntry::KmemCacheCreate,
+            placement: Placement::Static(cache),
+            module: None,
+        };
+        self.core.create(req).map(|_| ())
+    }
+
+    /// `KMEM_CACHE_SETUP(s, T, flags)`: name, size and alignment from a type.
+    pub fn kmem_cache_setup_type<T>(&self, cache: &'static KmemCache, flags: SlabFlags) -> Result<(), SlabError> {
+        let name = std::any::type_name::<T>().rsplit("::").next().unwrap_or("?").to_owned();
+        self.kmem_cache_setup(cache, &name, size_of::<T>() as u32, KmemCacheArgs::align(align_of::<T>() as u32), flags)
+    }
+
+    /// Mirrors `kmalloc(size, GFP_KERNEL)`.
+    pub fn kmalloc(&self, size: usize) -> Result<Object, SlabError> {
+        if size == 0 {
+            return Err(SlabError::invalid("kmalloc(0) returns ZERO_SIZE_PTR, which is not an object"));
+        }
+        if size > KMALLOC_MAX_CACHE_SIZE {
+            return self.kmalloc_large(size);
+        }
+        let index = KMALLOC_SIZES.iter().position(|&s| s as usize >= size).expect("size <= 8 KiB");
+        let cache = self.kmalloc.get(index).ok_or(SlabError::NotSetUp)?;
+        cache.alloc()
+    }
+
+    /// Mirrors `__kmalloc_large_node()`: whole pages, marked in the page map.
+    fn kmalloc_large(&self, size: usize) -> Result<Object, SlabError> {
+        if size > KMALLOC_MAX_SIZE {
+            return Err(SlabError::NoMemory);
+        }
+        let order = get_order(size);
+        let pages = self.core.memory.pages.alloc(order).ok_or(SlabError::NoMemory)?;
+        self.core.memory.map.set(pages.as_ptr() as usize, 1 << order, PageEntry::Large { head: true, order });
+        Ok(Object::from_raw(pages))
+    }
+
+    /// Mirrors `kfree()`: the object's slab names its cache; no cache argument.
+    pub fn kfree(&self, object: Object) -> Result<(), crate::cache::FreeError> {
+        match self.core.memory.map.lookup(object.addr()) {
+            PageEntry::Slab(slab) => {
+                // SAFETY: the token proves the object is allocated, so its
+                // slab and the slab's storage are live.
+                let storage = unsafe { slab.as_ref().storage.as_ref() };
+                if storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {
+                    // SAFETY: live slab of this storage.
+                    if let Err(check) = unsafe { storage.free_consistency_checks(slab, object.addr()) } {
+                        let error = check_error(check, storage.primary_name(), object.addr());
+                        return Err(crate::cache::FreeError { error, object });
+                    }
+                }
+                let ptr = object.into_raw();
+                // SAFETY: allocated object of `slab`.
+                unsafe { storage.slab_free(slab, ptr) };
+                Ok(())
+            }
+            PageEntry::Large { head: true, order } => {
+                let ptr = object.into_raw();
+                let _guard = self.core.memory.discard_lock.write();
+                self.core.memory.map.clear(ptr.as_ptr() as usize, 1 << order);
+                // SAFETY: a large kmalloc head page of this order, allocated by kmalloc_large.
+                unsafe { self.core.memory.pages.free(ptr, order) };
+                Ok(())
+            }
+            _ => {
+                let error = SlabError::NotSlabObject { addr: object.addr() };
+                self.core.report("kfree", None, Some(object.addr()), error.to_string());
+                Err(crate::cache::FreeError { error, object })
+            }
+        }
+    }
+
+    /// `kfree()` of a plain address, fully checked. Without
+    /// `SLAB_CONSISTENCY_CHECKS` on the owning cache a double free cannot be
+    /// told apart, so such a free is refused ([`SlabError::Unchecked`]).
+    pub fn kfree_addr(&self, addr: usize) -> Result<(), SlabError> {
+        let _guard = self.core.memory.discard_lock.read();
+        let PageEntry::Slab(slab) = self.core.memory.map.lookup(addr) else {
+            let error = SlabError::NotSlabObject { addr };
+            self.core.report("kfree", None, Some(addr), error.to_string());
+            return Err(error);
+        };
+        // SAFETY: the read lock keeps every mapped slab (and so its storage) alive.
+        let storage = unsafe { slab.as_ref().storage.as_ref() };
+        let name = storage.primary_name();
+        let result = if !storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {
+            Err(SlabError::Unchecked { cache: name, addr })
+        } else {
+            // SAFETY: live slab of this storage.
+            match unsafe { storage.free_consistency_checks(slab, addr) } {
+                Ok(()) => {
+                    drop(_guard);
+                    // SAFETY: the checks (under the node lock) found an allocated
+                    // object start; debug caches have no sheaves, so "not on the
+                    // freelist" is "allocated". A concurrent free of the same
+                    // address is a race the caller created; the checks inside
+                    // __slab_free's lock ordering make it at worst a refused free.
+                    unsafe { storage.__slab_free(slab, NonNull::new_unchecked(addr as *mut u8)) };
+                    return Ok(());
+                }
+                Err(check) => Err(check_error(check, name, addr)),
+            }
+        };
+        if let Err(e) = &result {
+            self.core.report("kfree", Some(storage.primary_name()), Some(addr), e.to_string());
+        }
+        result
+    }
+
+    /// The kernel-style reports logged so far.
+    pub fn reports(&self) -> Vec<Report> {
+        self.core.reports.lock().clone()
+    }
+
+    /// Pages currently held by slabs and large kmalloc allocations.
+    pub fn pages(&self) -> usize {
+        self.core.memory.pages.pages()
+    }
+
+    /// The most pages held at once.
+    pub fn peak_pages(&self) -> usize {
+        self.core.memory.pages.peak()
+    }
+
+    /// Limits the page allocator (to exercise `-ENOMEM` paths).
+    pub fn set_page_limit(&self, pages: usize) {
+        self.core.memory.pages.set_limit(pages);
+    }
+
+    /// The normal kmalloc cache for `size` bytes, if this world has them.
+    pub fn kmalloc_cache(&self, size: usize) -> Option<&Cache> {
+        KMALLOC_SIZES.iter().position(|&s| s as usize >= size).and_then(|i| self.kmalloc.get(i))
+    }
+
+    /// Every listed instance, oldest first (`slab_caches`).
+    pub fn caches(&self) -> Vec<CacheInfo> {
+        let reg = self.core.slab_mutex.lock();
+        reg.slab_caches.iter().map(|id| CacheInfo::of(reg.caches[*id].get(), &reg)).collect()
+    }
+
+    /// The sysfs tree.
+    pub fn sysfs(&self) -> Vec<crate::sysfs::SysfsEntry> {
+        self.core.slab_mutex.lock().sysfs.entries()
+    }
+
+    /// Instances destroyed with objects left (kept for those objects).
+    pub fn orphans(&self) -> Vec<CacheInfo> {
+        let reg = self.core.slab_mutex.lock();
+        reg.orphans.iter().map(|p| CacheInfo::of(p.get(), &reg)).collect()
+    }
+
+    /// Total storage figures over every storage, orphans included.
+    pub fn storage_stats(&self) -> StorageStats {
+        let reg = self.core.slab_mutex.lock();
+        let mut total = StorageStats::default();
+        let mut seen = std::collections::HashSet::new();
+        for p in reg.caches.values().chain(reg.orphans.iter()) {
+            if let Some(storage) = p.get().storage() {
+                if seen.insert(storage as *const CacheStorage) {
+                    total = add_stats(total, storage.stats());
+                }
+            }
+        }
+        total
+    }
+}
+
+pub(crate) fn add_stats(a: StorageStats, b: StorageStats) -> StorageStats {
+    StorageStats {
+        slabs: a.slabs + b.slabs,
+        pages: a.pages + b.pages,
+        total_objects: a.total_objects + b.total_objects,
+        free_objects: a.free_objects + b.free_objects,
+        sheaf_objects: a.sheaf_objects + b.sheaf_objects,
+        sheaves: a.sheaves + b.sheaves,
+        sheaf_bytes: a.sheaf_bytes + b.sheaf_bytes,
+        partial_slabs: a.partial_slabs + b.partial_slabs,
+    }
+}
+
+fn check_error(check: FreeCheck, cache: String, addr: usize) -> SlabError {
+    match check {
+        FreeCheck::NotObjectStart => SlabError::NotObjectStart { cache, addr },
+        FreeCheck::AlreadyFree => SlabError::DoubleFree { cache, addr },
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        // The kmalloc caches go first; the core goes when the last instance does.
+        self.kmalloc.clear();
+    }
+}
+
+/// A read-only view of one instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheInfo {
+    /// `s->name`.
+    pub name: String,
+    /// Names sharing the instance (mainline-style aliases), own name first.
+    pub names: Vec<String>,
+    /// The primary's name (its own name for a primary).
+    pub primary: String,
+    /// State.
+    pub state: InstanceState,
+    /// Kind.
+    pub kind: InstanceKind,
+    /// `s->refcount`.
+    pub refcount: i32,
+    /// `s->object_size`.
+    pub object_size: u32,
+    /// `s->size`.
+    pub size: u32,
+    /// `s->align`.
+    pub align: u32,
+    /// `s->flags`.
+    pub flags: SlabFlags,
+    /// Objects per slab.
+    pub objs_per_slab: u32,
+    /// Slab order.
+    pub order: u32,
+    /// The sysfs directory of its storage.
+    pub sysfs_dir: String,
+    /// True if this instance is an alias of another (primary scheme).
+    pub is_alias: bool,
+}
+
+impl CacheInfo {
+    pub(crate) fn of(cache: &KmemCache, reg: &Registry) -> CacheInfo {
+        let is_alias = cache.is_alias();
+        let primary = cache.primary_cache().map_or_else(|| cache.name(), |p| p.name());
+        let layout = cache.storage().map(|s| s.layout);
+        let meta = cache.meta.lock();
+        let sysfs_dir = sysfs_dir_name(cache, &meta, reg);
+        CacheInfo {
+            name: meta.name.clone(),
+            names: meta.names.clone(),
+            primary,
+            state: meta.state,
+            kind: meta.kind,
+            refcount: meta.refcount,
+            object_size: cache.object_size(),
+            size: layout.map_or(0, |l| l.size),
+            align: meta.align,
+            flags: meta.flags,
+            objs_per_slab: layout.map_or(0, |l| l.objects),
+            order: layout.map_or(0, |l| l.order),
+            sysfs_dir,
+            is_alias,
+        }
+    }
+}
+
+pub(crate) fn sysfs_dir_name(cache: &KmemCache, meta: &CacheMeta, reg: &Registry) -> String {
+    let _ = reg;
+    let owner = if cache.is_alias() { cache.primary_cache().expect("alias has a primary") } else { cache };
+    if std::ptr::eq(owner, cache) { meta.sysfs_dir.clone() } else { owner.meta.lock().sysfs_dir.clone() }
+}
+
+/// Destroys one handle's reference (used by `Cache`'s destroy and drop).
+///
+/// # Safety
+/// `inst` is the instance of a handle that is being consumed.
+pub(crate) unsafe fn destroy_instance(
+    inst: NonNull<KmemCache>,
+    name: &str,
+    module: Option<ModuleId>,
+) -> Result<(), SlabError> {
+    // SAFETY: the handle kept the instance alive until now.
+    let cache = unsafe { inst.as_ref() };
+    let Some(world) = cache.meta.lock().world.clone() else {
+        return Err(SlabError::CacheDestroyed { cache: name.to_owned() });
+    };
+    world.destroy(InstPtr(inst), name, module)
+}
+
+/// Mirrors `kmem_cache_destroy()`: drops this creator's reference; the last
+/// one shuts the cache down. Objects left make it return
+/// [`SlabError::CacheBusy`] after logging the kernel's report; their memory stays valid.
+pub fn kmem_cache_destroy(cache: Cache) -> Result<(), SlabError> {
+    let cache = std::mem::ManuallyDrop::new(cache);
+    // SAFETY: `cache` is consumed here and its Drop will not run.
+    unsafe { destroy_instance(cache.inst, &cache.name, cache.module) }
+}

@@ -1,0 +1,147 @@
+//! The allocator core: objects, kfree by address, sheaves, accounting, checked frees.
+
+use std::collections::HashSet;
+
+use slabmerge::flags::*;
+use slabmerge::{KmemCacheArgs, Scheme, SlabConfig, SlabError, World, kmem_cache_destroy};
+
+fn world() -> World {
+    World::new(SlabConfig::default())
+}
+
+/// mm/slub.c: new_slab(), alloc_from_pcs(): objects are distinct, aligned and writable.
+#[test]
+fn objects_are_distinct_aligned_and_writable() {
+    let w = world();
+    let c = w.kmem_cache_create("test_obj", 100, KmemCacheArgs::align(32), SlabFlags::EMPTY).unwrap();
+    let mut objs = Vec::new();
+    let mut seen = HashSet::new();
+    for i in 0..1000u32 {
+        let mut o = c.alloc().unwrap();
+        assert_eq!(o.addr() % 32, 0);
+        assert!(seen.insert(o.addr()));
+        c.object_bytes(&mut o).unwrap().fill(i as u8);
+        objs.push((i as u8, o));
+    }
+    for (v, o) in objs.iter_mut() {
+        assert!(c.object_bytes(o).unwrap().iter().all(|b| b == v));
+    }
+    for (_, o) in objs {
+        c.free(o).unwrap();
+    }
+    let st = w.storage_stats();
+    assert_eq!(st.live_objects(), 0);
+    kmem_cache_destroy(c).unwrap();
+}
+
+/// mm/slub.c: kfree() -> virt_to_slab()->slab_cache, for many caches and kmalloc sizes.
+#[test]
+fn kfree_finds_the_cache_of_any_object() {
+    let w = world();
+    let caches: Vec<_> = (0..8)
+        .map(|i| w.kmem_cache_create(&format!("kf{i}"), 24 + 40 * i, KmemCacheArgs::default(), SLAB_NO_MERGE).unwrap())
+        .collect();
+    let mut objs = Vec::new();
+    for round in 0..50 {
+        for c in &caches {
+            objs.push(c.alloc().unwrap());
+        }
+        objs.push(w.kmalloc(1 + round * 37).unwrap());
+    }
+    objs.push(w.kmalloc(100_000).unwrap());
+    let before = w.storage_stats();
+    assert_eq!(before.live_objects(), objs.len() - 1);
+    for o in objs {
+        w.kfree(o).unwrap();
+    }
+    assert_eq!(w.storage_stats().live_objects(), 0);
+    for c in caches {
+        kmem_cache_destroy(c).unwrap();
+    }
+}
+
+/// mm/slub.c: free_to_pcs(), __pcs_replace_full_main(), barn: every object is accounted for
+/// (objects in sheaves + in use + free on slabs = total).
+#[test]
+fn accounting_holds_through_sheaf_and_barn_traffic() {
+    let w = World::new(SlabConfig::tiny(Scheme::Mainline, 2, 4, 8));
+    let c = w.kmem_cache_create("acct", 64, KmemCacheArgs::default(), SlabFlags::EMPTY).unwrap();
+    let mut live = Vec::new();
+    for i in 0..500 {
+        if i % 3 == 2 {
+            c.free(live.swap_remove(i % live.len())).unwrap();
+        } else {
+            live.push(c.alloc().unwrap());
+        }
+        let st = c.stats().unwrap();
+        assert_eq!(st.live_objects(), live.len(), "step {i}: {st:?}");
+    }
+    for o in live {
+        c.free(o).unwrap();
+    }
+    c.shrink().unwrap();
+    let st = c.stats().unwrap();
+    assert_eq!((st.live_objects(), st.sheaf_objects, st.slabs), (0, 0, 0));
+    kmem_cache_destroy(c).unwrap();
+    assert_eq!(w.pages(), 0, "only the kmalloc caches' empty storages remain");
+}
+
+/// Objects allocated on one CPU and freed on another, from real threads.
+#[test]
+fn alloc_and_free_across_threads_accounts_for_every_object() {
+    let w = World::new(SlabConfig::default());
+    let c = w.kmem_cache_create("xthread", 256, KmemCacheArgs::default(), SlabFlags::EMPTY).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        for t in 0..3u32 {
+            let tx = tx.clone();
+            let c = &c;
+            s.spawn(move || {
+                slabmerge::cpu::set_current_cpu(t);
+                for _ in 0..2000 {
+                    tx.send(c.alloc().unwrap()).unwrap();
+                }
+            });
+        }
+        drop(tx);
+        let c = &c;
+        s.spawn(move || {
+            slabmerge::cpu::set_current_cpu(1);
+            for o in rx {
+                c.free(o).unwrap();
+            }
+        });
+    });
+    let st = c.stats().unwrap();
+    assert_eq!(st.live_objects(), 0);
+    assert_eq!(st.total_objects, st.free_objects + st.sheaf_objects);
+    kmem_cache_destroy(c).unwrap();
+}
+
+/// mm/slub.c: free_consistency_checks(): double free, bad pointer, wrong cache, no slab.
+#[test]
+fn checked_frees_return_typed_errors_and_change_nothing() {
+    let w = world();
+    let c = w.kmem_cache_create("checked", 64, KmemCacheArgs::default(), SLAB_CONSISTENCY_CHECKS).unwrap();
+    let other = w.kmem_cache_create("other", 64, KmemCacheArgs::default(), SLAB_NO_MERGE).unwrap();
+    let a = c.alloc().unwrap();
+    let b = c.alloc().unwrap();
+    let addr = a.addr();
+    c.free(a).unwrap();
+    assert!(matches!(w.kfree_addr(addr), Err(SlabError::DoubleFree { .. })));
+    assert!(matches!(w.kfree_addr(b.addr() + 8), Err(SlabError::NotObjectStart { .. })));
+    assert!(matches!(w.kfree_addr(0x1000), Err(SlabError::NotSlabObject { .. })));
+    let refused = other.free(b).unwrap_err();
+    assert!(matches!(refused.error, SlabError::WrongCache { .. }));
+    let before = c.stats().unwrap();
+    assert_eq!(before.live_objects(), 1);
+    w.kfree_addr(refused.object.addr()).unwrap();
+    std::mem::forget(refused.object);
+    assert_eq!(c.stats().unwrap().live_objects(), 0);
+    let o = other.alloc().unwrap();
+    assert!(matches!(w.kfree_addr(o.addr()), Err(SlabError::Unchecked { .. })));
+    other.free(o).unwrap();
+    assert!(!w.reports().is_empty());
+    kmem_cache_destroy(c).unwrap();
+    kmem_cache_destroy(other).unwrap();
+}
