@@ -299,6 +299,21 @@ impl KmemCache {
         Ok(self.storage().ok_or_else(|| self.unusable())?.stats())
     }
 
+    /// An identity of the storage this instance allocates from: equal for
+    /// the names that share slabs (a mainline alias, or any alias of the same
+    /// primary). `None` if the instance is not usable.
+    pub fn storage_id(&self) -> Option<usize> {
+        self.storage().map(|s| s as *const CacheStorage as usize)
+    }
+
+    /// The sysfs directory this instance's name lives in (its primary's for an alias).
+    pub fn sysfs_dir(&self) -> String {
+        match self.primary_cache() {
+            Some(p) if !std::ptr::eq(p, self) => p.meta.lock().sysfs_dir.clone(),
+            _ => self.meta.lock().sysfs_dir.clone(),
+        }
+    }
+
     /// The instance's state.
     pub fn state(&self) -> InstanceState {
         self.meta.lock().state
@@ -405,9 +420,7 @@ impl Object {
     }
 
     pub(crate) fn into_raw(self) -> NonNull<u8> {
-        let ptr = self.ptr;
-        std::mem::forget(self);
-        ptr
+        self.ptr
     }
 
     /// The object's address.
@@ -449,15 +462,18 @@ impl std::error::Error for FreeError {}
 /// Each creator gets its own handle, even when two handles name the same
 /// instance (mainline aliasing). [`crate::kmem_cache_destroy`] consumes it,
 /// so a destroyed handle cannot be used; dropping it destroys it too.
-pub struct Cache {
+pub struct Cache<'w> {
     pub(crate) inst: NonNull<KmemCache>,
     /// The name this creator asked for (a mainline alias's name is not stored in the instance).
     pub(crate) name: String,
     /// The module that created it, if any.
     pub(crate) module: Option<ModuleId>,
+    /// A handle cannot outlive its world: the world's image statics and its
+    /// teardown depend on it.
+    pub(crate) _world: std::marker::PhantomData<&'w crate::World>,
 }
 
-impl Cache {
+impl Cache<'_> {
     /// The name this handle's creator passed (for a mainline alias, not the instance's name).
     pub fn creator_name(&self) -> &str {
         &self.name
@@ -465,11 +481,11 @@ impl Cache {
 }
 
 // SAFETY: the instance is Sync and outlives the handle (see `storage()`).
-unsafe impl Send for Cache {}
+unsafe impl Send for Cache<'_> {}
 // SAFETY: as above.
-unsafe impl Sync for Cache {}
+unsafe impl Sync for Cache<'_> {}
 
-impl std::ops::Deref for Cache {
+impl std::ops::Deref for Cache<'_> {
     type Target = KmemCache;
     #[inline(always)]
     fn deref(&self) -> &KmemCache {
@@ -478,13 +494,13 @@ impl std::ops::Deref for Cache {
     }
 }
 
-impl fmt::Debug for Cache {
+impl fmt::Debug for Cache<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
 }
 
-impl Drop for Cache {
+impl Drop for Cache<'_> {
     fn drop(&mut self) {
         // A dropped handle is destroyed; errors are in the world's report log.
         // SAFETY: we are the handle being destroyed; `destroy_instance` is the

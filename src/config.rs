@@ -118,6 +118,8 @@ pub struct SlabConfig {
     pub max_objects_per_slab: Option<u32>,
     /// `MAX_FULL_SHEAVES` / `MAX_EMPTY_SHEAVES` of the barn.
     pub barn_max_sheaves: u32,
+    /// Static instance slots of the simulated kernel image (`World::image_static`).
+    pub image_statics: usize,
 }
 
 impl Default for SlabConfig {
@@ -141,6 +143,7 @@ impl Default for SlabConfig {
             sheaf_capacity_override: None,
             max_objects_per_slab: None,
             barn_max_sheaves: 10,
+            image_statics: 16,
         }
     }
 }

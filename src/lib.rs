@@ -13,6 +13,7 @@ mod memory;
 pub mod merge;
 pub mod module;
 mod page;
+pub mod replay;
 mod sheaf;
 mod slab;
 pub mod storage;

@@ -127,13 +127,14 @@ impl WorldCore {
             }
         }
 
-        if validated && self.may_alias(&args, flags) {
-            if let Some(target) = self.find_mergeable(reg, size, &args, flags, name) {
-                return Ok(match cfg.scheme {
-                    Scheme::Primary => self.primary_alias(reg, target, name, size, &args, flags, req),
-                    _ => self.__kmem_cache_alias(reg, target, name, size),
-                });
-            }
+        if validated
+            && self.may_alias(&args, flags)
+            && let Some(target) = self.find_mergeable(reg, size, &args, flags, name)
+        {
+            return Ok(match cfg.scheme {
+                Scheme::Primary => self.primary_alias(reg, target, name, size, &args, flags, req),
+                _ => self.__kmem_cache_alias(reg, target, name, size),
+            });
         }
         if let (Scheme::Primary, Placement::ModuleStatic(inst)) = (cfg.scheme, &req.placement) {
             // No compatible primary: a hidden dynamic primary owns the slabs,
@@ -236,10 +237,10 @@ impl WorldCore {
         p.meta.lock().refcount += 1;
         // Each alias owns its link; an unmergeable hidden primary already
         // carries the module cache's name as its directory.
-        if primary_dir != name {
-            if let Err(e) = reg.sysfs.alias(name, &primary_dir) {
-                self.report("sysfs_slab_alias", Some(name.into()), None, e);
-            }
+        if primary_dir != name
+            && let Err(e) = reg.sysfs.alias(name, &primary_dir)
+        {
+            self.report("sysfs_slab_alias", Some(name.into()), None, e);
         }
         self.register(reg, inst);
         inst
@@ -263,7 +264,7 @@ impl WorldCore {
         if args.use_freeptr_offset
             && (args.freeptr_offset >= size
                 || !flags.intersects(SLAB_TYPESAFE_BY_RCU)
-                || args.freeptr_offset % PTR_SIZE != 0)
+                || !args.freeptr_offset.is_multiple_of(PTR_SIZE))
         {
             return Err(SlabError::invalid(format!(
                 "kmem_cache_create({name}): invalid freeptr_offset {}",
@@ -344,10 +345,11 @@ impl WorldCore {
         if let Err(e) = reg.sysfs.add_dir(&dir) {
             self.report("sysfs_slab_add", Some(name.into()), None, e);
         }
-        if !unmergeable && !hidden {
-            if let Err(e) = reg.sysfs.alias(name, &dir) {
-                self.report("sysfs_slab_alias", Some(name.into()), None, e);
-            }
+        if !unmergeable
+            && !hidden
+            && let Err(e) = reg.sysfs.alias(name, &dir)
+        {
+            self.report("sysfs_slab_alias", Some(name.into()), None, e);
         }
         s.meta.lock().sysfs_dir = dir;
     }
@@ -376,10 +378,10 @@ impl WorldCore {
     ) -> Result<(), SlabError> {
         let mut reg = self.slab_mutex.lock();
         let mut released = Vec::new();
-        if let Some(m) = module.and_then(|m| reg.modules.get_mut(m)) {
-            if let Some(i) = m.handles.iter().position(|h| h == name) {
-                m.handles.remove(i);
-            }
+        if let Some(m) = module.and_then(|m| reg.modules.get_mut(m))
+            && let Some(i) = m.handles.iter().position(|h| h == name)
+        {
+            m.handles.remove(i);
         }
         let s = inst.get();
         let result = if self.config.scheme == Scheme::Primary && s.is_alias() {

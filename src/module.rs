@@ -16,38 +16,45 @@ use crate::sync::Arc;
 use crate::world::{CreateEntry, CreateRequest, KmemCacheArgs, ModuleId, ModuleRec, Placement, World, WorldCore};
 
 /// A loaded module.
-pub struct Module {
+pub struct Module<'w> {
     id: ModuleId,
     name: String,
     core: Arc<WorldCore>,
     /// The module's static `struct kmem_cache` objects: its data section.
     statics: Option<Box<[KmemCache]>>,
+    _world: std::marker::PhantomData<&'w World>,
 }
 
 impl World {
     /// Loads a module named `name` with `nr_statics` static cache instances.
-    pub fn module_load(&self, name: &str, nr_statics: usize) -> Module {
+    pub fn module_load(&self, name: &str, nr_statics: usize) -> Module<'_> {
         let id = self.core.slab_mutex.lock().modules.insert(ModuleRec { name: name.to_owned(), handles: Vec::new() });
         Module {
             id,
             name: name.to_owned(),
             core: self.core.clone(),
             statics: Some((0..nr_statics).map(|_| KmemCache::new()).collect()),
+            _world: std::marker::PhantomData,
         }
     }
 
     /// Unloads a module (`delete_module`). Refuses with
     /// [`SlabError::ModuleBusy`], handing the module back intact, while it
     /// has caches or pinned statics.
-    pub fn module_unload(&self, module: Module) -> Result<(), (SlabError, Module)> {
+    pub fn module_unload<'w>(&'w self, module: Module<'w>) -> Result<(), (SlabError, Module<'w>)> {
         module.unload()
     }
 }
 
-impl Module {
+impl<'w> Module<'w> {
     /// The module's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// How many static instances the module has.
+    pub fn static_count(&self) -> usize {
+        self.statics.as_ref().map_or(0, |s| s.len())
     }
 
     /// Static instance `i` of the module.
@@ -85,7 +92,7 @@ impl Module {
         size: u32,
         args: KmemCacheArgs,
         flags: SlabFlags,
-    ) -> Result<Cache, SlabError> {
+    ) -> Result<Cache<'w>, SlabError> {
         let req = CreateRequest {
             name,
             size,
@@ -99,7 +106,7 @@ impl Module {
         if let Some(m) = self.core.slab_mutex.lock().modules.get_mut(self.id) {
             m.handles.push(name.to_owned());
         }
-        Ok(Cache { inst, name: name.to_owned(), module: Some(self.id) })
+        Ok(Cache { inst, name: name.to_owned(), module: Some(self.id), _world: std::marker::PhantomData })
     }
 
     /// `kmem_cache_destroy()` of static instance `i` (module exit code).
@@ -129,7 +136,7 @@ impl Module {
         if caches.is_empty() { None } else { Some(SlabError::ModuleBusy { module: self.name.clone(), caches }) }
     }
 
-    fn unload(mut self) -> Result<(), (SlabError, Module)> {
+    fn unload(mut self) -> Result<(), (SlabError, Module<'w>)> {
         if let Some(err) = self.busy() {
             self.core.report("delete_module", None, None, format!("{err}"));
             return Err((err, self));
@@ -141,7 +148,7 @@ impl Module {
     }
 }
 
-impl Drop for Module {
+impl Drop for Module<'_> {
     fn drop(&mut self) {
         if self.statics.is_some() && self.busy().is_some() {
             // Dropped while busy: keep its memory forever rather than free

@@ -774,7 +774,7 @@ impl CacheStorage {
         let s = unsafe { slab.as_ref() };
         let first = s.base.as_ptr() as usize + self.layout.red_left_pad as usize;
         let stride = self.layout.size as usize;
-        if addr < first || (addr - first) % stride != 0 || (addr - first) / stride >= s.objects as usize {
+        if addr < first || !(addr - first).is_multiple_of(stride) || (addr - first) / stride >= s.objects as usize {
             return Err(FreeCheck::NotObjectStart);
         }
         let n = self.nodes[s.node as usize].list_lock.lock();

@@ -135,7 +135,10 @@ pub(crate) struct CreateRequest<'a> {
 /// A slab world.
 pub struct World {
     pub(crate) core: Arc<WorldCore>,
-    kmalloc: Vec<Cache>,
+    /// `kmalloc_caches[KMALLOC_NORMAL][]`, owned by the world.
+    kmalloc: Vec<InstPtr>,
+    /// Static instances of the simulated kernel image (see [`World::image_static`]).
+    image: Option<Box<[KmemCache]>>,
 }
 
 /// The kmalloc size classes of `kmalloc_caches[KMALLOC_NORMAL]` (x86_64, 4 KiB pages).
@@ -155,7 +158,8 @@ impl World {
             let cache = world
                 .create_entry(&name, size, KmemCacheArgs::align(align), flags, CreateEntry::CreateKmallocCache)
                 .expect("kmalloc caches fit the default configuration");
-            world.kmalloc.push(cache);
+            let cache = std::mem::ManuallyDrop::new(cache);
+            world.kmalloc.push(InstPtr(cache.inst));
         }
         world
     }
@@ -163,6 +167,7 @@ impl World {
     /// A world with no cache at all (for replaying a boot trace, which creates
     /// the boot and kmalloc caches itself).
     pub fn bare(config: SlabConfig) -> World {
+        let image = (0..config.image_statics).map(|_| KmemCache::new()).collect();
         World {
             core: Arc::new(WorldCore {
                 config,
@@ -177,6 +182,7 @@ impl World {
                 reports: Mutex::new(Vec::new()),
             }),
             kmalloc: Vec::new(),
+            image: Some(image),
         }
     }
 
@@ -192,7 +198,7 @@ impl World {
         size: u32,
         args: KmemCacheArgs,
         flags: SlabFlags,
-    ) -> Result<Cache, SlabError> {
+    ) -> Result<Cache<'_>, SlabError> {
         self.create_entry(name, size, args, flags, CreateEntry::KmemCacheCreate)
     }
 
@@ -204,10 +210,10 @@ impl World {
         args: KmemCacheArgs,
         flags: SlabFlags,
         entry: CreateEntry,
-    ) -> Result<Cache, SlabError> {
+    ) -> Result<Cache<'_>, SlabError> {
         let req = CreateRequest { name, size, args, flags, entry, placement: Placement::Dynamic, module: None };
         let inst = self.core.create(req)?;
-        Ok(Cache { inst, name: name.to_owned(), module: None })
+        Ok(Cache { inst, name: name.to_owned(), module: None, _world: std::marker::PhantomData })
     }
 
     /// Al Viro's `kmem_cache_setup()`: sets up a static instance of the kernel image.
@@ -231,6 +237,37 @@ impl World {
         self.core.create(req).map(|_| ())
     }
 
+    /// Static instance `i` of the simulated kernel image: a `struct kmem_cache`
+    /// with static storage duration that lives as long as the world (the
+    /// machine), for replays and tests that need many of them. There are
+    /// [`SlabConfig::image_statics`] of them.
+    pub fn image_static(&self, i: usize) -> &KmemCache {
+        &self.image.as_ref().expect("the image lives as long as the world")[i]
+    }
+
+    /// `kmem_cache_setup()` of image static `i`.
+    pub fn kmem_cache_setup_image(
+        &self,
+        i: usize,
+        name: &str,
+        size: u32,
+        args: KmemCacheArgs,
+        flags: SlabFlags,
+    ) -> Result<&KmemCache, SlabError> {
+        let inst = self.image_static(i);
+        let req = CreateRequest {
+            name,
+            size,
+            args,
+            flags,
+            entry: CreateEntry::KmemCacheCreate,
+            placement: Placement::Static(inst),
+            module: None,
+        };
+        self.core.create(req)?;
+        Ok(inst)
+    }
+
     /// `KMEM_CACHE_SETUP(s, T, flags)`: name, size and alignment from a type.
     pub fn kmem_cache_setup_type<T>(&self, cache: &'static KmemCache, flags: SlabFlags) -> Result<(), SlabError> {
         let name = std::any::type_name::<T>().rsplit("::").next().unwrap_or("?").to_owned();
@@ -247,7 +284,7 @@ impl World {
         }
         let index = KMALLOC_SIZES.iter().position(|&s| s as usize >= size).expect("size <= 8 KiB");
         let cache = self.kmalloc.get(index).ok_or(SlabError::NotSetUp)?;
-        cache.alloc()
+        cache.get().alloc()
     }
 
     /// Mirrors `__kmalloc_large_node()`: whole pages, marked in the page map.
@@ -296,10 +333,20 @@ impl World {
         }
     }
 
-    /// `kfree()` of a plain address, fully checked. Without
-    /// `SLAB_CONSISTENCY_CHECKS` on the owning cache a double free cannot be
-    /// told apart, so such a free is refused ([`SlabError::Unchecked`]).
-    pub fn kfree_addr(&self, addr: usize) -> Result<(), SlabError> {
+    /// `kfree()` of a plain address with the checks of `slub_debug=F`
+    /// (`free_consistency_checks`): an address in no slab, not at an object
+    /// start, or already free is refused with a typed error and a report, and
+    /// nothing changes. Without `SLAB_CONSISTENCY_CHECKS` on the owning cache
+    /// a double free cannot be told apart, so the free is refused
+    /// ([`SlabError::Unchecked`]).
+    ///
+    /// # Safety
+    /// No live [`Object`] token may name `addr`: freeing an object behind its
+    /// token's back would let the token reach memory that has been handed out
+    /// again. (The allocator's own state stays consistent either way: in a
+    /// checked cache every free, by token or by address, is validated under
+    /// the node lock.)
+    pub unsafe fn kfree_addr(&self, addr: usize) -> Result<(), SlabError> {
         let _guard = self.core.memory.discard_lock.read();
         let PageEntry::Slab(slab) = self.core.memory.map.lookup(addr) else {
             let error = SlabError::NotSlabObject { addr };
@@ -354,14 +401,19 @@ impl World {
     }
 
     /// The normal kmalloc cache for `size` bytes, if this world has them.
-    pub fn kmalloc_cache(&self, size: usize) -> Option<&Cache> {
-        KMALLOC_SIZES.iter().position(|&s| s as usize >= size).and_then(|i| self.kmalloc.get(i))
+    pub fn kmalloc_cache(&self, size: usize) -> Option<&KmemCache> {
+        KMALLOC_SIZES.iter().position(|&s| s as usize >= size).and_then(|i| self.kmalloc.get(i)).map(InstPtr::get)
     }
 
     /// Every listed instance, oldest first (`slab_caches`).
     pub fn caches(&self) -> Vec<CacheInfo> {
         let reg = self.core.slab_mutex.lock();
         reg.slab_caches.iter().map(|id| CacheInfo::of(reg.caches[*id].get(), &reg)).collect()
+    }
+
+    /// Names of the loaded modules.
+    pub fn modules(&self) -> Vec<String> {
+        self.core.slab_mutex.lock().modules.values().map(|m| m.name.clone()).collect()
     }
 
     /// The sysfs tree.
@@ -381,10 +433,10 @@ impl World {
         let mut total = StorageStats::default();
         let mut seen = std::collections::HashSet::new();
         for p in reg.caches.values().chain(reg.orphans.iter()) {
-            if let Some(storage) = p.get().storage() {
-                if seen.insert(storage as *const CacheStorage) {
-                    total = add_stats(total, storage.stats());
-                }
+            if let Some(storage) = p.get().storage()
+                && seen.insert(storage as *const CacheStorage)
+            {
+                total = add_stats(total, storage.stats());
             }
         }
         total
@@ -412,9 +464,42 @@ fn check_error(check: FreeCheck, cache: String, addr: usize) -> SlabError {
 }
 
 impl Drop for World {
+    /// Power-off: every handle and module borrowed the world, so they are
+    /// gone; what is left are the kmalloc caches and the image statics.
+    /// Each is destroyed as its last creator would; instances that still
+    /// hold objects are kept (with the image memory, if any is among them).
     fn drop(&mut self) {
-        // The kmalloc caches go first; the core goes when the last instance does.
-        self.kmalloc.clear();
+        for inst in std::mem::take(&mut self.kmalloc).into_iter().rev() {
+            let name = inst.get().name();
+            let _ = self.core.destroy(inst, &name, None);
+        }
+        let image = self.image.take().unwrap_or_default();
+        let order: Vec<InstPtr> = {
+            let reg = self.core.slab_mutex.lock();
+            reg.slab_caches
+                .iter()
+                .map(|id| reg.caches[*id])
+                .filter(|p| image.iter().any(|s| std::ptr::eq(s, p.get())))
+                .collect()
+        };
+        // Newest first, so aliases go before the primaries they name.
+        for p in order.into_iter().rev() {
+            let s = p.get();
+            let name = s.name();
+            loop {
+                let state = s.state();
+                if !matches!(state, InstanceState::Live | InstanceState::Headless) || s.refcount() <= 0 {
+                    break;
+                }
+                if self.core.destroy(InstPtr(NonNull::from(s)), &name, None).is_err() {
+                    break;
+                }
+            }
+        }
+        let pinned = image.iter().any(|s| !s.storage_ptr().is_null());
+        if pinned {
+            std::mem::forget(image);
+        }
     }
 }
 

@@ -128,18 +128,21 @@ fn checked_frees_return_typed_errors_and_change_nothing() {
     let b = c.alloc().unwrap();
     let addr = a.addr();
     c.free(a).unwrap();
-    assert!(matches!(w.kfree_addr(addr), Err(SlabError::DoubleFree { .. })));
-    assert!(matches!(w.kfree_addr(b.addr() + 8), Err(SlabError::NotObjectStart { .. })));
-    assert!(matches!(w.kfree_addr(0x1000), Err(SlabError::NotSlabObject { .. })));
+    // SAFETY (all kfree_addr calls): no token names these addresses any more,
+    // or the call is refused before anything is freed.
+    assert!(matches!(unsafe { w.kfree_addr(addr) }, Err(SlabError::DoubleFree { .. })));
+    assert!(matches!(unsafe { w.kfree_addr(b.addr() + 8) }, Err(SlabError::NotObjectStart { .. })));
+    assert!(matches!(unsafe { w.kfree_addr(0x1000) }, Err(SlabError::NotSlabObject { .. })));
     let refused = other.free(b).unwrap_err();
     assert!(matches!(refused.error, SlabError::WrongCache { .. }));
     let before = c.stats().unwrap();
     assert_eq!(before.live_objects(), 1);
-    w.kfree_addr(refused.object.addr()).unwrap();
-    std::mem::forget(refused.object);
+    let stale = refused.object.addr();
+    drop(refused.object); // the token is given up before its address is freed
+    unsafe { w.kfree_addr(stale) }.unwrap();
     assert_eq!(c.stats().unwrap().live_objects(), 0);
     let o = other.alloc().unwrap();
-    assert!(matches!(w.kfree_addr(o.addr()), Err(SlabError::Unchecked { .. })));
+    assert!(matches!(unsafe { w.kfree_addr(o.addr()) }, Err(SlabError::Unchecked { .. })));
     other.free(o).unwrap();
     assert!(!w.reports().is_empty());
     kmem_cache_destroy(c).unwrap();
