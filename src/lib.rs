@@ -14,13 +14,18 @@ pub mod merge;
 pub mod module;
 mod page;
 pub mod replay;
+pub mod report;
 mod sheaf;
 mod slab;
+pub mod slabinfo;
 pub mod storage;
 pub mod sync;
 pub mod sysfs;
 pub mod trace;
 pub mod world;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
 
 pub use cache::{Cache, FreeError, InstanceKind, InstanceState, KmemCache, Object};
 pub use config::{Scheme, SlabConfig};

@@ -1,0 +1,1 @@
+//! The comparative report: every scheme on one trace, side by side.

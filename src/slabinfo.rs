@@ -1,0 +1,1 @@
+//! /proc/slabinfo, `ls -l /sys/kernel/slab` and `slabinfo -a` renderings.
