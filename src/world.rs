@@ -158,7 +158,8 @@ impl World {
             let cache = world
                 .create_entry(&name, size, KmemCacheArgs::align(align), flags, CreateEntry::CreateKmallocCache)
                 .expect("kmalloc caches fit the default configuration");
-            let cache = std::mem::ManuallyDrop::new(cache);
+            let mut cache = std::mem::ManuallyDrop::new(cache);
+            drop(std::mem::take(&mut cache.name));
             world.kmalloc.push(InstPtr(cache.inst));
         }
         world
@@ -589,7 +590,8 @@ pub(crate) unsafe fn destroy_instance(
 /// one shuts the cache down. Objects left make it return
 /// [`SlabError::CacheBusy`] after logging the kernel's report; their memory stays valid.
 pub fn kmem_cache_destroy(cache: Cache) -> Result<(), SlabError> {
-    let cache = std::mem::ManuallyDrop::new(cache);
+    let mut cache = std::mem::ManuallyDrop::new(cache);
+    let name = std::mem::take(&mut cache.name);
     // SAFETY: `cache` is consumed here and its Drop will not run.
-    unsafe { destroy_instance(cache.inst, &cache.name, cache.module) }
+    unsafe { destroy_instance(cache.inst, &name, cache.module) }
 }

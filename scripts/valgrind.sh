@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs the library's unit tests and the integration tests under valgrind
+# memcheck, failing on any memory error or definite leak. Proptest cases are
+# cut down (valgrind is ~50x slower); the stress test is skipped for time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PROPTEST_CASES="${PROPTEST_CASES:-8}"
+json=$(cargo test --no-run --message-format=json 2>/dev/null)
+bins=$(printf '%s\n' "$json" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] != ["bin"]:
+        if m["profile"]["test"]:
+            print(m["executable"])
+')
+status=0
+for bin in $bins; do
+  case "$bin" in *stress*) continue ;; esac
+  echo "--- $(basename "$bin")"
+  valgrind --tool=memcheck --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+    --quiet "$bin" --test-threads=1 -q 2>&1 | tail -n 4 || status=$?
+  [ "$status" = 0 ] || { echo "valgrind failed on $bin"; exit "$status"; }
+done
+echo "valgrind memcheck: clean"
