@@ -98,6 +98,8 @@ impl WorldCore {
         match req.entry {
             CreateEntry::KmemCacheCreate => sanitise_usercopy(self, name, size, &mut args),
             CreateEntry::CreateKmallocCache => {
+                // create_kmalloc_cache(): create_boot_cache(..., flags | SLAB_KMALLOC, 0, size).
+                flags |= SLAB_KMALLOC;
                 args.useroffset = 0;
                 args.usersize = if cfg.hardened_usercopy { size } else { 0 };
             }

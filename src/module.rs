@@ -124,7 +124,10 @@ impl<'w> Module<'w> {
 
     /// Why the module cannot unload now, if it cannot.
     fn busy(&self) -> Option<SlabError> {
-        let reg = self.core.slab_mutex.lock();
+        let mut reg = self.core.slab_mutex.lock();
+        // A destroyed static pinned by objects is released once they are gone:
+        // the owner reference drops with the last object (v3 03/10).
+        self.core.reap_orphans(&mut reg);
         let mut caches: Vec<String> = reg.modules.get(self.id).map(|m| m.handles.clone()).unwrap_or_default();
         for inst in self.statics.as_deref().unwrap_or(&[]) {
             let meta = inst.meta.lock();

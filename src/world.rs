@@ -412,6 +412,76 @@ impl World {
         reg.slab_caches.iter().map(|id| CacheInfo::of(reg.caches[*id].get(), &reg)).collect()
     }
 
+    /// The instance `slab->slab_cache` names for the slab holding `object`
+    /// (in the primary scheme always a primary, never an alias).
+    pub fn slab_cache_of(&self, object: &Object) -> Option<CacheInfo> {
+        let PageEntry::Slab(slab) = self.core.memory.map.lookup(object.addr()) else { return None };
+        // SAFETY: the token proves the object is allocated, so its slab and storage are live.
+        let storage = unsafe { slab.as_ref().storage.as_ref() };
+        let primary = storage.primary.load(std::sync::atomic::Ordering::Acquire);
+        // SAFETY: a storage's primary instance lives as long as the storage.
+        let primary = unsafe { primary.as_ref() }?;
+        let reg = self.core.slab_mutex.lock();
+        Some(CacheInfo::of(primary, &reg))
+    }
+
+    /// Checks the invariants every scheme keeps, returning the first violation:
+    /// every listed alias's primary is listed and live, and no primary is an
+    /// alias; in the primary scheme no storage is owned by a module static
+    /// (no slab or sheaf points into module memory); every listed instance's
+    /// refcount is positive (or -1 for boot caches); primary refcounts count
+    /// their aliases.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let reg = self.core.slab_mutex.lock();
+        let mut aliases_of: std::collections::HashMap<*const KmemCache, i32> = Default::default();
+        for id in &reg.slab_caches {
+            let c = reg.caches[*id].get();
+            let info = CacheInfo::of(c, &reg);
+            if !matches!(info.state, InstanceState::Live | InstanceState::Headless) {
+                return Err(format!("{} is listed but {:?}", info.name, info.state));
+            }
+            if info.refcount == 0 || info.refcount < -1 {
+                return Err(format!("{} is listed with refcount {}", info.name, info.refcount));
+            }
+            if c.is_alias() {
+                let p = c.primary_cache().ok_or_else(|| format!("alias {} has no primary", info.name))?;
+                if p.is_alias() {
+                    return Err(format!("alias {} names alias {} as its primary", info.name, p.name()));
+                }
+                if !reg.slab_caches.iter().any(|i| std::ptr::eq(reg.caches[*i].get(), p)) {
+                    return Err(format!("alias {}'s primary {} is not listed", info.name, p.name()));
+                }
+                if c.storage_id() != p.storage_id() {
+                    return Err(format!("alias {} does not share its primary's storage", info.name));
+                }
+                *aliases_of.entry(p as *const KmemCache).or_default() += 1;
+            } else if let Some(storage) = c.storage() {
+                let owner = storage.primary.load(std::sync::atomic::Ordering::Acquire);
+                if !std::ptr::eq(owner, c) {
+                    return Err(format!("{}'s storage names another primary", info.name));
+                }
+                if self.core.config.scheme == crate::Scheme::Primary && info.kind == InstanceKind::ModuleStatic {
+                    return Err(format!("module static {} owns slabs (a primary in module memory)", info.name));
+                }
+            }
+        }
+        if self.core.config.scheme == crate::Scheme::Primary {
+            for id in &reg.slab_caches {
+                let c = reg.caches[*id].get();
+                if c.is_alias() {
+                    continue;
+                }
+                let meta = c.meta.lock();
+                let own = i32::from(matches!(meta.state, InstanceState::Live) && meta.kind != InstanceKind::HiddenPrimary);
+                let aliases = aliases_of.get(&(c as *const KmemCache)).copied().unwrap_or(0);
+                if meta.refcount >= 0 && meta.refcount != own + aliases {
+                    return Err(format!("primary {} has refcount {} but {own} + {aliases} references", meta.name, meta.refcount));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Names of the loaded modules.
     pub fn modules(&self) -> Vec<String> {
         self.core.slab_mutex.lock().modules.values().map(|m| m.name.clone()).collect()
