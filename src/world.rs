@@ -269,10 +269,44 @@ impl World {
         Ok(inst)
     }
 
+    /// Al Viro's `kmem_cache_setup_usercopy()`: with a usercopy whitelist.
+    #[allow(clippy::too_many_arguments)]
+    pub fn kmem_cache_setup_usercopy(
+        &self,
+        cache: &'static KmemCache,
+        name: &str,
+        size: u32,
+        align: u32,
+        flags: SlabFlags,
+        useroffset: u32,
+        usersize: u32,
+        ctor: Option<crate::storage::Ctor>,
+    ) -> Result<(), SlabError> {
+        let args = KmemCacheArgs { align, useroffset, usersize, ctor, ..Default::default() };
+        self.kmem_cache_setup(cache, name, size, args, flags)
+    }
+
+    /// `KMEM_CACHE_SETUP_USERCOPY(s, T, flags, field)`: the whitelist is the
+    /// field at `field_offset` of `field_size` bytes (`offsetof`/`sizeof_field`).
+    pub fn kmem_cache_setup_type_usercopy<T>(
+        &self,
+        cache: &'static KmemCache,
+        flags: SlabFlags,
+        field_offset: usize,
+        field_size: usize,
+    ) -> Result<(), SlabError> {
+        let args = KmemCacheArgs {
+            align: align_of::<T>() as u32,
+            useroffset: field_offset as u32,
+            usersize: field_size as u32,
+            ..Default::default()
+        };
+        self.kmem_cache_setup(cache, &type_name_of::<T>(), size_of::<T>() as u32, args, flags)
+    }
+
     /// `KMEM_CACHE_SETUP(s, T, flags)`: name, size and alignment from a type.
     pub fn kmem_cache_setup_type<T>(&self, cache: &'static KmemCache, flags: SlabFlags) -> Result<(), SlabError> {
-        let name = std::any::type_name::<T>().rsplit("::").next().unwrap_or("?").to_owned();
-        self.kmem_cache_setup(cache, &name, size_of::<T>() as u32, KmemCacheArgs::align(align_of::<T>() as u32), flags)
+        self.kmem_cache_setup(cache, &type_name_of::<T>(), size_of::<T>() as u32, KmemCacheArgs::align(align_of::<T>() as u32), flags)
     }
 
     /// Mirrors `kmalloc(size, GFP_KERNEL)`.
@@ -512,6 +546,13 @@ impl World {
         }
         total
     }
+}
+
+/// `#__struct` of the `KMEM_CACHE` macros: the type's own name, without its path.
+fn type_name_of<T>() -> String {
+    let full = std::any::type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base).to_owned()
 }
 
 pub(crate) fn add_stats(a: StorageStats, b: StorageStats) -> StorageStats {
