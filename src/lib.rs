@@ -1,10 +1,34 @@
-//! slabmerge: a SLUB-like slab allocator in userspace and the cache-merging schemes.
+//! slabmerge: a SLUB-like slab allocator in userspace, and the slab cache
+//! merging schemes over it — mainline, Al Viro's static `kmem_cache`
+//! instances (v3 and v1), and Vlastimil Babka's `primary_cache` design — so
+//! that they can be compared on a real kernel's caches.
+//!
+//! Start with the design documents in `design/` (also in [`design`]); each
+//! kernel function's counterpart is listed in [`design::overview`].
+//!
+//! The primary-cache scheme in ten lines: a static instance joins an existing
+//! compatible cache as an alias, keeps its static address, and its objects'
+//! slabs name the primary.
+//!
+//! ```
+//! use slabmerge::{KmemCacheArgs, Scheme, SlabConfig, World, flags::SLAB_ACCOUNT};
+//!
+//! let world = World::new(SlabConfig::with_scheme(Scheme::Primary));
+//! let d = world.kmem_cache_create("anon_vma_chain", 64, KmemCacheArgs::default(), SLAB_ACCOUNT).unwrap();
+//! let s = world.kmem_cache_setup_image(0, "fs_cache", 64, KmemCacheArgs::default(), SLAB_ACCOUNT).unwrap();
+//! assert!(s.is_alias() && std::ptr::eq(s.primary_cache().unwrap(), &*d));
+//! let object = s.alloc().unwrap();
+//! assert_eq!(world.slab_cache_of(&object).unwrap().name, "anon_vma_chain");
+//! world.kfree(object).unwrap();
+//! ```
 #![warn(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
 
 pub mod cache;
 pub mod census;
 pub mod config;
 pub mod cpu;
+pub mod design;
 pub mod error;
 pub mod flags;
 pub mod layout;
