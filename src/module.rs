@@ -152,7 +152,17 @@ impl<'w> Module<'w> {
 }
 
 impl Drop for Module<'_> {
+    /// A module dropped without `module_unload` runs its exit path: every
+    /// live static is destroyed, then the memory is freed — unless a static
+    /// is still pinned by objects, in which case the memory is kept forever
+    /// rather than freed under them.
     fn drop(&mut self) {
+        let live: Vec<usize> = (0..self.static_count())
+            .filter(|&i| matches!(self.static_cache(i).state(), InstanceState::Live | InstanceState::Headless))
+            .collect();
+        for i in live {
+            let _ = self.kmem_cache_destroy(i);
+        }
         if self.statics.is_some() && self.busy().is_some() {
             // Dropped while busy: keep its memory forever rather than free
             // memory that caches or slabs still name.

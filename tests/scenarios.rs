@@ -196,10 +196,10 @@ fn s06_module_static_alone() {
 fn s07_s08_module_static_while_dynamic_or_static_exists() {
     for static_target in [false, true] {
         let w = world(Scheme::ViroV3);
-        let target = if static_target {
-            w.kmem_cache_setup_image(0, "t", SIZE, args(), SlabFlags::EMPTY).unwrap().storage_id()
-        } else {
-            std::mem::ManuallyDrop::new(w.kmem_cache_create("t", SIZE, args(), SlabFlags::EMPTY).unwrap()).storage_id()
+        let dynamic = (!static_target).then(|| w.kmem_cache_create("t", SIZE, args(), SlabFlags::EMPTY).unwrap());
+        let target = match &dynamic {
+            Some(d) => d.storage_id(),
+            None => w.kmem_cache_setup_image(0, "t", SIZE, args(), SlabFlags::EMPTY).unwrap().storage_id(),
         };
         let m = w.module_load("xfs", 1);
         let ms = m.kmem_cache_setup(0, "m", SIZE, args(), SlabFlags::EMPTY).unwrap();
@@ -514,12 +514,13 @@ fn s27_unmergeable_statics_lose_nothing() {
         .enumerate()
         {
             let name = format!("u{i}");
-            let id = if scheme == Scheme::Mainline {
-                std::mem::ManuallyDrop::new(w.kmem_cache_create(&name, SIZE, a, flags).unwrap()).storage_id()
+            if scheme == Scheme::Mainline {
+                let u = w.kmem_cache_create(&name, SIZE, a, flags).unwrap();
+                assert_ne!(u.storage_id(), d.storage_id(), "{scheme:?} {name}");
             } else {
-                w.kmem_cache_setup_image(i, &name, SIZE, a, flags).unwrap().storage_id()
-            };
-            assert_ne!(id, d.storage_id(), "{scheme:?} {name}");
+                let u = w.kmem_cache_setup_image(i, &name, SIZE, a, flags).unwrap();
+                assert_ne!(u.storage_id(), d.storage_id(), "{scheme:?} {name}");
+            }
         }
     }
 }
