@@ -37,6 +37,7 @@ mod memory;
 pub mod merge;
 pub mod module;
 mod page;
+pub mod prefill;
 pub mod replay;
 pub mod report;
 mod sheaf;

@@ -192,17 +192,27 @@ impl CacheStorage {
     }
 
     #[inline(always)]
-    fn pcs(&self, slot: usize) -> &PerCpuSheaves {
+    pub(crate) fn pcs(&self, slot: usize) -> &PerCpuSheaves {
         // SAFETY: `cpu_slot` returns an index below `cpu_sheaves.len()`.
         unsafe { self.cpu_sheaves.get_unchecked(slot) }
     }
 
-    fn node_of_slot(&self, slot: usize) -> usize {
+    /// Number of per-cpu slots.
+    pub(crate) fn nr_cpus(&self) -> usize {
+        self.cpu_sheaves.len()
+    }
+
+    pub(crate) fn node_of_slot(&self, slot: usize) -> usize {
         slot % self.nodes.len()
     }
 
-    fn self_ptr(&self) -> NonNull<CacheStorage> {
+    pub(crate) fn self_ptr(&self) -> NonNull<CacheStorage> {
         NonNull::from(self)
+    }
+
+    /// The barn of `node`, and `MAX_FULL_SHEAVES`.
+    pub(crate) fn barn(&self, node: usize) -> (&Mutex<NodeBarn>, usize) {
+        (&self.nodes[node].barn, self.barn_max)
     }
 
     // ---------------------------------------------------------------------

@@ -148,3 +148,29 @@ fn checked_frees_return_typed_errors_and_change_nothing() {
     kmem_cache_destroy(c).unwrap();
     kmem_cache_destroy(other).unwrap();
 }
+
+/// mm/slub.c: kmem_cache_prefill_sheaf(), kmem_cache_alloc_from_sheaf(),
+/// kmem_cache_refill_sheaf(), kmem_cache_return_sheaf().
+#[test]
+fn prefilled_sheaves_reserve_objects() {
+    let w = World::new(SlabConfig::tiny(Scheme::Mainline, 2, 4, 8));
+    let c = w.kmem_cache_create("maple_node", 256, KmemCacheArgs::default(), SlabFlags::EMPTY).unwrap();
+    let mut sheaf = c.prefill_sheaf(3).unwrap();
+    assert_eq!((sheaf.size(), sheaf.capacity()), (4, 4), "refilled to full capacity");
+    let a = c.alloc_from_sheaf(&mut sheaf).unwrap();
+    c.refill_sheaf(&mut sheaf, 10).unwrap();
+    assert_eq!((sheaf.size(), sheaf.capacity()), (10, 10), "an oversize sheaf replaces it");
+    let mut got = vec![a];
+    while let Some(o) = c.alloc_from_sheaf(&mut sheaf) {
+        got.push(o);
+    }
+    assert_eq!(got.len(), 11);
+    assert!(c.alloc_from_sheaf(&mut sheaf).is_none(), "no fallback when empty");
+    c.return_sheaf(sheaf);
+    for o in got {
+        c.free(o).unwrap();
+    }
+    assert_eq!(c.stats().unwrap().live_objects(), 0);
+    assert!(c.prefill_sheaf(0).is_err());
+    kmem_cache_destroy(c).unwrap();
+}
