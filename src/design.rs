@@ -7,6 +7,9 @@ pub mod overview {}
 #[doc = include_str!("../design/allocator.md")]
 pub mod allocator {}
 
+#[doc = include_str!("../design/mainline.md")]
+pub mod mainline {}
+
 #[doc = include_str!("../design/static-instances.md")]
 pub mod static_instances {}
 

@@ -297,6 +297,12 @@ impl WorldCore {
             cfg.barn_max_sheaves,
         )
         .ok_or(SlabError::NoMemory)?;
+        // Loom builds only: hand the storage the teardown step to break, if any.
+        #[cfg(loom)]
+        // SAFETY: the storage is ours until published through `set_storage`.
+        unsafe {
+            (*storage.as_ptr()).broken = cfg.broken;
+        }
         let inst = if hidden { Box::leak(Box::new(KmemCache::new())).into() } else { instance_for(&req.placement) };
         // SAFETY: a fresh or unused instance; nobody else uses it yet.
         let s = unsafe { inst.as_ref() };
@@ -342,10 +348,13 @@ impl WorldCore {
         let unmergeable = slab_unmergeable(&self.config, &view).is_some() || preallocated_self_named;
         let dir = if unmergeable { name.to_owned() } else { create_unique_id(view.flags, view.size) };
         if unmergeable {
-            reg.sysfs.remove_link(&dir);
+            reg.sysfs.remove_by_name(&dir);
         }
-        if let Err(e) = reg.sysfs.add_dir(&dir) {
+        if let Err(e) = reg.sysfs.add_dir(&dir, s as *const KmemCache as usize) {
+            // sysfs_slab_add() returns before linking the name; the cache
+            // lives on with no sysfs entry (its destroy removes nothing).
             self.report("sysfs_slab_add", Some(name.into()), None, e);
+            return;
         }
         if !unmergeable
             && !hidden
@@ -405,7 +414,9 @@ impl WorldCore {
                     reg.sysfs.remove_link(name);
                 }
             }
-            if refcount > 0 {
+            // `if (--s->refcount) return;`: any non-zero count, including a
+            // boot cache's -1 going to -2, stops here.
+            if refcount != 0 {
                 if self.config.scheme == Scheme::Primary && own_name {
                     meta.state = InstanceState::Headless;
                 }
@@ -451,6 +462,11 @@ impl WorldCore {
             meta.refcount -= 1;
             meta.refcount == 0
         };
+        // BROKEN ON PURPOSE, loom only (`Broken::ReleaseOnAliasCount`): the
+        // alias's own count, which just reached zero, decides instead of the
+        // primary's, and the shared storage is shut down under its other users.
+        #[cfg(loom)]
+        let last = last || self.config.broken == Some(crate::config::Broken::ReleaseOnAliasCount);
         if last { self.shutdown_cache(reg, primary, released) } else { Ok(()) }
     }
 
@@ -472,7 +488,7 @@ impl WorldCore {
             let meta = s.meta.lock();
             (meta.name.clone(), meta.sysfs_dir.clone())
         };
-        reg.sysfs.unlink_dir(&dir);
+        reg.sysfs.unlink_dir(&dir, s as *const KmemCache as usize);
         let mut meta = s.meta.lock();
         meta.state = InstanceState::Destroyed;
         released.extend(meta.world.take());

@@ -31,57 +31,68 @@ pub struct SysfsEntry {
     pub dangling: bool,
 }
 
-/// The slab kset.
+/// The slab kset. Each entry records the instance that owns it (0 for
+/// links), so that a cache's final destroy removes its own directory and
+/// never one another cache took over under the same name.
 #[derive(Default, Debug)]
 pub(crate) struct Sysfs {
-    entries: BTreeMap<String, SysfsNode>,
+    entries: BTreeMap<String, (SysfsNode, usize)>,
 }
 
 impl Sysfs {
-    /// `kobject_init_and_add` of a cache directory; an existing entry of the
-    /// same name makes it fail (the kernel logs and carries on).
-    pub(crate) fn add_dir(&mut self, name: &str) -> Result<(), String> {
+    /// `kobject_init_and_add` of a cache directory owned by `owner`; an
+    /// existing entry of the same name makes it fail (the kernel logs and
+    /// carries on without a directory).
+    pub(crate) fn add_dir(&mut self, name: &str, owner: usize) -> Result<(), String> {
         if self.entries.contains_key(name) {
             return Err(format!("SLUB: Unable to add cache {name} to sysfs"));
         }
-        self.entries.insert(name.to_owned(), SysfsNode::Dir);
+        self.entries.insert(name.to_owned(), (SysfsNode::Dir, owner));
         Ok(())
     }
 
-    /// `sysfs_remove_link` of `name`, if it is a link.
+    /// `sysfs_remove_link()`: `kernfs_remove_by_name()` removes whatever
+    /// entry has that name — a link, or another cache's directory.
+    pub(crate) fn remove_by_name(&mut self, name: &str) {
+        self.entries.remove(name);
+    }
+
+    /// Removes `name` only if it is a link (an instance dropping its own
+    /// link in the primary scheme must not remove a directory).
     pub(crate) fn remove_link(&mut self, name: &str) {
-        if matches!(self.entries.get(name), Some(SysfsNode::Link { .. })) {
+        if matches!(self.entries.get(name), Some((SysfsNode::Link { .. }, _))) {
             self.entries.remove(name);
         }
     }
 
-    /// `sysfs_slab_alias()`: replace any link called `name`, then link it to `target`.
+    /// `sysfs_slab_alias()`: remove any entry called `name`, then link it to
+    /// `target`; `-ENOENT` if the target has no directory.
     pub(crate) fn alias(&mut self, name: &str, target: &str) -> Result<(), String> {
-        self.remove_link(name);
-        if !matches!(self.entries.get(target), Some(SysfsNode::Dir)) || self.entries.contains_key(name) {
+        self.remove_by_name(name);
+        if !self.is_dir(target) {
             return Err(format!("SLUB: Unable to add cache alias {name} to sysfs"));
         }
-        self.entries.insert(name.to_owned(), SysfsNode::Link { target: target.to_owned() });
+        self.entries.insert(name.to_owned(), (SysfsNode::Link { target: target.to_owned() }, 0));
         Ok(())
     }
 
-    /// `sysfs_slab_unlink()`: `kobject_del` of the directory only.
-    pub(crate) fn unlink_dir(&mut self, name: &str) {
-        if matches!(self.entries.get(name), Some(SysfsNode::Dir)) {
+    /// `sysfs_slab_unlink()`: `kobject_del` of `owner`'s directory only.
+    pub(crate) fn unlink_dir(&mut self, name: &str, owner: usize) {
+        if matches!(self.entries.get(name), Some((SysfsNode::Dir, o)) if *o == owner) {
             self.entries.remove(name);
         }
     }
 
     /// True if `name` is a directory.
     pub(crate) fn is_dir(&self, name: &str) -> bool {
-        matches!(self.entries.get(name), Some(SysfsNode::Dir))
+        matches!(self.entries.get(name), Some((SysfsNode::Dir, _)))
     }
 
     /// Every entry, sorted by name as `ls` sorts them.
     pub(crate) fn entries(&self) -> Vec<SysfsEntry> {
         self.entries
             .iter()
-            .map(|(name, node)| SysfsEntry {
+            .map(|(name, (node, _))| SysfsEntry {
                 name: name.clone(),
                 node: node.clone(),
                 dangling: matches!(node, SysfsNode::Link { target } if !self.is_dir(target)),

@@ -462,9 +462,9 @@ impl World {
     /// Checks the invariants every scheme keeps, returning the first violation:
     /// every listed alias's primary is listed and live, and no primary is an
     /// alias; in the primary scheme no storage is owned by a module static
-    /// (no slab or sheaf points into module memory); every listed instance's
-    /// refcount is positive (or -1 for boot caches); primary refcounts count
-    /// their aliases.
+    /// (no slab or sheaf points into module memory); no listed instance has
+    /// refcount 0 (boot caches count down from -1 and stay listed); primary
+    /// refcounts count their aliases.
     pub fn check_invariants(&self) -> Result<(), String> {
         let reg = self.core.slab_mutex.lock();
         let mut aliases_of: std::collections::HashMap<*const KmemCache, i32> = Default::default();
@@ -474,7 +474,7 @@ impl World {
             if !matches!(info.state, InstanceState::Live | InstanceState::Headless) {
                 return Err(format!("{} is listed but {:?}", info.name, info.state));
             }
-            if info.refcount == 0 || info.refcount < -1 {
+            if info.refcount == 0 {
                 return Err(format!("{} is listed with refcount {}", info.name, info.refcount));
             }
             if c.is_alias() {
