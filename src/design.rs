@@ -18,3 +18,6 @@ pub mod primary_cache {}
 
 #[doc = include_str!("../design/scenarios.md")]
 pub mod scenarios {}
+
+#[doc = include_str!("../design/report.md")]
+pub mod report {}

@@ -14,7 +14,9 @@ use crate::config::{KMALLOC_MAX_SIZE, MergeRules, PTR_SIZE, Scheme};
 use crate::error::SlabError;
 use crate::flags::*;
 use crate::layout::{LayoutRequest, calculate_alignment, calculate_sizes, create_unique_id};
-use crate::merge::{TargetView, check_target, merge_request, slab_unmergeable};
+use crate::config::SlabConfig;
+use crate::merge::{NoMergeReason, TargetView, check_target, merge_request, slab_unmergeable};
+use crate::world::KmemCacheArgs;
 use crate::storage::CacheStorage;
 use crate::sync::Arc;
 use crate::world::{CacheId, CreateEntry, CreateRequest, InstPtr, Placement, Registry, WorldCore};
@@ -24,16 +26,11 @@ impl WorldCore {
     /// `create_kmalloc_cache()`/`create_boot_cache()`). Returns the instance
     /// the creator's handle names.
     pub(crate) fn create(self: &Arc<Self>, req: CreateRequest<'_>) -> Result<NonNull<KmemCache>, SlabError> {
-        let cfg = &self.config;
-        let mut flags = req.flags;
-        if req.entry == CreateEntry::KmemCacheCreate {
-            if !cfg.slub_debug_config {
-                flags = flags.without(SLAB_DEBUG_FLAGS);
-            }
-            if cfg.merge_rules == MergeRules::V7_0 && req.args.sheaf_capacity != 0 {
-                flags |= SLAB_NO_MERGE;
-            }
-        }
+        let flags = if req.entry == CreateEntry::KmemCacheCreate {
+            entry_flags(&self.config, req.flags, &req.args)
+        } else {
+            req.flags
+        };
         let mut reg = self.slab_mutex.lock();
         let result = self.create_locked(&mut reg, req.name, req.size, &req, flags);
         drop(reg);
@@ -96,7 +93,19 @@ impl WorldCore {
         }
         let mut args = req.args.clone();
         match req.entry {
-            CreateEntry::KmemCacheCreate => sanitise_usercopy(self, name, size, &mut args),
+            CreateEntry::KmemCacheCreate => {
+                if sanitise_usercopy(cfg, size, &mut args) && cfg.hardened_usercopy {
+                    self.report(
+                        "__kmem_cache_create_args",
+                        Some(name.into()),
+                        None,
+                        format!(
+                            "WARN: {name}: usercopy region {}+{} outside the {size}-byte object; dropped",
+                            req.args.useroffset, req.args.usersize
+                        ),
+                    );
+                }
+            }
             CreateEntry::CreateKmallocCache => {
                 // create_kmalloc_cache(): create_boot_cache(..., flags | SLAB_KMALLOC, 0, size).
                 flags |= SLAB_KMALLOC;
@@ -121,16 +130,12 @@ impl WorldCore {
                     return Err(SlabError::AlreadySetUp { cache: meta.name.clone() });
                 }
                 drop(meta);
-                flags |= SLAB_PREALLOCATED;
-                if cfg.scheme == Scheme::ViroV1 {
-                    // v1 01/15: preallocated instances are SLAB_NO_MERGE.
-                    flags |= SLAB_NO_MERGE;
-                }
+                flags = static_flags(cfg, flags);
             }
         }
 
         if validated
-            && self.may_alias(&args, flags)
+            && alias_gate(cfg, &args, flags).is_none()
             && let Some(target) = self.find_mergeable(reg, size, &args, flags, name)
         {
             return Ok(match cfg.scheme {
@@ -146,17 +151,6 @@ impl WorldCore {
             return Ok(self.primary_alias(reg, hidden, name, size, &args, flags, req));
         }
         self.create_cache(reg, name, size, &args, flags, req, false)
-    }
-
-    /// Whether `__kmem_cache_create_args()` attempts an alias at all.
-    fn may_alias(&self, args: &crate::world::KmemCacheArgs, flags: SlabFlags) -> bool {
-        let cfg = &self.config;
-        // 6.18: only caches without a usercopy region or sheaves try to alias.
-        if cfg.merge_rules == MergeRules::V6_18 && (args.usersize != 0 || args.sheaf_capacity != 0) {
-            return false;
-        }
-        // v3 02/10 __kmem_cache_alias(): "no aliases - we are using this one".
-        !(flags.intersects(SLAB_PREALLOCATED) && matches!(cfg.scheme, Scheme::ViroV3 | Scheme::ViroV1))
     }
 
     /// Mirrors `find_mergeable()`: the oldest compatible target.
@@ -563,25 +557,58 @@ fn kind_for(placement: &Placement<'_>) -> InstanceKind {
     }
 }
 
-/// The usercopy sanitising of `__kmem_cache_create_args()`.
-fn sanitise_usercopy(world: &WorldCore, name: &str, size: u32, args: &mut crate::world::KmemCacheArgs) {
+/// The flag preparation of `__kmem_cache_create_args()` before the lock:
+/// debug flags go without `CONFIG_SLUB_DEBUG`; 7.0 turns an explicit
+/// `sheaf_capacity` into `SLAB_NO_MERGE`.
+pub(crate) fn entry_flags(cfg: &SlabConfig, mut flags: SlabFlags, args: &KmemCacheArgs) -> SlabFlags {
+    if !cfg.slub_debug_config {
+        flags = flags.without(SLAB_DEBUG_FLAGS);
+    }
+    if cfg.merge_rules == MergeRules::V7_0 && args.sheaf_capacity != 0 {
+        flags |= SLAB_NO_MERGE;
+    }
+    flags
+}
+
+/// The flags a static instance gets at setup: `SLAB_PREALLOCATED` (v3 02/10),
+/// and in v1 `SLAB_NO_MERGE` as well (v1 01/15).
+pub(crate) fn static_flags(cfg: &SlabConfig, mut flags: SlabFlags) -> SlabFlags {
+    flags |= SLAB_PREALLOCATED;
+    if cfg.scheme == Scheme::ViroV1 {
+        flags |= SLAB_NO_MERGE;
+    }
+    flags
+}
+
+/// The usercopy sanitising of `__kmem_cache_create_args()`: without
+/// `CONFIG_HARDENED_USERCOPY`, or with a region outside the object, there is
+/// no region. Returns true if the region was inconsistent (the kernel WARNs).
+pub(crate) fn sanitise_usercopy(cfg: &SlabConfig, size: u32, args: &mut KmemCacheArgs) -> bool {
     let inconsistent =
         (args.usersize == 0 && args.useroffset != 0) || size < args.usersize || size - args.usersize < args.useroffset;
-    if inconsistent && world.config.hardened_usercopy {
-        world.report(
-            "__kmem_cache_create_args",
-            Some(name.into()),
-            None,
-            format!(
-                "WARN: {name}: usercopy region {}+{} outside the {size}-byte object; dropped",
-                args.useroffset, args.usersize
-            ),
-        );
-    }
-    if !world.config.hardened_usercopy || inconsistent {
+    if !cfg.hardened_usercopy || inconsistent {
         args.useroffset = 0;
         args.usersize = 0;
     }
+    inconsistent
+}
+
+/// The gates in front of `find_mergeable()`, in the kernel's order: why no
+/// alias is attempted at all, if that is so.
+pub(crate) fn alias_gate(cfg: &SlabConfig, args: &KmemCacheArgs, flags: SlabFlags) -> Option<NoMergeReason> {
+    // 6.18: only caches without a usercopy region or sheaves try to alias.
+    if cfg.merge_rules == MergeRules::V6_18 && args.usersize != 0 {
+        return Some(NoMergeReason::UsercopyGate);
+    }
+    if cfg.merge_rules == MergeRules::V6_18 && args.sheaf_capacity != 0 {
+        return Some(NoMergeReason::SheafCapacityGate);
+    }
+    // v3 02/10 __kmem_cache_alias(): "no aliases - we are using this one".
+    // (v1 needs no such check: its SLAB_NO_MERGE makes find_mergeable() refuse.)
+    if flags.intersects(SLAB_PREALLOCATED) && cfg.scheme == Scheme::ViroV3 {
+        return Some(NoMergeReason::Preallocated);
+    }
+    None
 }
 
 impl Drop for WorldCore {

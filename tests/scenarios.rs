@@ -38,7 +38,7 @@ fn dir() -> Option<Option<String>> {
     Some(None)
 }
 
-/// 1. D1 then compatible D2.
+/// Scenario 1: D1 then compatible D2.
 /// mm/slab_common.c: __kmem_cache_alias() (mainline, v3); primary: a separate alias instance.
 #[test]
 fn s01_dynamic_then_compatible_dynamic() {
@@ -67,7 +67,7 @@ fn s01_dynamic_then_compatible_dynamic() {
     w.check_invariants().unwrap();
 }
 
-/// 2. S alone. v3 02/10: SLAB_PREALLOCATED, self-named sysfs directory;
+/// Scenario 2: S alone. v3 02/10: SLAB_PREALLOCATED, self-named sysfs directory;
 /// primary: S is its own primary.
 #[test]
 fn s02_static_alone() {
@@ -94,7 +94,7 @@ fn s02_static_alone() {
     s.free(o).unwrap();
 }
 
-/// 3. S created while a compatible D exists: v3 loses the merge; primary: S aliases D.
+/// Scenario 3: S created while a compatible D exists: v3 loses the merge; primary: S aliases D.
 #[test]
 fn s03_static_while_compatible_dynamic_exists() {
     let w = world(Scheme::ViroV3);
@@ -116,7 +116,7 @@ fn s03_static_while_compatible_dynamic_exists() {
     w.check_invariants().unwrap();
 }
 
-/// 4. D created after a compatible S: v3 02/10 lets S be the target; v1 does not.
+/// Scenario 4: D created after a compatible S: v3 02/10 lets S be the target; v1 does not.
 #[test]
 fn s04_dynamic_after_static() {
     let w = world(Scheme::ViroV3);
@@ -141,7 +141,7 @@ fn s04_dynamic_after_static() {
     w.check_invariants().unwrap();
 }
 
-/// 5. Two compatible statics S1 then S2, then a D: v3 keeps two self-named caches
+/// Scenario 5: Two compatible statics S1 then S2, then a D: v3 keeps two self-named caches
 /// (no v2 unique-id collision) and D aliases the older; primary: S2 and D alias S1.
 #[test]
 fn s05_two_compatible_statics() {
@@ -163,7 +163,7 @@ fn s05_two_compatible_statics() {
     w.check_invariants().unwrap();
 }
 
-/// 6. M alone. v3 03/10: standalone and unmergeable; primary: a hidden dynamic
+/// Scenario 6: M alone. v3 03/10: standalone and unmergeable; primary: a hidden dynamic
 /// primary owns the slabs, M is its alias.
 #[test]
 fn s06_module_static_alone() {
@@ -191,7 +191,7 @@ fn s06_module_static_alone() {
     w.check_invariants().unwrap();
 }
 
-/// 7. and 8. M created while a compatible D or S exists: v3 separate; primary: M aliases it.
+/// Scenarios 7 and 8: M created while a compatible D or S exists: v3 separate; primary: M aliases it.
 #[test]
 fn s07_s08_module_static_while_dynamic_or_static_exists() {
     for static_target in [false, true] {
@@ -219,7 +219,7 @@ fn s07_s08_module_static_while_dynamic_or_static_exists() {
     assert!(std::ptr::eq(ms2.primary_cache().unwrap(), s2), "M aliases S");
 }
 
-/// 9. D created after a compatible M: v3 D cannot alias M; primary: D aliases the hidden primary.
+/// Scenario 9: D created after a compatible M: v3 D cannot alias M; primary: D aliases the hidden primary.
 #[test]
 fn s09_dynamic_after_module_static() {
     let w = world(Scheme::ViroV3);
@@ -239,7 +239,7 @@ fn s09_dynamic_after_module_static() {
     w.check_invariants().unwrap();
 }
 
-/// 10. DM created after a compatible S; the module unloads.
+/// Scenario 10: DM created after a compatible S; the module unloads.
 #[test]
 fn s10_module_dynamic_after_static_then_unload() {
     let w = world(Scheme::ViroV3);
@@ -268,7 +268,7 @@ fn s10_module_dynamic_after_static_then_unload() {
     w.kfree(o).unwrap();
 }
 
-/// 12. Destroy D where D is an alias. mm/slab_common.c: kmem_cache_destroy() only
+/// Scenario 12: Destroy D where D is an alias. mm/slab_common.c: kmem_cache_destroy() only
 /// decrements the refcount and leaves the link; primary: the alias goes on its own.
 #[test]
 fn s12_destroy_an_alias() {
@@ -295,7 +295,7 @@ fn s12_destroy_an_alias() {
     w.check_invariants().unwrap();
 }
 
-/// 13. The first creator is destroyed while aliases exist.
+/// Scenario 13: The first creator is destroyed while aliases exist.
 #[test]
 fn s13_destroy_the_first_creator_while_aliases_exist() {
     let w = world(Scheme::Mainline);
@@ -331,7 +331,7 @@ fn s13_destroy_the_first_creator_while_aliases_exist() {
     w.check_invariants().unwrap();
 }
 
-/// 14. and 16. Module unload: refused while M lives (or is pinned by objects
+/// Scenarios 14 and 16: Module unload: refused while M lives (or is pinned by objects
 /// in v3); after destroying M it succeeds and the compatible D is unaffected.
 #[test]
 fn s14_s16_module_unload() {
@@ -374,7 +374,7 @@ fn s14_s16_module_unload() {
     }
 }
 
-/// 15. D, then M aliasing it; D's owner destroys D; later M goes: the storage
+/// Scenario 15: D, then M aliasing it; D's owner destroys D; later M goes: the storage
 /// lives until M is destroyed (primary).
 #[test]
 fn s15_primary_outlives_its_creator_until_the_module_alias_goes() {
@@ -391,7 +391,7 @@ fn s15_primary_outlives_its_creator_until_the_module_alias_goes() {
     w.module_unload(m).map_err(|e| e.0).unwrap();
 }
 
-/// 17. and 18. Misuse the thread left open: a second setup, setup after destroy,
+/// Scenarios 17 and 18: Misuse the thread left open: a second setup, setup after destroy,
 /// and a failed setup (the v3 wrappers would report success for it).
 #[test]
 fn s17_s18_setup_misuse() {
@@ -418,7 +418,7 @@ fn s17_s18_setup_misuse() {
     }
 }
 
-/// 19. and 20. kfree() goes slab → primary; kmem_cache_free() through any alias
+/// Scenarios 19 and 20: kfree() goes slab → primary; kmem_cache_free() through any alias
 /// of the same primary is accepted; an object of another primary is refused
 /// (the hardened wrong-cache check mapped alias → primary).
 #[test]
@@ -441,7 +441,7 @@ fn s19_s20_frees_through_aliases() {
     assert_eq!(d1.stats().unwrap().live_objects(), 0);
 }
 
-/// 21. Objects still allocated when a cache is destroyed.
+/// Scenario 21: Objects still allocated when a cache is destroyed.
 /// mm/slab_common.c: kmem_cache_destroy() — only the final destroy checks.
 #[test]
 fn s21_destroy_with_live_objects() {
@@ -464,7 +464,7 @@ fn s21_destroy_with_live_objects() {
     w.kfree(o).unwrap();
 }
 
-/// 22. The fast path through an alias uses the primary's storage directly.
+/// Scenario 22: The fast path through an alias uses the primary's storage directly.
 #[test]
 fn s22_alias_fast_path_shares_the_primary_storage() {
     let w = world(Scheme::Primary);
@@ -481,7 +481,7 @@ fn s22_alias_fast_path_shares_the_primary_storage() {
     d.free(again).unwrap();
 }
 
-/// 26. slab_nomerge: no merging anywhere.
+/// Scenario 26: slab_nomerge: no merging anywhere.
 #[test]
 fn s26_slab_nomerge_merges_nothing() {
     for scheme in [Scheme::Mainline, Scheme::ViroV3, Scheme::Primary] {
@@ -497,7 +497,7 @@ fn s26_slab_nomerge_merges_nothing() {
     }
 }
 
-/// 27. Caches unmergeable for other reasons (ctor, usercopy, RCU) lose nothing by
+/// Scenario 27: Caches unmergeable for other reasons (ctor, usercopy, RCU) lose nothing by
 /// becoming static: they stay alone in every scheme.
 #[test]
 fn s27_unmergeable_statics_lose_nothing() {

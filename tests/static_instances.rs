@@ -85,9 +85,7 @@ fn kmem_cache_setup_usercopy_whitelists_a_field() {
 fn primary_scheme_static_joins_an_existing_primary() {
     let w = World::new(SlabConfig::with_scheme(Scheme::Primary));
     let d = w.kmem_cache_create("anon_vma_chain", 64, KmemCacheArgs::default(), SLAB_PANIC | SLAB_ACCOUNT).unwrap();
-    w.kmem_cache_setup(&PRIMARY_STATIC, "fs_cache", 56, KmemCacheArgs::default(), SLAB_PANIC | SLAB_ACCOUNT)
-        .map(|()| ())
-        .unwrap_or_else(|e| panic!("{e}"));
+    w.kmem_cache_setup(&PRIMARY_STATIC, "fs_cache", 56, KmemCacheArgs::default(), SLAB_PANIC | SLAB_ACCOUNT).unwrap();
     // 56 rounds to 56, not 64: no merge; the static becomes a primary itself.
     assert!(!PRIMARY_STATIC.is_alias());
     let again = w.kmem_cache_create("fs_like", 56, KmemCacheArgs::default(), SLAB_ACCOUNT).unwrap();

@@ -1,1 +1,341 @@
 //! The comparative report: every scheme on one trace, side by side.
+//!
+//! Each scheme replays the same creation trace into its own bare world
+//! (`World::bare` with the scheme's [`SlabConfig`] and enough image static
+//! slots, then [`Replay::run`]), so the partitions of names into shared
+//! storage can be compared name by name. The schemes are mainline, Al Viro's
+//! v3 and v1 static instances, Vlastimil Babka's primary caches, and mainline
+//! booted with `slab_nomerge` (see [`ReportScheme`]).
+//!
+//! Per scheme the report gives the instances (groups of names sharing one
+//! storage), the names that share storage with another name, the merges lost
+//! against mainline, the static instances that kept merging, and the memory
+//! a seeded workload needs under that partition, measured with the real
+//! allocator ([`workload`]). [`render`] prints it as a table, Markdown, CSV
+//! or JSON; [`picture`] draws it; [`explain()`] tells, for one name, which rule
+//! decided its fate in each scheme; [`sysfs_trace`] derives a trace from a
+//! `/sys/kernel/slab` snapshot and compares the replay with the snapshot.
+
+pub mod explain;
+pub mod picture;
+pub mod render;
+pub mod sysfs_trace;
+pub mod workload;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::census::Census;
+use crate::config::{Scheme, SlabConfig};
+use crate::replay::{Replay, StaticSet};
+use crate::trace::Trace;
+use crate::world::World;
+
+pub use explain::{Candidate, Decision, Explanation, SchemeExplanation, explain};
+pub use render::Format;
+pub use sysfs_trace::{SnapshotComparison, compare_with_census, trace_from_census};
+pub use workload::{DEFAULT_CHURN_PERCENT, DEFAULT_SEED, Memory, PlanGroup, Prng, Workload};
+
+/// A column of the report: a scheme, or mainline with `slab_nomerge`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReportScheme {
+    /// Mainline merging.
+    Mainline,
+    /// Al Viro's v3 static instances.
+    ViroV3,
+    /// Al Viro's v1 static instances (`SLAB_NO_MERGE`).
+    ViroV1,
+    /// Vlastimil Babka's primary caches.
+    Primary,
+    /// Mainline booted with `slab_nomerge`.
+    Nomerge,
+}
+
+impl ReportScheme {
+    /// Every column, in report order.
+    pub const ALL: [ReportScheme; 5] = [
+        ReportScheme::Mainline,
+        ReportScheme::ViroV3,
+        ReportScheme::ViroV1,
+        ReportScheme::Primary,
+        ReportScheme::Nomerge,
+    ];
+
+    /// The stable name (`mainline`, `viro-v3`, `viro-v1`, `primary`, `nomerge`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportScheme::Nomerge => "nomerge",
+            other => other.scheme().name(),
+        }
+    }
+
+    /// Parses [`ReportScheme::name`].
+    pub fn parse(text: &str) -> Option<ReportScheme> {
+        ReportScheme::ALL.into_iter().find(|s| s.name() == text)
+    }
+
+    /// The world's scheme.
+    pub fn scheme(self) -> Scheme {
+        match self {
+            ReportScheme::Mainline | ReportScheme::Nomerge => Scheme::Mainline,
+            ReportScheme::ViroV3 => Scheme::ViroV3,
+            ReportScheme::ViroV1 => Scheme::ViroV1,
+            ReportScheme::Primary => Scheme::Primary,
+        }
+    }
+
+    /// True if the scheme sets up the static set as static instances
+    /// (mainline, with or without merging, creates them as dynamic caches).
+    pub fn has_statics(self) -> bool {
+        self.scheme() != Scheme::Mainline
+    }
+
+    /// The configuration of the column's world: the default 6.18 one, with
+    /// `slab_nomerge` for [`ReportScheme::Nomerge`] and enough image static slots.
+    pub fn config(self, statics: &StaticSet) -> SlabConfig {
+        SlabConfig {
+            image_statics: statics.image_slots(),
+            slab_nomerge: self == ReportScheme::Nomerge,
+            ..SlabConfig::with_scheme(self.scheme())
+        }
+    }
+
+    /// A bare world for this column.
+    pub fn world(self, statics: &StaticSet) -> World {
+        World::bare(self.config(statics))
+    }
+}
+
+impl std::fmt::Display for ReportScheme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How to run the report.
+#[derive(Clone, Debug)]
+pub struct ReportOptions {
+    /// The columns, in order. Mainline is always replayed (it is the baseline).
+    pub schemes: Vec<ReportScheme>,
+    /// Run the memory workload (otherwise every [`Memory`] is default).
+    pub memory: bool,
+    /// The workload's seed.
+    pub seed: u64,
+    /// Percent of objects freed and allocated again.
+    pub churn_percent: u32,
+    /// Divide every census object count by this (rounded up), for quick runs.
+    pub workload_divisor: u64,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            schemes: ReportScheme::ALL.to_vec(),
+            memory: true,
+            seed: DEFAULT_SEED,
+            churn_percent: DEFAULT_CHURN_PERCENT,
+            workload_divisor: 1,
+        }
+    }
+}
+
+/// One group of names sharing a storage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportGroup {
+    /// The storage's sysfs directory.
+    pub dir: String,
+    /// The names, the instance's own name first, then the others in creation
+    /// order. (A primary-scheme hidden primary has no name of its own; its
+    /// group starts with its oldest alias.)
+    pub names: Vec<String>,
+}
+
+/// One column of the report.
+#[derive(Clone, Debug)]
+pub struct SchemeReport {
+    /// The column.
+    pub scheme: ReportScheme,
+    /// Names created.
+    pub names: usize,
+    /// The partition of the created names into shared storage, in creation order.
+    pub groups: Vec<ReportGroup>,
+    /// Names that share their storage with at least one other name.
+    pub shared_names: usize,
+    /// Names that share storage with another name in mainline but with no
+    /// other name here (a name whose creation failed counts: it shares nothing).
+    pub merges_lost: Vec<String>,
+    /// Names of the static set present in the trace (created as dynamic
+    /// caches in mainline and nomerge).
+    pub statics: Vec<String>,
+    /// Those of them that share storage with another name.
+    pub statics_merged: Vec<String>,
+    /// Names whose creation failed, with the error.
+    pub failures: Vec<(String, String)>,
+    /// The measured memory figures.
+    pub memory: Memory,
+}
+
+impl SchemeReport {
+    /// Instances: the number of groups (storages).
+    pub fn instances(&self) -> usize {
+        self.groups.len()
+    }
+}
+
+/// The whole report.
+#[derive(Clone, Debug)]
+pub struct ComparativeReport {
+    /// Where the trace came from.
+    pub trace_label: String,
+    /// Rows of the trace.
+    pub trace_names: usize,
+    /// Where the census came from.
+    pub census_label: String,
+    /// The static set.
+    pub statics: StaticSet,
+    /// The options it ran with.
+    pub options: ReportOptions,
+    /// Objects the workload planned, and events churned.
+    pub workload_objects: u64,
+    /// Events churned.
+    pub workload_churned: u64,
+    /// Mainline groups with no census figure.
+    pub workload_unmatched: Vec<PlanGroup>,
+    /// The columns.
+    pub schemes: Vec<SchemeReport>,
+    /// With a sysfs snapshot: how the mainline replay compares with it.
+    pub snapshot: Option<SnapshotComparison>,
+}
+
+impl ComparativeReport {
+    /// The column of `scheme`, if it was run.
+    pub fn scheme(&self, scheme: ReportScheme) -> Option<&SchemeReport> {
+        self.schemes.iter().find(|s| s.scheme == scheme)
+    }
+}
+
+/// The partition a replay produced, owner first in each group.
+pub fn replay_groups(replay: &Replay<'_>) -> Vec<ReportGroup> {
+    replay
+        .groups()
+        .into_iter()
+        .map(|g| {
+            let mut names = g.names;
+            if let Some(i) = names.iter().position(|n| *n == g.owner) {
+                let owner = names.remove(i);
+                names.insert(0, owner);
+            }
+            ReportGroup { dir: g.dir, names }
+        })
+        .collect()
+}
+
+/// Names sharing storage with another name.
+fn shared(groups: &[ReportGroup]) -> BTreeSet<&str> {
+    groups.iter().filter(|g| g.names.len() > 1).flat_map(|g| g.names.iter().map(String::as_str)).collect()
+}
+
+/// The names that share storage with another name in `baseline` but not in
+/// `groups`, in trace order.
+pub fn merges_lost(trace: &Trace, baseline: &[ReportGroup], groups: &[ReportGroup]) -> Vec<String> {
+    let before = shared(baseline);
+    let after = shared(groups);
+    trace
+        .rows
+        .iter()
+        .map(|r| r.name.as_str())
+        .filter(|n| before.contains(n) && !after.contains(n))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The static set's names in trace order.
+fn static_names(trace: &Trace, statics: &StaticSet) -> Vec<String> {
+    trace
+        .rows
+        .iter()
+        .filter(|r| statics.image.contains(&r.name) || statics.module.contains(&r.name))
+        .map(|r| r.name.clone())
+        .collect()
+}
+
+/// Replays `trace` under mainline and returns its partition (the baseline).
+pub fn mainline_groups(trace: &Trace, statics: &StaticSet) -> Vec<ReportGroup> {
+    let world = ReportScheme::Mainline.world(statics);
+    let replay = Replay::run(&world, trace, statics);
+    replay_groups(&replay)
+}
+
+/// Runs the report: every requested column on `trace`, with the workload
+/// planned from `census`.
+pub fn run(trace: &Trace, statics: &StaticSet, census: &Census, options: &ReportOptions) -> ComparativeReport {
+    let baseline = mainline_groups(trace, statics);
+    let plan_groups: Vec<PlanGroup> =
+        baseline.iter().map(|g| PlanGroup { dir: g.dir.clone(), names: g.names.clone() }).collect();
+    let nr_cpus = ReportScheme::Mainline.config(statics).nr_cpus;
+    let workload =
+        Workload::plan(&plan_groups, census, options.workload_divisor, options.seed, options.churn_percent, nr_cpus);
+    let sizes: BTreeMap<String, u32> = trace.rows.iter().map(|r| (r.name.clone(), r.size)).collect();
+    let statics_in_trace = static_names(trace, statics);
+    let schemes = options
+        .schemes
+        .iter()
+        .map(|&scheme| {
+            let world = scheme.world(statics);
+            let replay = Replay::run(&world, trace, statics);
+            let groups = replay_groups(&replay);
+            let shared_set = shared(&groups);
+            let statics_merged = statics_in_trace.iter().filter(|n| shared_set.contains(n.as_str())).cloned().collect();
+            let memory = if options.memory { workload.run(&replay, &sizes) } else { Memory::default() };
+            SchemeReport {
+                scheme,
+                names: replay.handles().count(),
+                shared_names: shared_set.len(),
+                merges_lost: merges_lost(trace, &baseline, &groups),
+                statics: statics_in_trace.clone(),
+                statics_merged,
+                failures: replay.failures.iter().map(|(n, e)| (n.clone(), e.to_string())).collect(),
+                groups,
+                memory,
+            }
+        })
+        .collect();
+    ComparativeReport {
+        trace_label: String::new(),
+        trace_names: trace.rows.len(),
+        census_label: String::new(),
+        statics: statics.clone(),
+        options: options.clone(),
+        workload_objects: workload.objects,
+        workload_churned: workload.churned() as u64,
+        workload_unmatched: workload.unmatched,
+        schemes,
+        snapshot: None,
+    }
+}
+
+/// Builds the static set from the command line: `image` and `module`
+/// override their half of the default (the trace's `static_v3` column for
+/// image statics, none for module statics). Every name must be a
+/// `kmem_cache_create` row of the trace, and no name may be in both halves.
+pub fn static_set(trace: &Trace, image: Option<&[String]>, module: Option<&[String]>) -> Result<StaticSet, String> {
+    let clean = |names: &[String]| -> BTreeSet<String> {
+        names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()).map(str::to_owned).collect()
+    };
+    let module: BTreeSet<String> = module.map(clean).unwrap_or_default();
+    let image: BTreeSet<String> = match image {
+        Some(names) => clean(names),
+        None => StaticSet::v3(trace).image.difference(&module).cloned().collect(),
+    };
+    for name in image.iter().chain(&module) {
+        let Some(row) = trace.row(name) else {
+            return Err(format!("static `{name}` is not a name of the trace"));
+        };
+        if row.entry != crate::trace::TraceEntry::KmemCacheCreate {
+            return Err(format!("static `{name}` is created by {}, not kmem_cache_create", row.entry));
+        }
+    }
+    if let Some(both) = image.intersection(&module).next() {
+        return Err(format!("`{both}` cannot be both an image static and a module static"));
+    }
+    Ok(StaticSet { image, module })
+}

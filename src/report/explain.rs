@@ -1,0 +1,338 @@
+//! `--explain NAME`: which rule decided, in each scheme, whether NAME merged.
+//!
+//! Faithful by construction: the rows before NAME are replayed into a fresh
+//! world of the scheme, then NAME's request is evaluated against that world's
+//! registry the way `__kmem_cache_create_args()` would evaluate it (the
+//! gates of `__kmem_cache_create_args()`/`__kmem_cache_alias()`, then
+//! `find_mergeable()` over `slab_caches` oldest first, with
+//! `check_target()` deciding each candidate). Nothing is created by the
+//! evaluation. A second, full replay tells where NAME ended up, which also
+//! shows later names that merged into it.
+
+use std::fmt;
+
+use super::{ReportGroup, ReportScheme, replay_groups};
+use crate::lifecycle::{alias_gate, entry_flags, sanitise_usercopy, static_flags};
+use crate::config::{PTR_SIZE, Scheme};
+use crate::flags::SLAB_MERGE_SAME;
+use crate::merge::{Mismatch, NoMergeReason, TargetView, check_target, merge_request};
+use crate::replay::{Replay, StaticSet, module_of, row_args};
+use crate::trace::{Trace, TraceEntry, TraceRow};
+use crate::world::World;
+
+/// A cache of the registry that `find_mergeable()` rejected, with the reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// `s->name`.
+    pub name: String,
+    /// Its sysfs directory.
+    pub dir: String,
+    /// The test that failed.
+    pub mismatch: Mismatch,
+    /// The failed test in words, naming the kernel rule.
+    pub why: String,
+}
+
+/// What creation did with the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Created by `create_boot_cache()` or `create_kmalloc_cache()`, which
+    /// never call `__kmem_cache_alias()`.
+    NoAliasAttempt(TraceEntry),
+    /// `find_mergeable()` returned `target`: mainline and Viro's schemes hand
+    /// back that instance (`__kmem_cache_alias()`); the primary scheme makes a
+    /// new alias instance of it.
+    Merged {
+        /// The target's name.
+        target: String,
+        /// The target's sysfs directory.
+        dir: String,
+        /// The primary scheme made a separate alias instance.
+        alias_instance: bool,
+    },
+    /// Primary scheme: a module static with no compatible primary gets a
+    /// hidden dynamic primary and becomes its alias.
+    HiddenPrimary,
+    /// No merge.
+    NotMerged {
+        /// The rule that decided.
+        reason: NoMergeReason,
+        /// What `find_mergeable()` would have returned had a gate not stopped the attempt.
+        would_merge_into: Option<(String, String)>,
+        /// The normalised stride of the request, if the request is mergeable at all.
+        stride: Option<u32>,
+        /// Caches of the same stride, and why each was rejected.
+        candidates: Vec<Candidate>,
+    },
+}
+
+/// One scheme's answer.
+#[derive(Clone, Debug)]
+pub struct SchemeExplanation {
+    /// The column.
+    pub scheme: ReportScheme,
+    /// How the name is created in this scheme.
+    pub placement: String,
+    /// What creation decided.
+    pub decision: Decision,
+    /// Where the name ended up after the whole trace (its group), or the
+    /// error its creation returned.
+    pub outcome: Result<ReportGroup, String>,
+}
+
+/// The explanation of one name in every scheme.
+#[derive(Clone, Debug)]
+pub struct Explanation {
+    /// The name.
+    pub name: String,
+    /// Its trace row.
+    pub row: TraceRow,
+    /// One entry per scheme.
+    pub schemes: Vec<SchemeExplanation>,
+}
+
+/// Where a row's cache lives in a scheme.
+enum Placement {
+    Dynamic,
+    Image,
+    Module(String),
+}
+
+fn placement(scheme: ReportScheme, statics: &StaticSet, row: &TraceRow) -> Placement {
+    if !scheme.has_statics() || row.entry != TraceEntry::KmemCacheCreate {
+        return Placement::Dynamic;
+    }
+    if statics.image.contains(&row.name) {
+        Placement::Image
+    } else if statics.module.contains(&row.name) {
+        Placement::Module(module_of(row))
+    } else {
+        Placement::Dynamic
+    }
+}
+
+fn describe_placement(scheme: ReportScheme, statics: &StaticSet, row: &TraceRow) -> String {
+    let listed = statics.image.contains(&row.name) || statics.module.contains(&row.name);
+    match (placement(scheme, statics, row), row.entry) {
+        (_, TraceEntry::CreateBootCache) => "boot cache (create_boot_cache, refcount -1)".into(),
+        (_, TraceEntry::CreateKmallocCache) => "kmalloc cache (create_kmalloc_cache)".into(),
+        (Placement::Image, _) if scheme == ReportScheme::ViroV1 => {
+            "static instance of the kernel image (kmem_cache_setup; v1 01/15: SLAB_PREALLOCATED|SLAB_NO_MERGE)".into()
+        }
+        (Placement::Module(m), _) if scheme == ReportScheme::ViroV1 => {
+            format!("static instance in module {m} (kmem_cache_setup; v1 01/15: SLAB_PREALLOCATED|SLAB_NO_MERGE)")
+        }
+        (Placement::Image, _) => "static instance of the kernel image (kmem_cache_setup, SLAB_PREALLOCATED)".into(),
+        (Placement::Module(m), _) => format!("static instance in module {m} (kmem_cache_setup, SLAB_PREALLOCATED)"),
+        (Placement::Dynamic, _) if listed => {
+            "dynamic cache (kmem_cache_create; mainline has no static instances)".into()
+        }
+        (Placement::Dynamic, _) => "dynamic cache (kmem_cache_create)".into(),
+    }
+}
+
+fn mismatch_text(m: &Mismatch, req_flags: crate::flags::SlabFlags, view: &TargetView) -> String {
+    match m {
+        Mismatch::Unmergeable(why) => why.to_string(),
+        Mismatch::Size { want, have } => format!(
+            "find_mergeable(): size {want} does not fit s->size {have} (needs s->size - {PTR_SIZE} < size <= s->size)"
+        ),
+        Mismatch::MergeSame => format!(
+            "find_mergeable(): SLAB_MERGE_SAME flags differ (request {}, cache {})",
+            req_flags.mask(SLAB_MERGE_SAME),
+            view.flags.mask(SLAB_MERGE_SAME)
+        ),
+        Mismatch::Alignment { align } => {
+            format!("find_mergeable(): s->size {} is not a multiple of the requested align {align}", view.size)
+        }
+    }
+}
+
+/// Evaluates `row`'s creation against `world`'s registry, as
+/// `__kmem_cache_create_args()` would, without creating anything.
+fn evaluate(world: &World, scheme: ReportScheme, statics: &StaticSet, row: &TraceRow) -> Decision {
+    let cfg = world.config();
+    if row.entry != TraceEntry::KmemCacheCreate {
+        return Decision::NoAliasAttempt(row.entry);
+    }
+    let mut args = row_args(row);
+    let mut flags = entry_flags(cfg, row.flags, &args);
+    sanitise_usercopy(cfg, row.size, &mut args);
+    let place = placement(scheme, statics, row);
+    if !matches!(place, Placement::Dynamic) {
+        flags = static_flags(cfg, flags);
+    }
+    // The gates in front of find_mergeable(), shared with cache creation.
+    let gate = alias_gate(cfg, &args, flags);
+    let req = match merge_request(cfg, row.size, args.align, flags, &row.name, args.ctor.is_some(), args.usersize) {
+        Ok(req) => req,
+        Err(why) => {
+            return Decision::NotMerged {
+                reason: gate.unwrap_or(NoMergeReason::Request(why)),
+                would_merge_into: None,
+                stride: None,
+                candidates: Vec::new(),
+            };
+        }
+    };
+    let reg = world.core.slab_mutex.lock();
+    let mut target = None;
+    let mut candidates = Vec::new();
+    for id in &reg.slab_caches {
+        let inst = reg.caches[*id].get();
+        let view = TargetView::of(inst);
+        match check_target(cfg, &req, &view) {
+            Ok(()) => {
+                target = Some((inst.name(), inst.sysfs_dir()));
+                break;
+            }
+            Err(mismatch) if view.size == req.size => {
+                let why = mismatch_text(&mismatch, req.flags, &view);
+                candidates.push(Candidate { name: inst.name(), dir: inst.sysfs_dir(), mismatch, why });
+            }
+            Err(_) => {}
+        }
+    }
+    drop(reg);
+    match (gate, target) {
+        (Some(reason), target) => {
+            Decision::NotMerged { reason, would_merge_into: target, stride: Some(req.size), candidates }
+        }
+        (None, Some((target, dir))) => Decision::Merged { target, dir, alias_instance: cfg.scheme == Scheme::Primary },
+        (None, None) if cfg.scheme == Scheme::Primary && matches!(place, Placement::Module(_)) => {
+            Decision::HiddenPrimary
+        }
+        (None, None) => Decision::NotMerged {
+            reason: NoMergeReason::NoCompatibleCache,
+            would_merge_into: None,
+            stride: Some(req.size),
+            candidates,
+        },
+    }
+}
+
+/// Explains `name` under each of `schemes`.
+pub fn explain(
+    trace: &Trace,
+    statics: &StaticSet,
+    name: &str,
+    schemes: &[ReportScheme],
+) -> Result<Explanation, String> {
+    let index = trace
+        .rows
+        .iter()
+        .position(|r| r.name == name)
+        .ok_or_else(|| format!("no cache named `{name}` in the trace"))?;
+    let row = trace.rows[index].clone();
+    let prefix = Trace { rows: trace.rows[..index].to_vec() };
+    let schemes = schemes
+        .iter()
+        .map(|&scheme| {
+            let decision = {
+                let world = scheme.world(statics);
+                let replay = Replay::run(&world, &prefix, statics);
+                let decision = evaluate(&world, scheme, statics, &row);
+                drop(replay);
+                decision
+            };
+            let world = scheme.world(statics);
+            let replay = Replay::run(&world, trace, statics);
+            let outcome = match replay.failures.iter().find(|(n, _)| n == name) {
+                Some((_, e)) => Err(e.to_string()),
+                None => replay_groups(&replay)
+                    .into_iter()
+                    .find(|g| g.names.iter().any(|n| n == name))
+                    .ok_or_else(|| "no handle after the replay".to_owned()),
+            };
+            SchemeExplanation { scheme, placement: describe_placement(scheme, statics, &row), decision, outcome }
+        })
+        .collect();
+    Ok(Explanation { name: name.to_owned(), row, schemes })
+}
+
+/// How many rejected candidates are listed before "and N more".
+const CANDIDATES_SHOWN: usize = 12;
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &self.row;
+        writeln!(
+            f,
+            "{}: {} size {} align {} flags {}{}{}{}",
+            self.name,
+            r.entry,
+            r.size,
+            r.align,
+            r.flags,
+            r.ctor.as_ref().map(|c| format!(" ctor {c}")).unwrap_or_default(),
+            if r.usersize != 0 { format!(" usercopy {}+{}", r.useroffset, r.usersize) } else { String::new() },
+            if r.sheaf_capacity != 0 { format!(" sheaf_capacity {}", r.sheaf_capacity) } else { String::new() },
+        )?;
+        for s in &self.schemes {
+            writeln!(f)?;
+            writeln!(f, "{}: {}", s.scheme, s.placement)?;
+            match &s.decision {
+                Decision::NoAliasAttempt(entry) => writeln!(
+                    f,
+                    "  not merged: {entry}() creates the cache directly and never calls __kmem_cache_alias()"
+                )?,
+                Decision::Merged { target, dir, alias_instance: false } => writeln!(
+                    f,
+                    "  merged: find_mergeable() returned {target} ({dir}), the oldest compatible cache; \
+                     __kmem_cache_alias() hands back that instance with refcount+1"
+                )?,
+                Decision::Merged { target, dir, alias_instance: true } => writeln!(
+                    f,
+                    "  merged: find_mergeable() returned primary {target} ({dir}); the name gets its own \
+                     alias instance whose primary_cache is {target}, sharing its slabs and sheaves"
+                )?,
+                Decision::HiddenPrimary => writeln!(
+                    f,
+                    "  no compatible primary: a hidden dynamic primary owns the slabs and the module static \
+                     becomes its alias (primary scheme rule for module statics)"
+                )?,
+                Decision::NotMerged { reason, would_merge_into, stride, candidates } => {
+                    writeln!(f, "  not merged: {reason}")?;
+                    if let Some((target, dir)) = would_merge_into {
+                        writeln!(f, "  find_mergeable() would have returned {target} ({dir})")?;
+                    }
+                    if *reason == NoMergeReason::NoCompatibleCache {
+                        match stride {
+                            Some(stride) if candidates.is_empty() => {
+                                writeln!(f, "  no existing cache has the stride {stride}")?
+                            }
+                            Some(stride) => {
+                                writeln!(f, "  caches with the same stride ({stride}) and why each was rejected:")?;
+                                for c in candidates.iter().take(CANDIDATES_SHOWN) {
+                                    writeln!(f, "    - {} ({}): {}", c.name, c.dir, c.why)?;
+                                }
+                                if candidates.len() > CANDIDATES_SHOWN {
+                                    writeln!(f, "    ... and {} more", candidates.len() - CANDIDATES_SHOWN)?;
+                                }
+                            }
+                            None => {}
+                        }
+                    }
+                }
+            }
+            let merged_at_creation = matches!(s.decision, Decision::Merged { .. } | Decision::HiddenPrimary);
+            match &s.outcome {
+                Ok(g) if g.names.len() == 1 => writeln!(f, "  after the whole trace: alone in {}", g.dir)?,
+                Ok(g) if !merged_at_creation && g.names.first() == Some(&self.name) => {
+                    let later: Vec<&str> = g.names[1..].iter().map(String::as_str).collect();
+                    writeln!(
+                        f,
+                        "  after the whole trace: later names merged into it ({}): {}",
+                        g.dir,
+                        later.join(", ")
+                    )?
+                }
+                Ok(g) => {
+                    writeln!(f, "  after the whole trace: {} shares {}: {}", self.name, g.dir, g.names.join(", "))?
+                }
+                Err(e) => writeln!(f, "  creation failed: {e}")?,
+            }
+        }
+        Ok(())
+    }
+}

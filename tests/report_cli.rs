@@ -1,0 +1,606 @@
+//! The comparative report: the library functions and the `slabmerge` binary.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use slabmerge::census::{Census, CensusKind};
+use slabmerge::flags::SLAB_NO_MERGE;
+use slabmerge::merge::{Mismatch, NoMergeReason, Unmergeable};
+use slabmerge::replay::StaticSet;
+use slabmerge::report::{
+    self, ComparativeReport, Decision, Format, ReportOptions, ReportScheme, compare_with_census, trace_from_census,
+};
+use slabmerge::trace::Trace;
+
+// ---------------------------------------------------------------------------
+// A tiny JSON reader, enough to check the report's structure.
+
+#[derive(Debug, Clone, PartialEq)]
+enum Json {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    Arr(Vec<Json>),
+    Obj(Vec<(String, Json)>),
+}
+
+impl Json {
+    fn get(&self, key: &str) -> &Json {
+        match self {
+            Json::Obj(fields) => {
+                &fields.iter().find(|(k, _)| k == key).unwrap_or_else(|| panic!("missing key `{key}`")).1
+            }
+            other => panic!("`{key}` looked up in a non-object {other:?}"),
+        }
+    }
+    fn arr(&self) -> &[Json] {
+        match self {
+            Json::Arr(items) => items,
+            other => panic!("not an array: {other:?}"),
+        }
+    }
+    fn str(&self) -> &str {
+        match self {
+            Json::Str(s) => s,
+            other => panic!("not a string: {other:?}"),
+        }
+    }
+    fn num(&self) -> f64 {
+        match self {
+            Json::Num(n) => *n,
+            other => panic!("not a number: {other:?}"),
+        }
+    }
+    fn strings(&self) -> Vec<String> {
+        self.arr().iter().map(|j| j.str().to_owned()).collect()
+    }
+}
+
+struct JsonParser<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+impl JsonParser<'_> {
+    fn parse(text: &str) -> Result<Json, String> {
+        let mut p = JsonParser { text: text.as_bytes(), at: 0 };
+        let value = p.value()?;
+        p.ws();
+        if p.at != p.text.len() {
+            return Err(format!("trailing text at byte {}", p.at));
+        }
+        Ok(value)
+    }
+    fn ws(&mut self) {
+        while self.at < self.text.len() && matches!(self.text[self.at], b' ' | b'\n' | b'\r' | b'\t') {
+            self.at += 1;
+        }
+    }
+    fn eat(&mut self, c: u8) -> Result<(), String> {
+        self.ws();
+        if self.text.get(self.at) == Some(&c) {
+            self.at += 1;
+            Ok(())
+        } else {
+            Err(format!("expected `{}` at byte {}", c as char, self.at))
+        }
+    }
+    fn literal(&mut self, word: &str, value: Json) -> Result<Json, String> {
+        if self.text[self.at..].starts_with(word.as_bytes()) {
+            self.at += word.len();
+            Ok(value)
+        } else {
+            Err(format!("bad literal at byte {}", self.at))
+        }
+    }
+    fn value(&mut self) -> Result<Json, String> {
+        self.ws();
+        match self.text.get(self.at) {
+            Some(b'{') => {
+                self.at += 1;
+                let mut fields = Vec::new();
+                self.ws();
+                if self.text.get(self.at) == Some(&b'}') {
+                    self.at += 1;
+                    return Ok(Json::Obj(fields));
+                }
+                loop {
+                    self.ws();
+                    let key = self.string()?;
+                    if fields.iter().any(|(k, _)| *k == key) {
+                        return Err(format!("duplicate key `{key}`"));
+                    }
+                    self.eat(b':')?;
+                    fields.push((key, self.value()?));
+                    self.ws();
+                    match self.text.get(self.at) {
+                        Some(b',') => self.at += 1,
+                        Some(b'}') => {
+                            self.at += 1;
+                            return Ok(Json::Obj(fields));
+                        }
+                        _ => return Err(format!("expected `,` or `}}` at byte {}", self.at)),
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.at += 1;
+                let mut items = Vec::new();
+                self.ws();
+                if self.text.get(self.at) == Some(&b']') {
+                    self.at += 1;
+                    return Ok(Json::Arr(items));
+                }
+                loop {
+                    items.push(self.value()?);
+                    self.ws();
+                    match self.text.get(self.at) {
+                        Some(b',') => self.at += 1,
+                        Some(b']') => {
+                            self.at += 1;
+                            return Ok(Json::Arr(items));
+                        }
+                        _ => return Err(format!("expected `,` or `]` at byte {}", self.at)),
+                    }
+                }
+            }
+            Some(b'"') => Ok(Json::Str(self.string()?)),
+            Some(b't') => self.literal("true", Json::Bool(true)),
+            Some(b'f') => self.literal("false", Json::Bool(false)),
+            Some(b'n') => self.literal("null", Json::Null),
+            Some(c) if *c == b'-' || c.is_ascii_digit() => {
+                let start = self.at;
+                while self.at < self.text.len()
+                    && matches!(self.text[self.at], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    self.at += 1;
+                }
+                let s = std::str::from_utf8(&self.text[start..self.at]).unwrap();
+                s.parse().map(Json::Num).map_err(|_| format!("bad number {s:?}"))
+            }
+            _ => Err(format!("unexpected byte at {}", self.at)),
+        }
+    }
+    fn string(&mut self) -> Result<String, String> {
+        if self.text.get(self.at) != Some(&b'"') {
+            return Err(format!("expected a string at byte {}", self.at));
+        }
+        self.at += 1;
+        let mut out = String::new();
+        loop {
+            let c = *self.text.get(self.at).ok_or("unterminated string")?;
+            self.at += 1;
+            match c {
+                b'"' => return Ok(out),
+                b'\\' => {
+                    let e = *self.text.get(self.at).ok_or("unterminated escape")?;
+                    self.at += 1;
+                    match e {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'u' => {
+                            let hex =
+                                std::str::from_utf8(&self.text[self.at..self.at + 4]).map_err(|e| e.to_string())?;
+                            let code = u32::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
+                            out.push(char::from_u32(code).ok_or("bad \\u escape")?);
+                            self.at += 4;
+                        }
+                        _ => return Err(format!("bad escape at byte {}", self.at)),
+                    }
+                }
+                c if c < 0x20 => return Err(format!("raw control character in a string at byte {}", self.at)),
+                _ => {
+                    // Copy one UTF-8 sequence.
+                    let start = self.at - 1;
+                    let len = match c {
+                        0x00..=0x7f => 1,
+                        0xc0..=0xdf => 2,
+                        0xe0..=0xef => 3,
+                        _ => 4,
+                    };
+                    out.push_str(std::str::from_utf8(&self.text[start..start + len]).map_err(|e| e.to_string())?);
+                    self.at = start + len;
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_slabmerge"))
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = bin().args(args).output().expect("slabmerge runs");
+    assert!(out.status.success(), "slabmerge {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("slabmerge-report-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn partitions_only() -> ReportOptions {
+    ReportOptions { memory: false, ..ReportOptions::default() }
+}
+
+fn bundled_report(options: &ReportOptions) -> ComparativeReport {
+    let trace = Trace::bundled();
+    report::run(&trace, &StaticSet::v3(&trace), &Census::bundled(), options)
+}
+
+/// Writes `census` as a directory laid out like /sys/kernel/slab.
+fn write_sysfs_tree(census: &Census, root: &Path) {
+    for row in census.caches() {
+        let dir = root.join(&row.name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let b = |v: bool| if v { "1" } else { "0" }.to_owned();
+        let files = [
+            ("object_size", row.object_size.to_string()),
+            ("slab_size", row.slab_size.to_string()),
+            ("align", row.align.to_string()),
+            ("aliases", row.aliases.to_string()),
+            ("objs_per_slab", row.objs_per_slab.to_string()),
+            ("order", row.order.to_string()),
+            ("hwcache_align", b(row.hwcache_align)),
+            ("reclaim_account", b(row.reclaim_account)),
+            ("cache_dma", b(row.cache_dma)),
+            ("destroy_by_rcu", b(row.destroy_by_rcu)),
+            ("poison", b(row.poison)),
+            ("red_zone", b(row.red_zone)),
+            ("store_user", b(row.store_user)),
+            ("sanity_checks", b(row.sanity_checks)),
+            ("usersize", row.usersize.to_string()),
+            ("sheaf_capacity", row.sheaf_capacity.to_string()),
+            ("ctor", row.ctor.as_ref().map(|c| format!("{c}+0x0/0x20")).unwrap_or_default()),
+            ("objects", format!("{} N0={}", row.objects, row.objects)),
+            ("slabs", format!("{} N0={}", row.slabs, row.slabs)),
+        ];
+        for (file, text) in files {
+            std::fs::write(dir.join(file), format!("{text}\n")).unwrap();
+        }
+    }
+    for row in census.rows.iter().filter(|r| r.kind == CensusKind::Alias) {
+        let target = Path::new("../../../kernel/slab").join(row.target.as_ref().unwrap());
+        std::os::unix::fs::symlink(target, root.join(&row.name)).unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Library side.
+
+/// mm/slab_common.c: __kmem_cache_alias() with Al Viro's v3 02/10 rule, and the
+/// primary-cache design: on the bundled trace v3 loses exactly fs_cache's merge,
+/// the primary scheme loses none, and slab_nomerge gives every name its own instance.
+#[test]
+fn report_columns_on_the_bundled_trace() {
+    let trace = Trace::bundled();
+    let r = bundled_report(&partitions_only());
+    let names: Vec<&str> = r.schemes.iter().map(|s| s.scheme.name()).collect();
+    assert_eq!(names, ["mainline", "viro-v3", "viro-v1", "primary", "nomerge"]);
+    let col = |s| r.scheme(s).unwrap();
+    assert_eq!(col(ReportScheme::Mainline).instances(), trace.kernel_groups().len(), "mainline = the real kernel");
+    assert!(col(ReportScheme::Mainline).merges_lost.is_empty());
+    assert_eq!(col(ReportScheme::ViroV3).merges_lost, ["fs_cache"]);
+    assert!(col(ReportScheme::Primary).merges_lost.is_empty());
+    assert_eq!(col(ReportScheme::Nomerge).instances(), 333);
+    assert_eq!(col(ReportScheme::Nomerge).shared_names, 0);
+    // Every name that shared in mainline is lost under slab_nomerge.
+    assert_eq!(col(ReportScheme::Nomerge).merges_lost.len(), col(ReportScheme::Mainline).shared_names);
+    for s in &r.schemes {
+        assert_eq!(s.names, trace.rows.len(), "{} creates every name", s.scheme);
+        assert!(s.failures.is_empty(), "{}: {:?}", s.scheme, s.failures);
+        let in_groups: usize = s.groups.iter().map(|g| g.names.len()).sum();
+        assert_eq!(in_groups, s.names, "{}: the groups partition the names", s.scheme);
+        assert_eq!(s.shared_names, s.groups.iter().filter(|g| g.names.len() > 1).map(|g| g.names.len()).sum::<usize>());
+    }
+}
+
+/// Al Viro v1 01/15: every static instance is SLAB_NO_MERGE, so no static shares
+/// storage, and the names that merged into a static in mainline lose their merge too.
+#[test]
+fn viro_v1_statics_never_share() {
+    let r = bundled_report(&partitions_only());
+    let v1 = r.scheme(ReportScheme::ViroV1).unwrap();
+    let mainline = r.scheme(ReportScheme::Mainline).unwrap();
+    assert_eq!(v1.statics.len(), 13);
+    assert!(v1.statics_merged.is_empty(), "{:?}", v1.statics_merged);
+    for name in &mainline.statics_merged {
+        assert!(v1.merges_lost.contains(name), "{name}");
+        let group = mainline.groups.iter().find(|g| g.names.contains(name)).unwrap();
+        if group.names.len() == 2 {
+            let partner = group.names.iter().find(|n| *n != name).unwrap();
+            assert!(v1.merges_lost.contains(partner), "{partner} shared only with the static {name}");
+        }
+    }
+}
+
+/// The primary-cache design shares storage exactly as mainline does, so every slab
+/// figure of the seeded workload is identical; only the instance overhead differs,
+/// by one struct kmem_cache per alias. Every scheme ends with no page held.
+#[test]
+fn memory_workload_measures_the_allocator_and_ends_clean() {
+    let options = ReportOptions { workload_divisor: 100, ..ReportOptions::default() };
+    let r = bundled_report(&options);
+    let again = bundled_report(&options);
+    let col = |s| r.scheme(s).unwrap();
+    for (a, b) in r.schemes.iter().zip(&again.schemes) {
+        assert_eq!(a.memory, b.memory, "{}: same seed, same figures", a.scheme);
+        let m = &a.memory;
+        assert!(m.clean, "{}: pages left after freeing and shrinking", a.scheme);
+        assert_eq!(m.objects_live, m.objects_planned, "{}", a.scheme);
+        assert!(m.skipped_names.is_empty() && m.alloc_failures == 0 && m.free_failures == 0);
+        assert_eq!(m.storages as usize, a.instances(), "{}: one storage per group", a.scheme);
+        assert!(m.slab_bytes >= m.payload_bytes + m.partial_free_bytes + m.sheaf_object_bytes, "{}", a.scheme);
+        assert_eq!(m.total_bytes, m.slab_bytes + m.instance_bytes + m.storage_bytes + m.sheaf_bytes);
+    }
+    let (main, prim) = (&col(ReportScheme::Mainline).memory, &col(ReportScheme::Primary).memory);
+    assert_eq!(
+        (main.slab_pages, main.partial_free_bytes, main.sheaf_objects, main.sheaf_bytes, main.storage_bytes),
+        (prim.slab_pages, prim.partial_free_bytes, prim.sheaf_objects, prim.sheaf_bytes, prim.storage_bytes)
+    );
+    assert_eq!(main.kmem_cache_instances as usize, col(ReportScheme::Mainline).instances());
+    assert_eq!(prim.kmem_cache_instances, 333, "one instance per name");
+    assert_eq!(
+        prim.instance_bytes - main.instance_bytes,
+        (prim.kmem_cache_instances - main.kmem_cache_instances) * size_of::<slabmerge::KmemCache>() as u64
+    );
+    // A different seed drives a different sequence through the same allocator.
+    let other = bundled_report(&ReportOptions { seed: 1, ..options });
+    assert_eq!(other.workload_objects, r.workload_objects);
+    assert_eq!(other.scheme(ReportScheme::Mainline).unwrap().memory.objects_live, main.objects_live);
+}
+
+/// mm/slab_common.c: find_mergeable(); Al Viro v3 02/10 __kmem_cache_alias(); v1 01/15.
+#[test]
+fn explain_fs_cache_names_the_deciding_rule_per_scheme() {
+    let trace = Trace::bundled();
+    let statics = StaticSet::v3(&trace);
+    let e = report::explain(&trace, &statics, "fs_cache", &ReportScheme::ALL).unwrap();
+    let owner = trace.row("fs_cache").unwrap().kernel_owner.clone();
+    let decision = |s: ReportScheme| &e.schemes.iter().find(|x| x.scheme == s).unwrap().decision;
+    match decision(ReportScheme::Mainline) {
+        Decision::Merged { target, alias_instance: false, .. } => assert_eq!(*target, owner),
+        other => panic!("mainline: {other:?}"),
+    }
+    match decision(ReportScheme::ViroV3) {
+        Decision::NotMerged { reason: NoMergeReason::Preallocated, would_merge_into: Some((target, _)), .. } => {
+            assert_eq!(*target, owner)
+        }
+        other => panic!("viro-v3: {other:?}"),
+    }
+    assert!(matches!(
+        decision(ReportScheme::ViroV1),
+        Decision::NotMerged { reason: NoMergeReason::Request(Unmergeable::NeverMergeFlag(f)), .. } if *f == SLAB_NO_MERGE
+    ));
+    assert!(matches!(decision(ReportScheme::Primary), Decision::Merged { alias_instance: true, .. }));
+    assert!(matches!(
+        decision(ReportScheme::Nomerge),
+        Decision::NotMerged { reason: NoMergeReason::Request(Unmergeable::SlabNomerge), .. }
+    ));
+    let text = e.to_string();
+    assert!(text.contains("SLAB_PREALLOCATED"), "{text}");
+}
+
+/// mm/slab_common.c: find_mergeable(): with no target, the caches of the same stride are
+/// listed with the test each failed (here v1's SLAB_NO_MERGE on the static mnt_cache).
+#[test]
+fn explain_lists_rejected_candidates_of_the_same_stride() {
+    let trace = Trace::bundled();
+    let statics = StaticSet::v3(&trace);
+    let e = report::explain(&trace, &statics, "posix_timers_cache", &[ReportScheme::ViroV1]).unwrap();
+    let Decision::NotMerged { reason, candidates, stride, .. } = &e.schemes[0].decision else {
+        panic!("{:?}", e.schemes[0].decision)
+    };
+    assert_eq!(*reason, NoMergeReason::NoCompatibleCache);
+    let mnt = candidates.iter().find(|c| c.name == "mnt_cache").expect("mnt_cache is a candidate");
+    assert_eq!(mnt.mismatch, Mismatch::Unmergeable(Unmergeable::NeverMergeFlag(SLAB_NO_MERGE)));
+    let census = Census::bundled();
+    let real = census.cache(&trace.row("mnt_cache").unwrap().kernel_dir).unwrap();
+    assert_eq!(*stride, Some(real.slab_size), "the request's stride is mnt_cache's on the real kernel");
+    assert!(report::explain(&trace, &statics, "no-such-cache", &ReportScheme::ALL).is_err());
+}
+
+/// mm/slub.c: sysfs_slab_add(), sysfs_slab_alias(): a trace derived from a snapshot
+/// directory (with no reference trace at all) replays into the snapshot's partition.
+#[test]
+fn trace_derived_from_a_sysfs_tree_replays_its_partition() {
+    let census = Census::bundled();
+    let root = scratch("sysfs-lib");
+    write_sysfs_tree(&census, &root);
+    let read = Census::from_sysfs_dir(&root).unwrap();
+    assert_eq!(read.groups(), census.groups());
+    let trace = trace_from_census(&read, &Trace::default());
+    let cmp = compare_with_census(&trace, &StaticSet::none(), &read);
+    assert!(cmp.partition_identical(), "{:?}", cmp.differing);
+    // Each directory's owner is created before its aliases.
+    let mut seen = BTreeSet::new();
+    for row in &trace.rows {
+        assert!(row.kernel_owner == row.name || seen.contains(&row.kernel_owner), "{}", row.name);
+        seen.insert(row.name.clone());
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The static set from the command line: overrides, and refusals.
+#[test]
+fn static_set_overrides_and_refusals() {
+    let trace = Trace::bundled();
+    let set = report::static_set(&trace, None, Some(&["fs_cache".to_owned()])).unwrap();
+    assert!(!set.image.contains("fs_cache") && set.module.contains("fs_cache"));
+    assert_eq!(set.image.len(), 12);
+    let set = report::static_set(&trace, Some(&["pid".to_owned(), String::new()]), None).unwrap();
+    assert_eq!(set.image.iter().collect::<Vec<_>>(), ["pid"]);
+    assert!(report::static_set(&trace, Some(&["nope".to_owned()]), None).is_err());
+    assert!(report::static_set(&trace, Some(&["kmalloc-64".to_owned()]), None).is_err());
+    assert!(report::static_set(&trace, Some(&["pid".to_owned()]), Some(&["pid".to_owned()])).is_err());
+}
+
+/// The JSON rendering parses and keeps its documented keys (library side).
+#[test]
+fn json_rendering_is_well_formed() {
+    let r = bundled_report(&partitions_only());
+    let j = JsonParser::parse(&report::render::render(&r, Format::Json)).unwrap();
+    let schemes = j.get("schemes").arr();
+    assert_eq!(schemes.len(), 5);
+    for s in schemes {
+        for key in ["scheme", "names", "instances", "merges_lost", "groups", "memory"] {
+            let _ = s.get(key);
+        }
+        assert_eq!(*s.get("memory"), Json::Null, "memory not measured");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The binary.
+
+/// The default run: the bundled trace, every scheme, one row each, the memory notes.
+#[test]
+fn default_run_prints_one_row_per_scheme() {
+    let out = run_ok(&[]);
+    for scheme in ["mainline", "viro-v3", "viro-v1", "primary", "nomerge"] {
+        let rows = out.lines().filter(|l| l.split_whitespace().next() == Some(scheme)).count();
+        assert_eq!(rows, 1, "one row for {scheme}:\n{out}");
+    }
+    let header = out.lines().find(|l| l.starts_with("scheme")).expect("a header row");
+    for column in ["instances", "lost", "statics merged", "slab pages", "partial free KiB", "sheaf objs", "total KiB"] {
+        assert!(header.contains(column), "{column} in {header}");
+    }
+    let v3 = out.lines().find(|l| l.starts_with("viro-v3")).unwrap();
+    assert!(v3.trim_end().ends_with("fs_cache"), "{v3}");
+    assert!(out.contains("no scheme holds a page"), "{out}");
+}
+
+/// `--format json`: well formed, with the documented keys and values.
+#[test]
+fn json_output_is_well_formed_with_documented_keys() {
+    let text = run_ok(&["--format", "json", "--workload-divisor", "20"]);
+    let j = JsonParser::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let schemes = j.get("schemes").arr();
+    let names: Vec<&str> = schemes.iter().map(|s| s.get("scheme").str()).collect();
+    assert_eq!(names, ["mainline", "viro-v3", "viro-v1", "primary", "nomerge"]);
+    for s in schemes {
+        let groups = s.get("groups").arr();
+        assert_eq!(s.get("instances").num() as usize, groups.len());
+        let total: usize = groups.iter().map(|g| g.arr().len()).sum();
+        assert_eq!(s.get("names").num() as usize, total);
+        let memory = s.get("memory");
+        for key in ["slab_pages", "partial_free_bytes", "sheaf_objects", "overhead_bytes", "total_bytes"] {
+            assert!(memory.get(key).num() >= 0.0);
+        }
+        assert_eq!(*memory.get("clean"), Json::Bool(true));
+    }
+    let by = |n: &str| schemes.iter().find(|s| s.get("scheme").str() == n).unwrap();
+    assert_eq!(by("viro-v3").get("merges_lost").strings(), ["fs_cache"]);
+    assert!(by("primary").get("merges_lost").arr().is_empty());
+    assert_eq!(by("nomerge").get("instances").num(), 333.0);
+    // The first name of a group is the instance's own name: mainline's fs_cache
+    // group is owned by the name that created it on the real kernel.
+    let owner = Trace::bundled().row("fs_cache").unwrap().kernel_owner.clone();
+    let group =
+        by("mainline").get("groups").arr().iter().find(|g| g.strings().contains(&"fs_cache".to_owned())).unwrap();
+    assert_eq!(group.strings()[0], owner);
+}
+
+/// `--explain fs_cache` names the v3 preallocated rule.
+#[test]
+fn explain_fs_cache_names_the_v3_preallocated_rule() {
+    let out = run_ok(&["--explain", "fs_cache"]);
+    let v3 = out.split("\n\n").find(|s| s.starts_with("viro-v3")).unwrap_or_else(|| panic!("{out}"));
+    assert!(v3.contains("SLAB_PREALLOCATED"), "{v3}");
+    assert!(v3.contains("__kmem_cache_alias"), "{v3}");
+}
+
+/// A malformed --trace gives the line-numbered parse error and a non-zero exit.
+#[test]
+fn malformed_trace_is_a_line_numbered_error() {
+    let dir = scratch("bad-trace");
+    let bundled = include_str!("../data/slab-trace-linux-6.18-x86_64.tsv");
+    let mut lines: Vec<String> = bundled.lines().take(6).map(str::to_owned).collect();
+    let size = lines[0].split('\t').position(|c| c == "size").unwrap();
+    let mut fields: Vec<&str> = lines[4].split('\t').collect();
+    fields[size] = "12x";
+    lines[4] = fields.join("\t");
+    let path = dir.join("bad.tsv");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let out: Output = bin().arg("--trace").arg(&path).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 5"), "{err}");
+    assert!(err.contains("`size`"), "{err}");
+    assert!(out.stdout.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--format csv` and `--format markdown`.
+#[test]
+fn csv_and_markdown_formats() {
+    let csv = run_ok(&["--format", "csv", "--workload-divisor", "20"]);
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 6, "{csv}");
+    let width = rows[0].split(',').count();
+    assert_eq!(rows[0].split(',').next(), Some("scheme"));
+    for row in &rows[1..] {
+        // no field of these rows needs quoting (the lost lists are ;-joined)
+        assert_eq!(row.split(',').count(), width, "{row}");
+    }
+    let v3: Vec<&str> = rows.iter().find(|r| r.starts_with("viro-v3,")).unwrap().split(',').collect();
+    let header: Vec<&str> = rows[0].split(',').collect();
+    let at = |k: &str| header.iter().position(|h| *h == k).unwrap();
+    assert_eq!(v3[at("merges_lost")], "fs_cache");
+    assert_eq!(v3[at("merges_lost_count")], "1");
+
+    let md = run_ok(&["--format", "markdown", "--workload-divisor", "20"]);
+    let table: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
+    assert_eq!(table.len(), 7, "header, rule and five rows:\n{md}");
+    assert!(table[1].contains("---:"));
+    let cells = table[0].matches('|').count();
+    assert!(table.iter().all(|l| l.matches('|').count() - l.matches("\\|").count() == cells));
+}
+
+/// `--svg` and `--html` write a picture naming the groups and the differences.
+#[test]
+fn svg_and_html_are_written() {
+    let dir = scratch("picture");
+    let (svg, html) = (dir.join("report.svg"), dir.join("report.html"));
+    let out = bin().args(["--no-memory", "--svg"]).arg(&svg).arg("--html").arg(&html).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"), "{}", &text[..80.min(text.len())]);
+    assert!(text.trim_end().ends_with("</svg>"));
+    assert!(text.contains("fs_cache: static alone"));
+    assert!(text.contains("unmerged singletons not shown"));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<svg"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--sysfs DIR`: a trace derived from a snapshot, and the comparison with it.
+#[test]
+fn sysfs_snapshot_run_compares_with_the_snapshot() {
+    let root = scratch("sysfs-cli");
+    write_sysfs_tree(&Census::bundled(), &root);
+    let text = run_ok(&["--sysfs", root.to_str().unwrap(), "--format", "json", "--workload-divisor", "20"]);
+    let j = JsonParser::parse(&text).unwrap();
+    let snap = j.get("snapshot");
+    assert_eq!(*snap.get("partition_identical"), Json::Bool(true), "{text}");
+    assert_eq!(snap.get("directories").num(), Census::bundled().caches().count() as f64);
+    let schemes = j.get("schemes").arr();
+    let v3 = schemes.iter().find(|s| s.get("scheme").str() == "viro-v3").unwrap();
+    assert_eq!(v3.get("merges_lost").strings(), ["fs_cache"], "same static set, same loss");
+    let _ = std::fs::remove_dir_all(&root);
+}
