@@ -113,6 +113,11 @@ pub struct KmemCache {
     /// `s->primary_cache`: itself for a primary, its primary for an alias.
     primary_cache: AtomicPtr<KmemCache>,
     pub(crate) meta: Mutex<CacheMeta>,
+    /// Under loom every instance is a tracked allocation, so a dynamic
+    /// instance that destroy forgets to free (or a static one whose memory
+    /// is never given back) fails the model run as a leak.
+    #[cfg(loom)]
+    _leak: loom::alloc::Track<()>,
 }
 
 // SAFETY: the storage pointer is only dereferenced under the lifetime rules
@@ -147,6 +152,7 @@ impl KmemCache {
             object_size: AtomicU32::new(0),
             primary_cache: AtomicPtr::new(std::ptr::null_mut()),
             meta: Mutex::new(CacheMeta::unused()),
+            _leak: loom::alloc::Track::new(()),
         }
     }
 

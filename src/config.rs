@@ -120,6 +120,27 @@ pub struct SlabConfig {
     pub barn_max_sheaves: u32,
     /// Static instance slots of the simulated kernel image (`World::image_static`).
     pub image_statics: usize,
+    /// Loom builds only: run one deliberately broken teardown step, to show
+    /// that the loom models catch it (`src/loom_tests.rs`).
+    #[cfg(loom)]
+    pub broken: Option<Broken>,
+}
+
+/// Deliberately broken teardown steps, compiled only for loom. Each names the
+/// rule it breaks; the model that must catch it is in `src/loom_tests.rs`.
+#[cfg(loom)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Broken {
+    /// `destroy_alias()` shuts the shared storage down when the alias's own
+    /// count drops, instead of when the primary's count reaches zero.
+    ReleaseOnAliasCount,
+    /// `flush_all()` flushes other CPUs' sheaves without taking their
+    /// per-cpu lock.
+    FlushWithoutCpuLock,
+    /// `shutdown()` decides "clean" from the objects still in use alone and
+    /// forgets slabs that a racing free emptied after the shrink pass (the
+    /// check `__kmem_cache_shutdown()` makes with `node_nr_slabs()`).
+    ShutdownCountsObjectsOnly,
 }
 
 impl Default for SlabConfig {
@@ -144,6 +165,8 @@ impl Default for SlabConfig {
             max_objects_per_slab: None,
             barn_max_sheaves: 10,
             image_statics: 16,
+            #[cfg(loom)]
+            broken: None,
         }
     }
 }

@@ -19,7 +19,21 @@ loom::thread_local! {
     static CURRENT_CPU: Cell<u32> = Cell::new(u32::MAX);
 }
 
+#[cfg(not(loom))]
 static NEXT_CPU: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// The CPU of a thread that never chose one: the next id, round-robin.
+#[cfg(not(loom))]
+fn next_cpu() -> u32 {
+    NEXT_CPU.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xffff
+}
+
+/// A process-wide counter would outlive a loom iteration and hand out other
+/// ids when loom replays the run, so models must say where each thread runs.
+#[cfg(loom)]
+fn next_cpu() -> u32 {
+    panic!("loom models pin every thread with cpu::set_current_cpu before touching a cache")
+}
 
 /// `raw_smp_processor_id()`: this thread's CPU id.
 #[inline(always)]
@@ -29,7 +43,7 @@ pub fn current_cpu() -> u32 {
         if cpu != u32::MAX {
             cpu
         } else {
-            let cpu = NEXT_CPU.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xffff;
+            let cpu = next_cpu();
             c.set(cpu);
             cpu
         }

@@ -19,5 +19,8 @@ pub mod primary_cache {}
 #[doc = include_str!("../design/scenarios.md")]
 pub mod scenarios {}
 
+#[doc = include_str!("../design/teardown.md")]
+pub mod teardown {}
+
 #[doc = include_str!("../design/report.md")]
 pub mod report {}

@@ -1,0 +1,508 @@
+//! Loom models of cache teardown, run on the real lifecycle and storage code.
+//!
+//! Run with `scripts/loom.sh`; `design/teardown.md` says which interleaving
+//! each model covers. Every model is small: at most three threads, CPUs
+//! pinned, `SlabConfig::tiny` with sheaves of two objects and two objects per
+//! slab, so that refill, flush, barn exchange, new slab and discard happen
+//! inside it. Each asserts after `join` the refcounts, the `slab_caches`
+//! list, the object accounting and that the storage is released exactly once
+//! (pages back to zero; loom fails the iteration on any leaked page, sheaf,
+//! instance or world).
+//!
+//! The `loom_catches_*` tests prove that the models can fail: each runs one
+//! model with a deliberately broken teardown step ([`Broken`]) in a child
+//! process, and expects loom to report it there. A child process, because a
+//! failing loom iteration that still holds `loom::alloc` memory aborts the
+//! process (loom drops its allocation records outside the model), which
+//! `#[should_panic]` cannot catch.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use loom::thread;
+
+use crate::config::Broken;
+use crate::cpu::{set_current_cpu, with_cpu};
+use crate::flags::SlabFlags;
+use crate::sysfs::SysfsNode;
+use crate::{
+    Cache, InstanceKind, InstanceState, KmemCacheArgs, Module, Scheme, SlabConfig, SlabError, World, kmem_cache_destroy,
+};
+
+/// Runs `f` under loom: preemption bound 2 unless `LOOM_MAX_PREEMPTIONS` is
+/// set (as sharded-slab's `run_model` does), and prints the number of
+/// iterations and the time taken (`--nocapture`). The models fit loom's
+/// default of 1,000 branch points per iteration, which is also what catches
+/// a spin loop that never yields to loom.
+fn model(name: &'static str, f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if std::env::var("LOOM_MAX_PREEMPTIONS").is_err() {
+        builder.preemption_bound = Some(2);
+    }
+    let iterations = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = iterations.clone();
+    let start = std::time::Instant::now();
+    let run = move || {
+        counter.fetch_add(1, Ordering::Relaxed);
+        f()
+    };
+    if std::env::var("LOOM_LOG").is_ok() {
+        // Only `loom::model` installs the subscriber that prints loom's log;
+        // it reads every bound from the environment.
+        loom::model(run);
+    } else {
+        builder.check(run);
+    }
+    eprintln!("model {name}: {} iterations in {:.2?}", iterations.load(Ordering::Relaxed), start.elapsed());
+}
+
+/// A world that the threads of one model iteration borrow for `'static`.
+///
+/// Loom has no scoped threads, and handles and modules borrow their world, so
+/// the world is leaked for the iteration and reclaimed by [`ModelWorld::power_off`]
+/// once every thread is joined and every handle is gone.
+struct ModelWorld {
+    world: &'static World,
+}
+
+impl ModelWorld {
+    fn new(cfg: SlabConfig) -> ModelWorld {
+        ModelWorld { world: Box::leak(Box::new(World::bare(cfg))) }
+    }
+
+    /// Drops the world (its `Drop` reaps the orphans) and returns the pages
+    /// still allocated afterwards.
+    ///
+    /// # Safety
+    /// No thread, handle, module or instance reference that borrows the world is left.
+    unsafe fn power_off(self) -> usize {
+        let memory = self.world.core.memory.clone();
+        // SAFETY: the world came from Box::leak in `new`; the caller guarantees
+        // that nothing borrows it any more.
+        drop(unsafe { Box::from_raw(self.world as *const World as *mut World) });
+        memory.pages.pages()
+    }
+}
+
+/// The tiny configuration of the models: `cpus` CPUs, sheaves of 2 objects,
+/// 2 objects per slab, barns of 2 sheaves, no image statics.
+fn tiny(scheme: Scheme, cpus: u32, broken: Option<Broken>) -> SlabConfig {
+    SlabConfig { image_statics: 0, broken, ..SlabConfig::tiny(scheme, cpus, 2, 2) }
+}
+
+/// A mergeable 32-byte cache; all caches of a model are compatible.
+fn create(world: &'static World, name: &str) -> Cache<'static> {
+    world.kmem_cache_create(name, 32, KmemCacheArgs::default(), SlabFlags::EMPTY).expect("kmem_cache_create")
+}
+
+/// `slab_caches`, by name.
+fn names(world: &World) -> Vec<String> {
+    world.caches().into_iter().map(|c| c.name).collect()
+}
+
+/// The sysfs node called `name`, if any.
+fn sysfs_node(world: &World, name: &str) -> Option<SysfsNode> {
+    world.sysfs().into_iter().find(|e| e.name == name).map(|e| e.node)
+}
+
+/// Allocates two objects and frees them again through `cache`: a refill from
+/// a slab (new or partial), two pops, two pushes onto the CPU's main sheaf.
+fn churn(cache: &Cache<'static>) {
+    let (x, y) = (cache.alloc().unwrap(), cache.alloc().unwrap());
+    cache.free(x).unwrap();
+    cache.free(y).unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Model 1: destroy of an alias while the others allocate and free.
+
+fn destroy_alias_under_traffic(broken: Option<Broken>) {
+    model("destroy_alias_under_traffic", move || {
+        set_current_cpu(0);
+        let mw = ModelWorld::new(tiny(Scheme::Primary, 3, broken));
+        let world = mw.world;
+        let a = create(world, "prim_a");
+        let b = create(world, "alias_b");
+        let c = create(world, "alias_c");
+        assert!(b.is_alias() && c.is_alias());
+        assert_eq!(a.refcount(), 3);
+        // A long-lived object of the primary: the storage is never idle.
+        let resident = a.alloc().unwrap();
+        let a = std::sync::Arc::new(a);
+        let user_a = {
+            let a = a.clone();
+            thread::spawn(move || {
+                set_current_cpu(1);
+                churn(&a);
+                // kmem_cache_shrink(): flush_all() takes the other CPUs'
+                // sheaves from here while they use them; empty slabs go.
+                a.shrink().unwrap();
+            })
+        };
+        let user_c = thread::spawn(move || {
+            set_current_cpu(2);
+            let object = c.alloc().unwrap();
+            world.kfree(object).unwrap();
+            c
+        });
+        let destroyed_b = kmem_cache_destroy(b);
+        user_a.join().unwrap();
+        let c = user_c.join().unwrap();
+        let a = std::sync::Arc::into_inner(a).expect("the user thread is joined");
+
+        assert_eq!(destroyed_b, Ok(()), "the primary outlives a destroyed alias");
+        assert_eq!(a.state(), InstanceState::Live, "the primary outlives a destroyed alias");
+        assert_eq!(a.refcount(), 2, "the primary counts itself and alias_c");
+        assert_eq!(names(world), ["prim_a", "alias_c"]);
+        assert_eq!(sysfs_node(world, "alias_b"), None, "the alias's link goes with it");
+        assert!(c.is_alias() && std::ptr::eq(c.primary_cache().unwrap(), &*a));
+        let st = a.stats().unwrap();
+        assert_eq!(st.live_objects(), 1, "only the resident object is in use: {st:?}");
+        assert_eq!(world.storage_stats(), st, "one storage for the three names");
+
+        a.free(resident).unwrap();
+        kmem_cache_destroy(c).unwrap();
+        kmem_cache_destroy(a).unwrap();
+        assert!(world.caches().is_empty() && world.orphans().is_empty());
+        assert_eq!(world.pages(), 0, "the storage is released with the primary");
+        // SAFETY: the threads are joined and every handle was destroyed.
+        assert_eq!(unsafe { mw.power_off() }, 0);
+    });
+}
+
+/// mm/slab_common.c: kmem_cache_destroy() of an alias (primary scheme) while
+/// other CPUs allocate and free through the primary and through another
+/// alias: the alias goes alone, the primary keeps its storage and count.
+#[test]
+fn loom_destroy_alias_leaves_primary_and_other_aliases_usable() {
+    destroy_alias_under_traffic(None);
+}
+
+// ---------------------------------------------------------------------------
+// Model 2: destroy of the last alias racing kfree().
+
+fn destroy_last_alias_races_kfree(broken: Option<Broken>) {
+    model("destroy_last_alias_races_kfree", move || {
+        set_current_cpu(0);
+        let mw = ModelWorld::new(tiny(Scheme::Primary, 2, broken));
+        let world = mw.world;
+        let a = create(world, "prim_a");
+        let c = create(world, "alias_c");
+        assert!(c.is_alias());
+        // The primary's creator goes first: the primary is headless and
+        // alias_c holds the last reference.
+        kmem_cache_destroy(a).unwrap();
+        // CPU 1 refills its main sheaf from three new slabs, then frees
+        // until its main and spare sheaves are both full: the kfree() below
+        // puts a full sheaf into the barn (a new empty sheaf comes back), or
+        // finds the sheaves flushed, or finds them locked by the flush and
+        // frees to the slab. CPU 0 caches one object, so the shutdown flush
+        // frees objects to slabs under list_lock on both CPUs.
+        let (object, x5) = with_cpu(1, || {
+            let mut x: Vec<_> = (0..5).map(|_| c.alloc().unwrap()).collect();
+            let (x5, x1) = (x.pop().unwrap(), x.remove(0));
+            c.free_bulk(x).unwrap();
+            (x1, x5)
+        });
+        c.free(x5).unwrap();
+        let st = c.stats().unwrap();
+        assert_eq!((st.slabs, st.sheaves, st.sheaf_objects, st.live_objects()), (3, 3, 5, 1), "{st:?}");
+        let freer = thread::spawn(move || {
+            set_current_cpu(1);
+            world.kfree(object).unwrap();
+        });
+        let destroyed = kmem_cache_destroy(c);
+        freer.join().unwrap();
+
+        assert!(world.caches().is_empty(), "{:?}", names(world));
+        let orphans = world.orphans();
+        match destroyed {
+            Ok(()) => {
+                assert!(orphans.is_empty());
+                assert_eq!(world.pages(), 0, "released at destroy");
+                assert_eq!(world.storage_stats(), Default::default());
+            }
+            Err(SlabError::CacheBusy { objects, .. }) => {
+                assert_eq!(objects, 1, "only the racing object was left");
+                assert_eq!(orphans.len(), 1);
+                assert_eq!((orphans[0].name.as_str(), orphans[0].state), ("prim_a", InstanceState::Destroyed));
+                let st = world.storage_stats();
+                assert_eq!(st.live_objects(), 0, "the late kfree() was not lost: {st:?}");
+                assert_eq!((st.slabs, st.total_objects), (1, 2), "{st:?}");
+                assert_eq!(world.pages(), 1, "the orphan keeps the slab of the late object");
+            }
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+        // SAFETY: the thread is joined and both handles were destroyed.
+        assert_eq!(unsafe { mw.power_off() }, 0, "an orphan is released at power-off");
+    });
+}
+
+/// mm/slab_common.c: kmem_cache_destroy() of the last alias (primary scheme)
+/// racing kfree() of an object allocated through it on another CPU. The
+/// storage is released exactly once: at the destroy if the object was back
+/// on its slab, else at power-off after being kept as an orphan; never with
+/// a slab left on its lists (mm/slub.c: __kmem_cache_shutdown(), free_partial()).
+#[test]
+fn loom_destroy_last_alias_racing_kfree_releases_storage_once() {
+    destroy_last_alias_races_kfree(None);
+}
+
+// ---------------------------------------------------------------------------
+// Model 3: destroy of an alias racing a create that merges into the same primary.
+
+fn destroy_alias_races_merging_create(broken: Option<Broken>) {
+    model("destroy_alias_races_merging_create", move || {
+        set_current_cpu(0);
+        let mw = ModelWorld::new(tiny(Scheme::Primary, 2, broken));
+        let world = mw.world;
+        let a = create(world, "prim_a");
+        let b = create(world, "alias_b");
+        let creator = thread::spawn(move || {
+            set_current_cpu(1);
+            let d = create(world, "alias_d");
+            churn(&d);
+            d
+        });
+        kmem_cache_destroy(b).unwrap();
+        let d = creator.join().unwrap();
+
+        assert!(d.is_alias() && std::ptr::eq(d.primary_cache().unwrap(), &*a), "alias_d merges into prim_a");
+        assert_eq!(a.refcount(), 2);
+        assert_eq!(names(world), ["prim_a", "alias_d"]);
+        assert_eq!(sysfs_node(world, "alias_b"), None);
+        assert!(matches!(sysfs_node(world, "alias_d"), Some(SysfsNode::Link { .. })));
+        assert_eq!(a.stats().unwrap().live_objects(), 0);
+
+        kmem_cache_destroy(a).unwrap();
+        assert_eq!(d.primary_cache().unwrap().state(), InstanceState::Headless);
+        kmem_cache_destroy(d).unwrap();
+        assert!(world.caches().is_empty() && world.orphans().is_empty());
+        assert_eq!(world.pages(), 0);
+        // SAFETY: the thread is joined and every handle was destroyed.
+        assert_eq!(unsafe { mw.power_off() }, 0);
+    });
+}
+
+/// mm/slab_common.c: kmem_cache_destroy() of an alias racing
+/// __kmem_cache_create_args() of a compatible cache: find_mergeable() finds
+/// the primary, never the dying alias, and the counts add up either way.
+#[test]
+fn loom_destroy_alias_racing_merging_create_keeps_primary() {
+    destroy_alias_races_merging_create(None);
+}
+
+// ---------------------------------------------------------------------------
+// Model 4: the primary's creator goes while aliases remain; then the last alias.
+
+fn primary_destroyed_before_its_aliases(broken: Option<Broken>) {
+    model("primary_destroyed_before_its_aliases", move || {
+        set_current_cpu(0);
+        let mw = ModelWorld::new(tiny(Scheme::Primary, 3, broken));
+        let world = mw.world;
+        let a = create(world, "prim_a");
+        let b = create(world, "alias_b");
+        let c = create(world, "alias_c");
+        let user = |cpu: u32, cache: Cache<'static>| {
+            thread::spawn(move || {
+                set_current_cpu(cpu);
+                let object = cache.alloc().unwrap();
+                world.kfree(object).unwrap();
+                kmem_cache_destroy(cache)
+            })
+        };
+        let (user_b, user_c) = (user(1, b), user(2, c));
+        let destroyed_a = kmem_cache_destroy(a);
+        // While an alias remains the primary stays listed, headless, for it.
+        for info in world.caches().into_iter().filter(|c| c.name == "prim_a") {
+            assert_eq!(info.state, InstanceState::Headless, "{info:?}");
+            assert!(info.refcount >= 1, "{info:?}");
+        }
+        let (destroyed_b, destroyed_c) = (user_b.join().unwrap(), user_c.join().unwrap());
+
+        assert_eq!((destroyed_a, destroyed_b, destroyed_c), (Ok(()), Ok(()), Ok(())));
+        assert!(world.caches().is_empty(), "{:?}", names(world));
+        assert!(world.orphans().is_empty(), "no object was left");
+        assert_eq!(world.storage_stats(), Default::default());
+        assert_eq!(world.pages(), 0, "the last of the three released the storage");
+        assert!(world.sysfs().is_empty(), "{:?}", world.sysfs());
+        // SAFETY: the threads are joined and every handle was destroyed.
+        assert_eq!(unsafe { mw.power_off() }, 0);
+    });
+}
+
+/// mm/slab_common.c: kmem_cache_destroy() of a primary whose aliases are
+/// still in use (primary scheme): it stays headless for them, and the last
+/// of the three destroys, whichever it is, releases the storage, after every
+/// user is done with it.
+#[test]
+fn loom_primary_destroyed_before_aliases_is_released_by_the_last() {
+    primary_destroyed_before_its_aliases(None);
+}
+
+// ---------------------------------------------------------------------------
+// Model 5: module unload racing a create that may merge into the hidden primary.
+
+fn module_unload_races_merging_create(broken: Option<Broken>) {
+    model("module_unload_races_merging_create", move || {
+        set_current_cpu(0);
+        let mw = ModelWorld::new(tiny(Scheme::Primary, 2, broken));
+        let world = mw.world;
+        let mut module: Module<'static> = world.module_load("mod_m", 1);
+        let s = module.kmem_cache_setup(0, "mod_cache", 32, KmemCacheArgs::default(), SlabFlags::EMPTY).unwrap();
+        assert!(s.is_alias());
+        assert_eq!(s.primary_cache().unwrap().kind(), InstanceKind::HiddenPrimary);
+        let object = s.alloc().unwrap();
+        s.free(object).unwrap();
+        let creator = thread::spawn(move || {
+            set_current_cpu(1);
+            let d = create(world, "dyn_d");
+            churn(&d);
+            d
+        });
+        module.kmem_cache_destroy(0).unwrap();
+        if world.module_unload(module).is_err() {
+            panic!("the module has no cache left");
+        }
+        let d = creator.join().unwrap();
+
+        let caches = world.caches();
+        if d.is_alias() {
+            // Created first: it merged into the hidden primary, which outlives the module.
+            let hidden = d.primary_cache().unwrap();
+            assert_eq!((hidden.kind(), hidden.refcount()), (InstanceKind::HiddenPrimary, 1));
+            assert_eq!(caches.len(), 2);
+            assert_eq!((caches[0].kind, caches[1].name.as_str()), (InstanceKind::HiddenPrimary, "dyn_d"));
+        } else {
+            // Created after the unload: the hidden primary was gone with it.
+            assert_eq!(names(world), ["dyn_d"]);
+            assert_eq!(d.refcount(), 1);
+        }
+        assert!(world.modules().is_empty());
+        assert_eq!(d.stats().unwrap().live_objects(), 0);
+        kmem_cache_destroy(d).unwrap();
+        assert!(world.caches().is_empty() && world.orphans().is_empty());
+        assert_eq!(world.pages(), 0);
+        // SAFETY: the thread is joined, the module is unloaded and every handle was destroyed.
+        assert_eq!(unsafe { mw.power_off() }, 0);
+    });
+}
+
+/// kernel/module/main.c: delete_module() of a module whose static instance is
+/// an alias of a hidden primary (primary scheme), racing
+/// __kmem_cache_create_args() of a compatible dynamic cache: the hidden
+/// primary lives exactly as long as an alias names it, and module memory is
+/// freed with nothing pointing into it.
+#[test]
+fn loom_module_unload_racing_merging_create_frees_hidden_primary_once() {
+    module_unload_races_merging_create(None);
+}
+
+// ---------------------------------------------------------------------------
+// Model 6: mainline, for comparison.
+
+fn mainline_destroy_races_merging_create(broken: Option<Broken>) {
+    model("mainline_destroy_races_merging_create", move || {
+        set_current_cpu(0);
+        let mw = ModelWorld::new(tiny(Scheme::Mainline, 2, broken));
+        let world = mw.world;
+        let a = create(world, "cache_a");
+        let b = create(world, "cache_b");
+        assert_eq!((b.refcount(), b.name()), (2, "cache_a".to_owned()), "mainline: the same instance");
+        let creator = thread::spawn(move || {
+            set_current_cpu(1);
+            let c = create(world, "cache_c");
+            churn(&c);
+            c
+        });
+        kmem_cache_destroy(b).unwrap();
+        kmem_cache_destroy(a).unwrap();
+        let c = creator.join().unwrap();
+
+        let caches = world.caches();
+        assert_eq!(caches.len(), 1);
+        // Merged while cache_a was listed: the instance keeps its first name.
+        // Created after its shutdown: a new cache of its own name.
+        assert!(["cache_a", "cache_c"].contains(&caches[0].name.as_str()), "{caches:?}");
+        assert_eq!((caches[0].refcount, caches[0].names.clone()), (1, vec!["cache_c".to_owned()]));
+        assert_eq!(c.stats().unwrap().live_objects(), 0);
+        kmem_cache_destroy(c).unwrap();
+        assert!(world.caches().is_empty() && world.orphans().is_empty());
+        assert_eq!(world.pages(), 0);
+        // SAFETY: the thread is joined and every handle was destroyed.
+        assert_eq!(unsafe { mw.power_off() }, 0);
+    });
+}
+
+/// mm/slab_common.c: kmem_cache_destroy() (mainline refcounting) racing
+/// __kmem_cache_create_args() that merges into the same cache: the create
+/// either takes a reference before the last destroy or finds nothing and
+/// creates anew; never a reference to a cache being shut down.
+#[test]
+fn loom_mainline_destroy_racing_merging_create_is_refcounted() {
+    mainline_destroy_races_merging_create(None);
+}
+
+// ---------------------------------------------------------------------------
+// Proof that the models fail: broken teardown steps, run in a child process.
+
+/// Set in the child process that runs a model with a broken step.
+const BROKEN_CHILD: &str = "SLABMERGE_LOOM_BROKEN_CHILD";
+
+/// In the child: runs `run(Some(broken))`, which must fail. In the parent:
+/// runs test `test` alone in a child process and asserts that it failed with
+/// one of the `expected` messages on its stderr.
+fn expect_caught(test: &str, broken: Broken, run: fn(Option<Broken>), expected: &[&str]) {
+    if std::env::var_os(BROKEN_CHILD).is_some() {
+        run(Some(broken));
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(BROKEN_CHILD, "1")
+        .output()
+        .expect("run the test binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "loom did not catch {broken:?}:\n{stderr}");
+    assert!(
+        expected.iter().any(|e| stderr.contains(e)),
+        "{broken:?} failed, but not as expected {expected:?}:\n{stderr}"
+    );
+}
+
+/// mm/slab_common.c: kmem_cache_destroy(): an alias's destroy drops one
+/// reference of its primary; shutting the storage down when the alias's own
+/// count drops is caught by model 1.
+#[test]
+fn loom_catches_release_on_alias_count() {
+    expect_caught(
+        "loom_tests::loom_catches_release_on_alias_count",
+        Broken::ReleaseOnAliasCount,
+        destroy_alias_under_traffic,
+        &["the primary outlives a destroyed alias"],
+    );
+}
+
+/// mm/slub.c: flush_all() runs on each CPU under its per-cpu lock; flushing
+/// another CPU's sheaves without it is caught by model 2.
+#[test]
+fn loom_catches_flush_without_cpu_lock() {
+    expect_caught(
+        "loom_tests::loom_catches_flush_without_cpu_lock",
+        Broken::FlushWithoutCpuLock,
+        destroy_last_alias_races_kfree,
+        &["Causality violation", "attempt to subtract with overflow"],
+    );
+}
+
+/// mm/slub.c: __kmem_cache_shutdown() is clean only when no slab is left;
+/// counting objects alone releases a slab that a racing kfree() emptied,
+/// which model 2 catches.
+#[test]
+fn loom_catches_shutdown_counting_objects_only() {
+    expect_caught(
+        "loom_tests::loom_catches_shutdown_counting_objects_only",
+        Broken::ShutdownCountsObjectsOnly,
+        destroy_last_alias_races_kfree,
+        &["released at destroy", "Allocation leaked"],
+    );
+}

@@ -184,9 +184,15 @@ impl Drop for PageMap {
 /// would make every model start slow, and the ordering that matters
 /// (an entry is published before the slab's objects are handed out) is the
 /// same.
+///
+/// `_leak` makes the map a tracked allocation. The map lives in the world's
+/// `SlabMemory`, which the world core and every cache storage hold through
+/// an `Arc`; a world or a storage that is never released keeps it alive, and
+/// loom fails the iteration that leaked it.
 #[cfg(loom)]
 pub(crate) struct PageMap {
     map: crate::sync::Mutex<std::collections::BTreeMap<usize, usize>>,
+    _leak: loom::alloc::Track<()>,
 }
 
 #[cfg(loom)]
@@ -200,7 +206,7 @@ unsafe impl Sync for PageMap {}
 #[cfg(loom)]
 impl PageMap {
     pub(crate) fn new() -> PageMap {
-        PageMap { map: crate::sync::Mutex::new(std::collections::BTreeMap::new()) }
+        PageMap { map: crate::sync::Mutex::new(std::collections::BTreeMap::new()), _leak: loom::alloc::Track::new(()) }
     }
 
     pub(crate) fn lookup(&self, addr: usize) -> PageEntry {

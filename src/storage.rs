@@ -112,6 +112,10 @@ pub(crate) struct CacheStorage {
     pub(crate) primary: AtomicPtr<crate::cache::KmemCache>,
     /// `MAX_FULL_SHEAVES`.
     barn_max: usize,
+    /// Loom builds only: the deliberately broken teardown step to run
+    /// (`SlabConfig::broken`), set by `create_cache`.
+    #[cfg(loom)]
+    pub(crate) broken: Option<crate::config::Broken>,
 }
 
 // SAFETY: all shared mutable state is behind the per-cpu trylocks, the node
@@ -152,6 +156,8 @@ impl CacheStorage {
             memory,
             primary: AtomicPtr::new(std::ptr::null_mut()),
             barn_max: barn_max as usize,
+            #[cfg(loom)]
+            broken: None,
         });
         let ptr = NonNull::from(Box::leak(storage));
         let capacity = layout.sheaf_capacity;
@@ -659,11 +665,21 @@ impl CacheStorage {
     /// spare back to slabs; the spare sheaf is freed.
     pub(crate) fn flush_all(&self) {
         for pcs in self.cpu_sheaves.iter() {
-            pcs.lock_remote();
+            // BROKEN ON PURPOSE, loom only (`Broken::FlushWithoutCpuLock`):
+            // flushes the CPU's sheaves while that CPU may be using them.
+            #[cfg(loom)]
+            let locked = self.broken != Some(crate::config::Broken::FlushWithoutCpuLock);
+            #[cfg(not(loom))]
+            let locked = true;
+            if locked {
+                pcs.lock_remote();
+            }
             let spare = pcs.spare();
             pcs.set_spare(None);
             self.sheaf_flush(pcs.main());
-            pcs.unlock();
+            if locked {
+                pcs.unlock();
+            }
             if let Some(spare) = spare {
                 self.sheaf_flush(spare);
                 // SAFETY: taken off the CPU under its lock; ours alone.
@@ -729,17 +745,42 @@ impl CacheStorage {
 
     /// Mirrors `__kmem_cache_shutdown()`: flush everything, free empty slabs,
     /// and return the objects still in use as (address, offset in its slab)
-    /// (empty = clean).
+    /// (empty = clean: no slab is left either).
     pub(crate) fn shutdown(&self) -> Vec<(usize, usize)> {
         self.shrink();
         let mut live = Vec::new();
         for node in self.nodes.iter() {
-            let n = node.list_lock.lock();
-            // SAFETY: list_lock held.
+            let mut discard = Vec::new();
+            let mut n = node.list_lock.lock();
+            // SAFETY: list_lock held for every list operation below.
             unsafe {
+                // free_partial(): a free that raced the shrink above (a
+                // kfree() on another CPU that found its per-cpu sheaves
+                // locked by the flush) may have emptied a slab since. It goes
+                // now, under the lock of the check, so that "no object left"
+                // also means "no slab left" (the kernel checks node_nr_slabs()).
+                // BROKEN ON PURPOSE, loom only (`Broken::ShutdownCountsObjectsOnly`):
+                // skips this, and the released storage leaks that slab.
+                #[cfg(loom)]
+                let free_partial = self.broken != Some(crate::config::Broken::ShutdownCountsObjectsOnly);
+                #[cfg(not(loom))]
+                let free_partial = true;
+                for slab in n.partial.to_vec() {
+                    if free_partial && slab.as_ref().with_state(|st| st.inuse) == 0 {
+                        n.partial.remove(slab);
+                        n.nr_slabs -= 1;
+                        n.total_objects -= slab.as_ref().objects as usize;
+                        discard.push(slab);
+                    }
+                }
                 for slab in n.partial.to_vec().into_iter().chain(n.full.to_vec()) {
                     live.extend(self.live_objects_of(slab));
                 }
+            }
+            drop(n);
+            for slab in discard {
+                // SAFETY: unlinked and empty.
+                unsafe { self.discard_slab(slab) };
             }
         }
         live

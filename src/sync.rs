@@ -8,7 +8,7 @@
 //! | [`Mutex`], [`RwLock`] | `parking_lot` | newtypes over `loom::sync` |
 //! | [`UnsafeCell`] | newtype over `std::cell::UnsafeCell` with `with`/`with_mut` | `loom::cell::UnsafeCell` |
 //! | [`ArcSwap`] | `arc_swap::ArcSwap` | newtype over `loom::sync::RwLock<Arc<T>>` |
-//! | [`Arc`] | `std::sync::Arc` | `loom::sync::Arc` |
+//! | [`Arc`] | `std::sync::Arc` | `std::sync::Arc` (see the loom module) |
 //! | [`raw_alloc`] / [`raw_free`] | `std::alloc` | `loom::alloc` (loom fails a run that leaks) |
 //!
 //! parking_lot and arc-swap have no loom support: parking_lot blocks the one OS
@@ -87,8 +87,14 @@ mod imp {
 
 #[cfg(loom)]
 mod imp {
-    pub use loom::sync::Arc;
+    // std's `Arc`, not loom's: the lifecycle code takes `self: &Arc<Self>`
+    // receivers, which stable Rust allows only for std's smart pointers
+    // (custom receivers need the unstable `arbitrary_self_types`). Nothing
+    // is lost for the models: every `Arc` in the library (`WorldCore`,
+    // `SlabMemory`) ends up owning the loom page map, which carries a
+    // `loom::alloc::Track`, so a leaked world or storage still fails the run.
     pub use loom::sync::atomic;
+    pub use std::sync::Arc;
 
     /// A loom mutex with parking_lot's guard-returning `lock()`.
     #[derive(Debug)]
