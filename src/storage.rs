@@ -444,14 +444,8 @@ impl CacheStorage {
     /// # Safety
     /// The slab is on no list, has no object in use, and nobody else holds it.
     unsafe fn discard_slab(&self, slab: NonNull<Slab>) {
-        // Writers of the page map exclude address-based lookups (see memory.rs).
-        let _guard = self.memory.discard_lock.write();
-        // SAFETY: exclusive per the caller.
-        unsafe {
-            let s = Box::from_raw(slab.as_ptr());
-            self.memory.map.clear(s.base.as_ptr() as usize, 1 << s.order);
-            self.memory.pages.free(s.base, s.order);
-        }
+        // SAFETY: forwarded.
+        unsafe { discard_slab(&self.memory, slab) }
     }
 
     // ---------------------------------------------------------------------
@@ -576,10 +570,14 @@ impl CacheStorage {
             let mut n = self.nodes[node].list_lock.lock();
             // SAFETY: list_lock held; forwarded object ownership.
             unsafe { self.free_locked(&mut n, slab, object) }
+                // Once list_lock drops, our object is no longer in use, and a
+                // racing final kmem_cache_destroy() may release this storage:
+                // take the world's memory while the lock still pins `self`.
+                .map(|slab| (slab, self.memory.clone()))
         };
-        if let Some(slab) = discard {
-            // SAFETY: unlinked, empty, ours alone.
-            unsafe { self.discard_slab(slab) };
+        if let Some((slab, memory)) = discard {
+            // SAFETY: unlinked, empty, ours alone; `memory` outlives any storage.
+            unsafe { discard_slab(&memory, slab) };
         }
     }
 
@@ -884,6 +882,22 @@ impl CacheStorage {
             pcs.unlock();
         }
         st
+    }
+}
+
+/// Mirrors `discard_slab()`/`free_slab()`, through the world's memory alone
+/// (the slab's storage may already be gone when a racing free discards it).
+///
+/// # Safety
+/// The slab is on no list, has no object in use, and nobody else holds it.
+unsafe fn discard_slab(memory: &SlabMemory, slab: NonNull<Slab>) {
+    // Writers of the page map exclude address-based lookups (see memory.rs).
+    let _guard = memory.discard_lock.write();
+    // SAFETY: exclusive per the caller; the slab box came from `new_slab`.
+    unsafe {
+        let s = Box::from_raw(slab.as_ptr());
+        memory.map.clear(s.base.as_ptr() as usize, 1 << s.order);
+        memory.pages.free(s.base, s.order);
     }
 }
 
