@@ -228,7 +228,7 @@ impl KmemCache {
         let Some(storage) = self.storage() else {
             return Err(FreeError { error: self.unusable(), object });
         };
-        let slab = match storage.memory.map.lookup(object.addr()) {
+        let slab = match storage.page_map.lookup(object.addr()) {
             PageEntry::Slab(slab) => slab,
             _ => return Err(FreeError { error: SlabError::NotSlabObject { addr: object.addr() }, object }),
         };
@@ -343,7 +343,7 @@ impl KmemCache {
     /// True if `object` is allocated from the same storage as this instance
     /// (same cache in mainline, same primary in the primary scheme).
     pub fn owns(&self, object: &Object) -> bool {
-        match (self.storage(), self.storage().map(|s| s.memory.map.lookup(object.addr()))) {
+        match (self.storage(), self.storage().map(|s| s.page_map.lookup(object.addr()))) {
             // SAFETY: the token proves the slab is live.
             (Some(storage), Some(PageEntry::Slab(slab))) => unsafe {
                 std::ptr::eq(slab.as_ref().storage.as_ptr(), storage)

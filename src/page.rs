@@ -167,6 +167,51 @@ impl PageMap {
     }
 }
 
+/// A copy of the map's top-level table pointer, kept next to the data a
+/// fast path already holds (a cache's storage, the world), so that
+/// `virt_to_slab()` costs two dependent loads from there and no more.
+/// Valid while the `PageMap` lives: holders keep the world's memory alive.
+#[cfg(not(loom))]
+#[derive(Clone, Copy)]
+pub(crate) struct PageMapReader {
+    top: *const std::sync::atomic::AtomicPtr<AtomicUsize>,
+}
+
+// SAFETY: the reader only performs atomic loads on a table that outlives it.
+#[cfg(not(loom))]
+unsafe impl Send for PageMapReader {}
+// SAFETY: as above.
+#[cfg(not(loom))]
+unsafe impl Sync for PageMapReader {}
+
+#[cfg(not(loom))]
+impl PageMapReader {
+    /// Mirrors `virt_to_slab()`: what the page holding `addr` is.
+    #[inline(always)]
+    pub(crate) fn lookup(&self, addr: usize) -> PageEntry {
+        let pfn = addr >> PAGE_SHIFT;
+        if pfn >> PFN_BITS != 0 {
+            return PageEntry::None;
+        }
+        // SAFETY: `top` points at TOP_ENTRIES atomics owned by a live PageMap
+        // (see the type's doc), and `pfn >> LEAF_BITS < TOP_ENTRIES`.
+        let leaf = unsafe { &*self.top.add(pfn >> LEAF_BITS) }.load(Ordering::Acquire);
+        if leaf.is_null() {
+            return PageEntry::None;
+        }
+        // SAFETY: a non-null leaf holds LEAF_ENTRIES atomics and lives as long as the map.
+        PageEntry::decode(unsafe { &*leaf.add(pfn & (LEAF_ENTRIES - 1)) }.load(Ordering::Acquire))
+    }
+}
+
+#[cfg(not(loom))]
+impl PageMap {
+    /// A reader for the fast paths.
+    pub(crate) fn reader(&self) -> PageMapReader {
+        PageMapReader { top: self.top.as_ptr() as *const std::sync::atomic::AtomicPtr<AtomicUsize> }
+    }
+}
+
 #[cfg(not(loom))]
 impl Drop for PageMap {
     fn drop(&mut self) {
@@ -203,8 +248,34 @@ unsafe impl Send for PageMap {}
 // SAFETY: as above; all access goes through the mutex.
 unsafe impl Sync for PageMap {}
 
+/// Under loom the reader goes through the map itself.
+#[cfg(loom)]
+#[derive(Clone, Copy)]
+pub(crate) struct PageMapReader {
+    map: *const PageMap,
+}
+
+#[cfg(loom)]
+// SAFETY: the map outlives every reader (holders keep the world's memory alive).
+unsafe impl Send for PageMapReader {}
+#[cfg(loom)]
+// SAFETY: as above.
+unsafe impl Sync for PageMapReader {}
+
+#[cfg(loom)]
+impl PageMapReader {
+    pub(crate) fn lookup(&self, addr: usize) -> PageEntry {
+        // SAFETY: the map outlives the reader.
+        unsafe { &*self.map }.lookup(addr)
+    }
+}
+
 #[cfg(loom)]
 impl PageMap {
+    pub(crate) fn reader(&self) -> PageMapReader {
+        PageMapReader { map: self }
+    }
+
     pub(crate) fn new() -> PageMap {
         PageMap { map: crate::sync::Mutex::new(std::collections::BTreeMap::new()), _leak: loom::alloc::Track::new(()) }
     }

@@ -99,6 +99,8 @@ pub(crate) enum FreeCheck {
 pub(crate) struct CacheStorage {
     /// Per-cpu sheaves (`s->cpu_sheaves`); first, as the fast path reads it first.
     cpu_sheaves: Box<[PerCpuSheaves]>,
+    /// `virt_to_slab()` for the free path, one load from here.
+    pub(crate) page_map: crate::page::PageMapReader,
     /// Object layout (`size`, `offset`, `oo`, ...).
     pub(crate) layout: CacheLayout,
     /// `s->ctor`.
@@ -150,6 +152,7 @@ impl CacheStorage {
         // with no per-cpu sheaves, then install one main sheaf per CPU.
         let storage = Box::new(CacheStorage {
             cpu_sheaves: Box::new([]),
+            page_map: memory.map.reader(),
             layout,
             ctor,
             nodes,
@@ -634,7 +637,7 @@ impl CacheStorage {
         let mut current: Option<(usize, crate::sync::MutexGuard<'_, NodeLists>)>;
         current = None;
         for &object in objects {
-            let PageEntry::Slab(slab) = self.memory.map.lookup(object as usize) else {
+            let PageEntry::Slab(slab) = self.page_map.lookup(object as usize) else {
                 unreachable!("sheaf objects live in slabs")
             };
             // SAFETY: the slab is live while it holds this object.

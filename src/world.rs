@@ -135,6 +135,8 @@ pub(crate) struct CreateRequest<'a> {
 /// A slab world.
 pub struct World {
     pub(crate) core: Arc<WorldCore>,
+    /// `virt_to_slab()` for `kfree`, one load from the world.
+    page_map: crate::page::PageMapReader,
     /// `kmalloc_caches[KMALLOC_NORMAL][]`, owned by the world.
     kmalloc: Vec<InstPtr>,
     /// Static instances of the simulated kernel image (see [`World::image_static`]).
@@ -169,10 +171,12 @@ impl World {
     /// the boot and kmalloc caches itself).
     pub fn bare(config: SlabConfig) -> World {
         let image = (0..config.image_statics).map(|_| KmemCache::new()).collect();
+        let memory = Arc::new(SlabMemory::new());
         World {
+            page_map: memory.map.reader(),
             core: Arc::new(WorldCore {
                 config,
-                memory: Arc::new(SlabMemory::new()),
+                memory,
                 slab_mutex: Mutex::new(Registry {
                     caches: SlotMap::with_key(),
                     slab_caches: Vec::new(),
@@ -335,7 +339,7 @@ impl World {
 
     /// Mirrors `kfree()`: the object's slab names its cache; no cache argument.
     pub fn kfree(&self, object: Object) -> Result<(), crate::cache::FreeError> {
-        match self.core.memory.map.lookup(object.addr()) {
+        match self.page_map.lookup(object.addr()) {
             PageEntry::Slab(slab) => {
                 // SAFETY: the token proves the object is allocated, so its
                 // slab and the slab's storage are live.
