@@ -13,7 +13,7 @@ use crate::cache::{Cache, InstanceState, KmemCache};
 use crate::error::SlabError;
 use crate::flags::SlabFlags;
 use crate::sync::Arc;
-use crate::world::{CreateEntry, CreateRequest, KmemCacheArgs, ModuleId, ModuleRec, Placement, World, WorldCore};
+use crate::world::{CreateRequest, KmemCacheArgs, ModuleId, ModuleRec, Placement, World, WorldCore};
 
 /// A loaded module.
 pub struct Module<'w> {
@@ -72,15 +72,7 @@ impl<'w> Module<'w> {
         flags: SlabFlags,
     ) -> Result<&KmemCache, SlabError> {
         let inst = self.static_cache(i);
-        let req = CreateRequest {
-            name,
-            size,
-            args,
-            flags,
-            entry: CreateEntry::KmemCacheCreate,
-            placement: Placement::ModuleStatic(inst),
-            module: Some(self.id),
-        };
+        let req = CreateRequest::create(name, size, args, flags, Placement::ModuleStatic(inst), Some(self.id));
         self.core.create(req)?;
         Ok(inst)
     }
@@ -93,15 +85,7 @@ impl<'w> Module<'w> {
         args: KmemCacheArgs,
         flags: SlabFlags,
     ) -> Result<Cache<'w>, SlabError> {
-        let req = CreateRequest {
-            name,
-            size,
-            args,
-            flags,
-            entry: CreateEntry::KmemCacheCreate,
-            placement: Placement::Dynamic,
-            module: Some(self.id),
-        };
+        let req = CreateRequest::create(name, size, args, flags, Placement::Dynamic, Some(self.id));
         let inst = self.core.create(req)?;
         if let Some(m) = self.core.slab_mutex.lock().modules.get_mut(self.id) {
             m.handles.push(name.to_owned());

@@ -132,6 +132,20 @@ pub(crate) struct CreateRequest<'a> {
     pub(crate) module: Option<ModuleId>,
 }
 
+impl<'a> CreateRequest<'a> {
+    /// A `kmem_cache_create()`/`kmem_cache_setup()` call placed as given.
+    pub(crate) fn create(
+        name: &'a str,
+        size: u32,
+        args: KmemCacheArgs,
+        flags: SlabFlags,
+        placement: Placement<'a>,
+        module: Option<ModuleId>,
+    ) -> CreateRequest<'a> {
+        CreateRequest { name, size, args, flags, entry: CreateEntry::KmemCacheCreate, placement, module }
+    }
+}
+
 /// A slab world.
 pub struct World {
     pub(crate) core: Arc<WorldCore>,
@@ -230,15 +244,7 @@ impl World {
         args: KmemCacheArgs,
         flags: SlabFlags,
     ) -> Result<(), SlabError> {
-        let req = CreateRequest {
-            name,
-            size,
-            args,
-            flags,
-            entry: CreateEntry::KmemCacheCreate,
-            placement: Placement::Static(cache),
-            module: None,
-        };
+        let req = CreateRequest::create(name, size, args, flags, Placement::Static(cache), None);
         self.core.create(req).map(|_| ())
     }
 
@@ -260,15 +266,7 @@ impl World {
         flags: SlabFlags,
     ) -> Result<&KmemCache, SlabError> {
         let inst = self.image_static(i);
-        let req = CreateRequest {
-            name,
-            size,
-            args,
-            flags,
-            entry: CreateEntry::KmemCacheCreate,
-            placement: Placement::Static(inst),
-            module: None,
-        };
+        let req = CreateRequest::create(name, size, args, flags, Placement::Static(inst), None);
         self.core.create(req)?;
         Ok(inst)
     }
@@ -310,7 +308,13 @@ impl World {
 
     /// `KMEM_CACHE_SETUP(s, T, flags)`: name, size and alignment from a type.
     pub fn kmem_cache_setup_type<T>(&self, cache: &'static KmemCache, flags: SlabFlags) -> Result<(), SlabError> {
-        self.kmem_cache_setup(cache, &type_name_of::<T>(), size_of::<T>() as u32, KmemCacheArgs::align(align_of::<T>() as u32), flags)
+        self.kmem_cache_setup(
+            cache,
+            &type_name_of::<T>(),
+            size_of::<T>() as u32,
+            KmemCacheArgs::align(align_of::<T>() as u32),
+            flags,
+        )
     }
 
     /// Mirrors `kmalloc(size, GFP_KERNEL)`.
@@ -510,10 +514,14 @@ impl World {
                     continue;
                 }
                 let meta = c.meta.lock();
-                let own = i32::from(matches!(meta.state, InstanceState::Live) && meta.kind != InstanceKind::HiddenPrimary);
+                let own =
+                    i32::from(matches!(meta.state, InstanceState::Live) && meta.kind != InstanceKind::HiddenPrimary);
                 let aliases = aliases_of.get(&(c as *const KmemCache)).copied().unwrap_or(0);
                 if meta.refcount >= 0 && meta.refcount != own + aliases {
-                    return Err(format!("primary {} has refcount {} but {own} + {aliases} references", meta.name, meta.refcount));
+                    return Err(format!(
+                        "primary {} has refcount {} but {own} + {aliases} references",
+                        meta.name, meta.refcount
+                    ));
                 }
             }
         }
