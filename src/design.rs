@@ -22,5 +22,8 @@ pub mod scenarios {}
 #[doc = include_str!("../design/teardown.md")]
 pub mod teardown {}
 
+#[doc = include_str!("../design/misuse.md")]
+pub mod misuse {}
+
 #[doc = include_str!("../design/report.md")]
 pub mod report {}

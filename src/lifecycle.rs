@@ -19,7 +19,7 @@ use crate::merge::{NoMergeReason, TargetView, check_target, merge_request, slab_
 use crate::world::KmemCacheArgs;
 use crate::storage::CacheStorage;
 use crate::sync::Arc;
-use crate::world::{CacheId, CreateEntry, CreateRequest, InstPtr, Placement, Registry, WorldCore};
+use crate::world::{CacheId, CreateEntry, CreateRequest, InstPtr, Orphan, Placement, Registry, WorldCore};
 
 impl WorldCore {
     /// Mirrors `__kmem_cache_create_args()` (and, for the boot entries,
@@ -499,7 +499,11 @@ impl WorldCore {
                 text.push_str(&format!("\nObject {addr:#x} @offset={offset}"));
             }
             self.report("__kmem_cache_shutdown", Some(name.clone()), live.first().map(|l| l.0), text);
-            reg.orphans.push(inst);
+            // The instance can no longer allocate; the orphan keeps the
+            // storage (and the slabs' objects valid) until they are freed.
+            s.set_storage(std::ptr::null_mut());
+            // SAFETY: `storage` was the non-null storage of a live instance.
+            reg.orphans.push(Orphan { inst, storage: unsafe { NonNull::new_unchecked(storage) } });
             return Err(SlabError::CacheBusy { cache: name, objects: live.len() });
         }
         s.set_storage(std::ptr::null_mut());
@@ -514,17 +518,15 @@ impl WorldCore {
     pub(crate) fn reap_orphans(&self, reg: &mut Registry) -> usize {
         let orphans = std::mem::take(&mut reg.orphans);
         let mut kept = 0;
-        for inst in orphans {
-            let s = inst.get();
-            let storage = s.storage_ptr();
+        for orphan in orphans {
             // SAFETY: orphans keep their storage until released here.
-            if unsafe { &*storage }.shutdown().is_empty() {
-                s.set_storage(std::ptr::null_mut());
-                // SAFETY: no object is left and the instance is unlisted.
-                unsafe { CacheStorage::release(NonNull::new_unchecked(storage)) };
-                release_instance(inst);
+            if unsafe { orphan.storage.as_ref() }.shutdown().is_empty() {
+                // SAFETY: no object is left, and neither the unlisted instance
+                // nor any alias names the storage any more.
+                unsafe { CacheStorage::release(orphan.storage) };
+                release_instance(orphan.inst);
             } else {
-                reg.orphans.push(inst);
+                reg.orphans.push(orphan);
                 kept += 1;
             }
         }

@@ -103,7 +103,9 @@ impl<'w> Module<'w> {
             _ => {}
         }
         let ptr = crate::world::InstPtr(std::ptr::NonNull::from(inst));
-        self.core.destroy(ptr, &name, Some(self.id))
+        // `None`: the module's record of its dynamic caches is not involved
+        // (a dynamic cache of the same name must stay recorded).
+        self.core.destroy(ptr, &name, None)
     }
 
     /// Why the module cannot unload now, if it cannot.
@@ -115,7 +117,7 @@ impl<'w> Module<'w> {
         let mut caches: Vec<String> = reg.modules.get(self.id).map(|m| m.handles.clone()).unwrap_or_default();
         for inst in self.statics.as_deref().unwrap_or(&[]) {
             let meta = inst.meta.lock();
-            let pinned = meta.state == InstanceState::Destroyed && !inst.storage_ptr().is_null();
+            let pinned = reg.orphans.iter().any(|o| std::ptr::eq(o.inst.get(), inst));
             if matches!(meta.state, InstanceState::Live | InstanceState::Headless) || pinned {
                 caches.push(meta.name.clone());
             }

@@ -43,6 +43,20 @@ impl InstPtr {
     }
 }
 
+/// A destroyed instance kept for the objects left in its storage. The
+/// instance no longer names the storage (so it cannot allocate); the orphan
+/// record does, until the storage is released.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Orphan {
+    pub(crate) inst: InstPtr,
+    pub(crate) storage: NonNull<CacheStorage>,
+}
+
+// SAFETY: the storage is Sync and only reached under slab_mutex here.
+unsafe impl Send for Orphan {}
+// SAFETY: as above.
+unsafe impl Sync for Orphan {}
+
 /// A loaded module's bookkeeping.
 pub(crate) struct ModuleRec {
     pub(crate) name: String,
@@ -59,8 +73,9 @@ pub(crate) struct Registry {
     pub(crate) sysfs: Sysfs,
     pub(crate) modules: SlotMap<ModuleId, ModuleRec>,
     /// Destroyed instances whose storage still holds objects (the kernel leaks
-    /// them); released when the world goes away, if their objects are gone by then.
-    pub(crate) orphans: Vec<InstPtr>,
+    /// them); released when the world goes away, or a module unloads, once
+    /// their objects are gone.
+    pub(crate) orphans: Vec<Orphan>,
 }
 
 /// The shared core of a world; instances hold a reference to it.
@@ -541,7 +556,7 @@ impl World {
     /// Instances destroyed with objects left (kept for those objects).
     pub fn orphans(&self) -> Vec<CacheInfo> {
         let reg = self.core.slab_mutex.lock();
-        reg.orphans.iter().map(|p| CacheInfo::of(p.get(), &reg)).collect()
+        reg.orphans.iter().map(|o| CacheInfo::of(o.inst.get(), &reg)).collect()
     }
 
     /// Total storage figures over every storage, orphans included.
@@ -549,10 +564,11 @@ impl World {
         let reg = self.core.slab_mutex.lock();
         let mut total = StorageStats::default();
         let mut seen = std::collections::HashSet::new();
-        for p in reg.caches.values().chain(reg.orphans.iter()) {
-            if let Some(storage) = p.get().storage()
-                && seen.insert(storage as *const CacheStorage)
-            {
+        let live = reg.caches.values().filter_map(|p| p.get().storage());
+        // SAFETY: orphans' storages stay allocated while they are listed.
+        let orphaned = reg.orphans.iter().map(|o| unsafe { o.storage.as_ref() });
+        for storage in live.chain(orphaned) {
+            if seen.insert(storage as *const CacheStorage) {
                 total = add_stats(total, storage.stats());
             }
         }
@@ -620,7 +636,10 @@ impl Drop for World {
                 }
             }
         }
-        let pinned = image.iter().any(|s| !s.storage_ptr().is_null());
+        let pinned = {
+            let reg = self.core.slab_mutex.lock();
+            image.iter().any(|s| reg.orphans.iter().any(|o| std::ptr::eq(o.inst.get(), s)))
+        };
         if pinned {
             std::mem::forget(image);
         }
