@@ -514,6 +514,22 @@ impl WorldCore {
         Ok(())
     }
 
+    /// Power-off for boot caches: `create_boot_cache()` gives them refcount
+    /// -1, so no `kmem_cache_destroy()` ever shuts them down (it only counts
+    /// down). When the world goes, they are shut down like any final destroy.
+    pub(crate) fn release_boot_caches(&self) {
+        let mut reg = self.slab_mutex.lock();
+        let mut released = Vec::new();
+        let boot: Vec<InstPtr> =
+            reg.slab_caches.iter().map(|id| reg.caches[*id]).filter(|p| p.get().meta.lock().refcount < 0).collect();
+        for inst in boot {
+            inst.get().meta.lock().refcount = 0;
+            let _ = self.shutdown_cache(&mut reg, inst, &mut released);
+        }
+        drop(reg);
+        drop(released);
+    }
+
     /// Releases orphans whose objects are all gone (called when the world goes).
     pub(crate) fn reap_orphans(&self, reg: &mut Registry) -> usize {
         let orphans = std::mem::take(&mut reg.orphans);

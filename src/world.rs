@@ -605,7 +605,8 @@ fn check_error(check: FreeCheck, cache: String, addr: usize) -> SlabError {
 
 impl Drop for World {
     /// Power-off: every handle and module borrowed the world, so they are
-    /// gone; what is left are the kmalloc caches and the image statics.
+    /// gone; what is left are the kmalloc caches, boot caches (refcount < 0)
+    /// and the image statics.
     /// Each is destroyed as its last creator would; instances that still
     /// hold objects are kept (with the image memory, if any is among them).
     fn drop(&mut self) {
@@ -613,6 +614,7 @@ impl Drop for World {
             let name = inst.get().name();
             let _ = self.core.destroy(inst, &name, None);
         }
+        self.core.release_boot_caches();
         let image = self.image.take().unwrap_or_default();
         let order: Vec<InstPtr> = {
             let reg = self.core.slab_mutex.lock();
