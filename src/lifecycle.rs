@@ -10,15 +10,15 @@
 use std::ptr::NonNull;
 
 use crate::cache::{InstanceKind, InstanceState, KmemCache};
+use crate::config::SlabConfig;
 use crate::config::{KMALLOC_MAX_SIZE, MergeRules, PTR_SIZE, Scheme};
 use crate::error::SlabError;
 use crate::flags::*;
 use crate::layout::{LayoutRequest, calculate_alignment, calculate_sizes, create_unique_id};
-use crate::config::SlabConfig;
 use crate::merge::{NoMergeReason, TargetView, check_target, merge_request, slab_unmergeable};
-use crate::world::KmemCacheArgs;
 use crate::storage::CacheStorage;
 use crate::sync::Arc;
+use crate::world::KmemCacheArgs;
 use crate::world::{CacheId, CreateEntry, CreateRequest, InstPtr, Orphan, Placement, Registry, WorldCore};
 
 impl WorldCore {

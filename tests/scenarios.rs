@@ -8,9 +8,7 @@
 
 use slabmerge::flags::*;
 use slabmerge::sysfs::SysfsNode;
-use slabmerge::{
-    InstanceKind, InstanceState, KmemCacheArgs, Scheme, SlabConfig, SlabError, World, kmem_cache_destroy,
-};
+use slabmerge::{InstanceKind, InstanceState, KmemCacheArgs, Scheme, SlabConfig, SlabError, World, kmem_cache_destroy};
 
 const SIZE: u32 = 64;
 
@@ -508,7 +506,10 @@ fn s27_unmergeable_statics_lose_nothing() {
         for (i, (flags, a)) in [
             (SLAB_TYPESAFE_BY_RCU, args()),
             (SlabFlags::EMPTY, KmemCacheArgs { usersize: 16, ..args() }),
-            (SlabFlags::EMPTY, KmemCacheArgs { ctor: Some(slabmerge::storage::Ctor { name: "c".into(), func: ctor }), ..args() }),
+            (
+                SlabFlags::EMPTY,
+                KmemCacheArgs { ctor: Some(slabmerge::storage::Ctor { name: "c".into(), func: ctor }), ..args() },
+            ),
         ]
         .into_iter()
         .enumerate()

@@ -47,7 +47,8 @@ fn kmem_cache_setup_type_uses_the_static_itself() {
     assert_eq!(owner.name, "FsStruct");
     FS_CACHEP.free(o).unwrap();
     // A later compatible dynamic cache merges into the static (v3 keeps it a target).
-    let d = w.kmem_cache_create("fs_like", size_of::<FsStruct>() as u32, KmemCacheArgs::default(), SLAB_ACCOUNT).unwrap();
+    let d =
+        w.kmem_cache_create("fs_like", size_of::<FsStruct>() as u32, KmemCacheArgs::default(), SLAB_ACCOUNT).unwrap();
     assert!(std::ptr::eq(&*d, &FS_CACHEP));
     assert_eq!(FS_CACHEP.refcount(), 2);
     drop(d);
@@ -68,7 +69,12 @@ fn kmem_cache_setup_usercopy_whitelists_a_field() {
     w.kmem_cache_setup_type_usercopy::<Dentry>(&DENTRY_CACHE, SLAB_RECLAIM_ACCOUNT | SLAB_ACCOUNT, offset, 40).unwrap();
     assert_eq!(DENTRY_CACHE.name(), "Dentry");
     let d = w
-        .kmem_cache_create("dentry_like", size_of::<Dentry>() as u32, KmemCacheArgs::default(), SLAB_RECLAIM_ACCOUNT | SLAB_ACCOUNT)
+        .kmem_cache_create(
+            "dentry_like",
+            size_of::<Dentry>() as u32,
+            KmemCacheArgs::default(),
+            SLAB_RECLAIM_ACCOUNT | SLAB_ACCOUNT,
+        )
         .unwrap();
     assert_ne!(d.storage_id(), DENTRY_CACHE.storage_id(), "usercopy: never a target");
 

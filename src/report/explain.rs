@@ -12,9 +12,9 @@
 use std::fmt;
 
 use super::{ReportGroup, ReportScheme, replay_groups};
-use crate::lifecycle::{alias_gate, entry_flags, sanitise_usercopy, static_flags};
 use crate::config::{PTR_SIZE, Scheme};
 use crate::flags::SLAB_MERGE_SAME;
+use crate::lifecycle::{alias_gate, entry_flags, sanitise_usercopy, static_flags};
 use crate::merge::{Mismatch, NoMergeReason, TargetView, check_target, merge_request};
 use crate::replay::{Replay, StaticSet, module_of, row_args};
 use crate::trace::{Trace, TraceEntry, TraceRow};

@@ -915,10 +915,7 @@ impl Model {
 
     /// Every static slot not set up, or destroyed.
     pub fn unusable(&self) -> Vec<RefPos> {
-        self.all_refs()
-            .into_iter()
-            .filter(|&r| !matches!(self.status(r), Status::Usable(_)))
-            .collect()
+        self.all_refs().into_iter().filter(|&r| !matches!(self.status(r), Status::Usable(_))).collect()
     }
 
     fn all_refs(&self) -> Vec<RefPos> {
