@@ -25,5 +25,8 @@ pub mod teardown {}
 #[doc = include_str!("../design/misuse.md")]
 pub mod misuse {}
 
+#[doc = include_str!("../design/benchmarks.md")]
+pub mod benchmarks {}
+
 #[doc = include_str!("../design/report.md")]
 pub mod report {}

@@ -1,0 +1,223 @@
+//! Instruction-count harness for the allocation fast paths of each scheme.
+//!
+//! Every fast path is wrapped in an `#[inline(never)]` function with a stable
+//! name (`fastpath::alloc_<variant>`, `fastpath::free_<variant>`,
+//! `fastpath::kfree_<scheme>`), so callgrind can count exactly the
+//! instructions of one call with `--toggle-collect`. `scripts/callgrind.sh`
+//! runs this binary once per function and divides the total by the number of
+//! calls.
+//!
+//! Usage: `fastpath <variant> [N]` runs N alloc/free pairs through that
+//! variant; `fastpath kfree-<scheme> [N]` runs N allocations through the
+//! scheme's cache, each freed with `kfree()`; `fastpath list` prints the names.
+//!
+//! Variants (the same as `benches/schemes.rs`):
+//! - `mainline_dynamic`: a dynamic cache reached through `OnceLock<Cache>`,
+//!   the Rust form of a kernel `struct kmem_cache *foo_cachep`;
+//! - `mainline_dynamic_ptr`: the same cache through a plain pointer global
+//!   (what `__ro_after_init foo_cachep` compiles to: one load);
+//! - `mainline_alias`: a second creator's handle to that instance;
+//! - `viro_v3_static`: a `static` instance set up with `kmem_cache_setup()`;
+//! - `primary_static`, `primary_static_alias`: a static primary and a static
+//!   alias of it in the primary-cache design;
+//! - `primary_dynamic`, `primary_dynamic_alias`: the same pair as dynamic
+//!   caches, each through its own `OnceLock<Cache>`.
+//!
+//! Before the counted calls, one uncounted pair fills the CPU's sheaf, so
+//! every counted call is a sheaf hit and the count per call is exact.
+
+use std::hint::black_box;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use slabmerge::flags::SlabFlags;
+use slabmerge::{Cache, FreeError, KmemCache, KmemCacheArgs, Object, Scheme, SlabConfig, SlabError, World};
+
+const OBJECT_SIZE: u32 = 64;
+
+static MAINLINE: OnceLock<World> = OnceLock::new();
+static FOO_CACHEP: OnceLock<Cache<'static>> = OnceLock::new();
+static FOO_CACHEP_PTR: AtomicPtr<KmemCache> = AtomicPtr::new(std::ptr::null_mut());
+static FOO_ALIAS_CACHEP: OnceLock<Cache<'static>> = OnceLock::new();
+
+static VIRO_V3: OnceLock<World> = OnceLock::new();
+static FOO_V3: KmemCache = KmemCache::new();
+
+static PRIMARY: OnceLock<World> = OnceLock::new();
+static FOO_PRIMARY: KmemCache = KmemCache::new();
+static BAR_PRIMARY: KmemCache = KmemCache::new();
+static PRIMARY_DYN: OnceLock<World> = OnceLock::new();
+static FOO_PRIMARY_CACHEP: OnceLock<Cache<'static>> = OnceLock::new();
+static BAR_PRIMARY_CACHEP: OnceLock<Cache<'static>> = OnceLock::new();
+
+fn boot(scheme: Scheme) -> World {
+    World::new(SlabConfig::with_scheme(scheme))
+}
+
+/// Creates every cache and checks each is the kind of instance it stands for.
+fn setup() {
+    let none = SlabFlags::EMPTY;
+    let args = || KmemCacheArgs::align(8);
+
+    let w = MAINLINE.get_or_init(|| boot(Scheme::Mainline));
+    let cache = FOO_CACHEP.get_or_init(|| w.kmem_cache_create("foo", OBJECT_SIZE, args(), none).expect("foo"));
+    FOO_CACHEP_PTR.store(std::ptr::from_ref::<KmemCache>(cache).cast_mut(), Ordering::Relaxed);
+    let alias =
+        FOO_ALIAS_CACHEP.get_or_init(|| w.kmem_cache_create("foo_alias", OBJECT_SIZE, args(), none).expect("alias"));
+    assert!(std::ptr::eq::<KmemCache>(&**cache, &**alias), "mainline: the alias handle names foo's instance");
+
+    let w = VIRO_V3.get_or_init(|| boot(Scheme::ViroV3));
+    w.kmem_cache_setup(&FOO_V3, "foo_v3", OBJECT_SIZE, args(), none).expect("foo_v3");
+
+    let w = PRIMARY.get_or_init(|| boot(Scheme::Primary));
+    w.kmem_cache_setup(&FOO_PRIMARY, "foo_primary", OBJECT_SIZE, args(), none).expect("foo_primary");
+    w.kmem_cache_setup(&BAR_PRIMARY, "bar_primary", OBJECT_SIZE, args(), none).expect("bar_primary");
+    assert!(!FOO_PRIMARY.is_alias() && BAR_PRIMARY.is_alias(), "primary: the second static is an alias");
+
+    let w = PRIMARY_DYN.get_or_init(|| boot(Scheme::Primary));
+    let primary = FOO_PRIMARY_CACHEP
+        .get_or_init(|| w.kmem_cache_create("foo_primary_dyn", OBJECT_SIZE, args(), none).expect("p"));
+    let alias = BAR_PRIMARY_CACHEP
+        .get_or_init(|| w.kmem_cache_create("bar_primary_dyn", OBJECT_SIZE, args(), none).expect("a"));
+    assert!(!primary.is_alias() && alias.is_alias(), "primary: the second dynamic cache is an alias");
+}
+
+/// Defines the counted `alloc_*`/`free_*` pair of one variant; `$get` is
+/// evaluated inside each, so reaching the cache is counted.
+macro_rules! fast_path {
+    ($alloc:ident, $free:ident, $get:expr) => {
+        #[inline(never)]
+        fn $alloc() -> Result<Object, SlabError> {
+            $get.alloc()
+        }
+
+        #[inline(never)]
+        fn $free(object: Object) -> Result<(), FreeError> {
+            $get.free(object)
+        }
+    };
+}
+
+fast_path!(alloc_mainline_dynamic, free_mainline_dynamic, FOO_CACHEP.get().expect("set up"));
+// SAFETY: the pointer is set in `setup()` to the instance of a handle that is never destroyed.
+fast_path!(alloc_mainline_dynamic_ptr, free_mainline_dynamic_ptr, unsafe { &*FOO_CACHEP_PTR.load(Ordering::Relaxed) });
+fast_path!(alloc_mainline_alias, free_mainline_alias, FOO_ALIAS_CACHEP.get().expect("set up"));
+fast_path!(alloc_viro_v3_static, free_viro_v3_static, FOO_V3);
+fast_path!(alloc_primary_static, free_primary_static, FOO_PRIMARY);
+fast_path!(alloc_primary_static_alias, free_primary_static_alias, BAR_PRIMARY);
+fast_path!(alloc_primary_dynamic, free_primary_dynamic, FOO_PRIMARY_CACHEP.get().expect("set up"));
+fast_path!(alloc_primary_dynamic_alias, free_primary_dynamic_alias, BAR_PRIMARY_CACHEP.get().expect("set up"));
+
+/// `kfree()` of an object, in the world of one scheme.
+macro_rules! kfree_path {
+    ($kfree:ident, $world:ident) => {
+        #[inline(never)]
+        fn $kfree(object: Object) -> Result<(), FreeError> {
+            $world.get().expect("set up").kfree(object)
+        }
+    };
+}
+
+kfree_path!(kfree_mainline, MAINLINE);
+kfree_path!(kfree_viro_v3, VIRO_V3);
+kfree_path!(kfree_primary, PRIMARY);
+
+type CacheFn = fn() -> &'static KmemCache;
+type AllocFn = fn() -> Result<Object, SlabError>;
+type FreeFn = fn(Object) -> Result<(), FreeError>;
+
+/// One fast path: its name, the cache it goes through (for the uncounted
+/// warm-up), and the counted allocation and free.
+struct FastPath {
+    name: &'static str,
+    cache: CacheFn,
+    alloc: AllocFn,
+    free: FreeFn,
+}
+
+/// Every alloc/free variant.
+const VARIANTS: [FastPath; 8] = [
+    FastPath {
+        name: "mainline_dynamic",
+        cache: || FOO_CACHEP.get().expect("set up"),
+        alloc: alloc_mainline_dynamic,
+        free: free_mainline_dynamic,
+    },
+    FastPath {
+        name: "mainline_dynamic_ptr",
+        cache: || FOO_CACHEP.get().expect("set up"),
+        alloc: alloc_mainline_dynamic_ptr,
+        free: free_mainline_dynamic_ptr,
+    },
+    FastPath {
+        name: "mainline_alias",
+        cache: || FOO_ALIAS_CACHEP.get().expect("set up"),
+        alloc: alloc_mainline_alias,
+        free: free_mainline_alias,
+    },
+    FastPath { name: "viro_v3_static", cache: || &FOO_V3, alloc: alloc_viro_v3_static, free: free_viro_v3_static },
+    FastPath { name: "primary_static", cache: || &FOO_PRIMARY, alloc: alloc_primary_static, free: free_primary_static },
+    FastPath {
+        name: "primary_static_alias",
+        cache: || &BAR_PRIMARY,
+        alloc: alloc_primary_static_alias,
+        free: free_primary_static_alias,
+    },
+    FastPath {
+        name: "primary_dynamic",
+        cache: || FOO_PRIMARY_CACHEP.get().expect("set up"),
+        alloc: alloc_primary_dynamic,
+        free: free_primary_dynamic,
+    },
+    FastPath {
+        name: "primary_dynamic_alias",
+        cache: || BAR_PRIMARY_CACHEP.get().expect("set up"),
+        alloc: alloc_primary_dynamic_alias,
+        free: free_primary_dynamic_alias,
+    },
+];
+
+/// Every kfree entry: allocation through the scheme's cache, free by `kfree()`.
+const KFREES: [FastPath; 3] = [
+    FastPath {
+        name: "kfree-mainline",
+        cache: || FOO_CACHEP.get().expect("set up"),
+        alloc: alloc_mainline_dynamic,
+        free: kfree_mainline,
+    },
+    FastPath { name: "kfree-viro_v3", cache: || &FOO_V3, alloc: alloc_viro_v3_static, free: kfree_viro_v3 },
+    FastPath { name: "kfree-primary", cache: || &BAR_PRIMARY, alloc: alloc_primary_static_alias, free: kfree_primary },
+];
+
+/// One pair outside the counted functions (its allocation refills the CPU's
+/// sheaf, which would otherwise land in the first counted call), then `n`
+/// counted pairs, every one a sheaf hit.
+fn run(n: u64, path: &FastPath) {
+    let cache = (path.cache)();
+    cache.free(cache.alloc().expect("object")).expect("freed");
+    for _ in 0..n {
+        let object = (path.alloc)().expect("object");
+        (path.free)(black_box(object)).expect("freed");
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let what = args.next().unwrap_or_else(|| String::from("list"));
+    let n: u64 = args.next().map_or(100_000, |s| s.parse().expect("N is a number"));
+    if what == "list" {
+        for path in VARIANTS.iter().chain(&KFREES) {
+            println!("{}", path.name);
+        }
+        return;
+    }
+    setup();
+    // The fast paths index per-cpu sheaves by the current CPU: pin it.
+    slabmerge::cpu::set_current_cpu(0);
+    let Some(path) = VARIANTS.iter().chain(&KFREES).find(|p| p.name == what) else {
+        eprintln!("unknown fast path {what:?}; `fastpath list` prints the names");
+        std::process::exit(2);
+    };
+    run(n, path);
+    println!("{what}: {n} calls");
+}
