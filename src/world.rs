@@ -421,11 +421,12 @@ impl World {
             match unsafe { storage.free_consistency_checks(slab, addr) } {
                 Ok(()) => {
                     drop(_guard);
-                    // SAFETY: the checks (under the node lock) found an allocated
-                    // object start; debug caches have no sheaves, so "not on the
-                    // freelist" is "allocated". A concurrent free of the same
-                    // address is a race the caller created; the checks inside
-                    // __slab_free's lock ordering make it at worst a refused free.
+                    // SAFETY: the checks (under the node lock) found an
+                    // allocated object start of this slab; debug caches have
+                    // no sheaves, so "not on the freelist" is "allocated". By
+                    // this function's contract no token names `addr`, so no one
+                    // else frees it between the check and this free, and an
+                    // allocated object keeps its slab (and storage) alive.
                     unsafe { storage.__slab_free(slab, NonNull::new_unchecked(addr as *mut u8)) };
                     return Ok(());
                 }
