@@ -6,7 +6,7 @@ use std::ptr::NonNull;
 
 use slotmap::SlotMap;
 
-use crate::cache::{Cache, CacheMeta, InstanceKind, InstanceState, KmemCache, Object};
+use crate::cache::{Cache, InstanceKind, InstanceState, KmemCache, Object};
 use crate::config::{KMALLOC_MAX_SIZE, PAGE_SIZE, SlabConfig};
 use crate::error::{Report, SlabError};
 use crate::flags::*;
@@ -683,12 +683,14 @@ pub struct CacheInfo {
 }
 
 impl CacheInfo {
-    pub(crate) fn of(cache: &KmemCache, reg: &Registry) -> CacheInfo {
+    /// The view of `cache`; `_reg` witnesses that `slab_mutex` is held, so
+    /// the instance and its primary stay put while they are read.
+    pub(crate) fn of(cache: &KmemCache, _reg: &Registry) -> CacheInfo {
         let is_alias = cache.is_alias();
         let primary = cache.primary_cache().map_or_else(|| cache.name(), |p| p.name());
         let layout = cache.storage().map(|s| s.layout);
+        let sysfs_dir = cache.sysfs_dir();
         let meta = cache.meta.lock();
-        let sysfs_dir = sysfs_dir_name(cache, &meta, reg);
         CacheInfo {
             name: meta.name.clone(),
             names: meta.names.clone(),
@@ -706,12 +708,6 @@ impl CacheInfo {
             is_alias,
         }
     }
-}
-
-pub(crate) fn sysfs_dir_name(cache: &KmemCache, meta: &CacheMeta, reg: &Registry) -> String {
-    let _ = reg;
-    let owner = if cache.is_alias() { cache.primary_cache().expect("alias has a primary") } else { cache };
-    if std::ptr::eq(owner, cache) { meta.sysfs_dir.clone() } else { owner.meta.lock().sysfs_dir.clone() }
 }
 
 /// Destroys one handle's reference (used by `Cache`'s destroy and drop).
