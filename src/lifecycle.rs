@@ -167,6 +167,9 @@ impl WorldCore {
         reg.slab_caches
             .iter()
             .map(|id| reg.caches[*id])
+            // An alias is never a target (slab_unmergeable would say so too);
+            // one atomic load rules it out before its fields are gathered.
+            .filter(|p| !p.get().is_alias())
             .find_map(|p| check_target(&self.config, &req, &TargetView::of(p.get())).ok().map(|()| p.0))
     }
 
