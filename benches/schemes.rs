@@ -15,6 +15,12 @@
 //!   - `primary/static-alias`: a static instance that became an alias of `primary/static`;
 //!   - `primary/dynamic`, `primary/dynamic-alias`: a dynamic primary and a
 //!     dynamic alias of it, each through its own `OnceLock<Cache>`.
+//! - `kmem_cache_alloc_free_cold`: the same pair after flushing, from every
+//!   cache level, the line that holds the caller's cache pointer and the
+//!   instance's first line. This is the case Al Viro's series is about: the
+//!   global pointer load misses, and the instance load depends on it. Static
+//!   entries flush a dummy pointer-sized global instead, so every entry pays
+//!   the same two flushes and one fence.
 //! - `kfree`: allocate through the scheme's cache, free with `kfree()`.
 //! - `kmem_cache_bulk`: `kmem_cache_alloc_bulk()` of 128 objects, then `kmem_cache_free_bulk()`.
 //! - `alias_create_destroy`: `kmem_cache_create()` of a cache that aliases an
@@ -163,6 +169,85 @@ fn kmem_cache_alloc_free(c: &mut Criterion) {
     g.finish();
 }
 
+/// A value alone on its cache line, so that flushing it evicts nothing else
+/// the measured path uses.
+#[repr(align(64))]
+struct Line<T>(T);
+
+/// The cold group's `foo_cachep`: the mainline cache's pointer, on its own line.
+static COLD_CACHEP: Line<AtomicPtr<KmemCache>> = Line(AtomicPtr::new(std::ptr::null_mut()));
+/// A pointer-sized global, alone on its line, that the static entries flush
+/// in place of a cache pointer they do not have.
+static COLD_DUMMY: Line<AtomicPtr<KmemCache>> = Line(AtomicPtr::new(std::ptr::null_mut()));
+
+/// The mainline cache through `COLD_CACHEP`.
+#[inline(always)]
+fn cold_cachep() -> &'static KmemCache {
+    // SAFETY: set in `kmem_cache_alloc_free_cold` to the instance of
+    // `FOO_CACHEP`, a handle that is never destroyed.
+    unsafe { &*COLD_CACHEP.0.load(Ordering::Relaxed) }
+}
+
+/// `clflush` of the line holding `p`, from every level of the data cache.
+#[inline(always)]
+fn flush_line<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `clflush` needs only a mapped address; every caller passes a
+    // pointer into a live static or cache instance.
+    unsafe {
+        std::arch::x86_64::_mm_clflush(p.cast())
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Orders the flushes before the measured loads.
+#[inline(always)]
+fn fence() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `mfence` has no preconditions.
+    unsafe {
+        std::arch::x86_64::_mm_mfence()
+    }
+}
+
+/// One cold alloc/free pair per iteration: flush the line of `pointer_cell`
+/// (where the caller's cache pointer lives) and the instance's first line,
+/// fence, then reach the cache through `get` and allocate and free.
+fn bench_cold_pair(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    scheme: &str,
+    variant: &str,
+    pointer_cell: *const u8,
+    get: impl Fn() -> &'static KmemCache,
+) {
+    // The instance's address, taken once here: taking it inside the loop
+    // would load the pointer and warm the line being measured.
+    let instance: *const KmemCache = get();
+    g.bench_function(BenchmarkId::new(scheme, variant), |b| {
+        b.iter(|| {
+            flush_line(pointer_cell);
+            flush_line(instance);
+            fence();
+            let object = get().alloc().expect("object");
+            get().free(black_box(object)).expect("freed");
+        })
+    });
+}
+
+fn kmem_cache_alloc_free_cold(c: &mut Criterion) {
+    setup();
+    COLD_CACHEP.0.store(std::ptr::from_ref(foo_cachep()).cast_mut(), Ordering::Relaxed);
+    let mut g = c.benchmark_group("kmem_cache_alloc_free_cold");
+    let cachep = std::ptr::from_ref(&COLD_CACHEP).cast::<u8>();
+    let dummy = std::ptr::from_ref(&COLD_DUMMY).cast::<u8>();
+    bench_cold_pair(&mut g, "mainline", "dynamic-ptr", cachep, cold_cachep);
+    bench_cold_pair(&mut g, "viro-v3", "static", dummy, || &FOO_V3);
+    bench_cold_pair(&mut g, "primary", "static", dummy, || &FOO_PRIMARY);
+    bench_cold_pair(&mut g, "primary", "static-alias", dummy, || &BAR_PRIMARY);
+    g.finish();
+}
+
 fn kfree(c: &mut Criterion) {
     setup();
     let mut g = c.benchmark_group("kfree");
@@ -236,5 +321,13 @@ fn trace_replay(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, kmem_cache_alloc_free, kfree, kmem_cache_bulk, alias_create_destroy, trace_replay);
+criterion_group!(
+    benches,
+    kmem_cache_alloc_free,
+    kmem_cache_alloc_free_cold,
+    kfree,
+    kmem_cache_bulk,
+    alias_create_destroy,
+    trace_replay
+);
 criterion_main!(benches);
