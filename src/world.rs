@@ -186,12 +186,18 @@ impl World {
             let name = format!("kmalloc-{}", if size >= 1024 { format!("{}k", size / 1024) } else { size.to_string() });
             let align = crate::config::ARCH_KMALLOC_MINALIGN.max(1 << size.trailing_zeros().min(12));
             let flags = if world.core.config.memcg { SLAB_NO_MERGE } else { SlabFlags::EMPTY };
-            let cache = world
-                .create_entry(&name, size, KmemCacheArgs::align(align), flags, CreateEntry::CreateKmallocCache)
-                .expect("kmalloc caches fit the default configuration");
-            let mut cache = std::mem::ManuallyDrop::new(cache);
-            drop(std::mem::take(&mut cache.name));
-            world.kmalloc.push(InstPtr(cache.inst));
+            // The world owns its kmalloc caches: no creator handle, just the instance.
+            let req = CreateRequest {
+                name: &name,
+                size,
+                args: KmemCacheArgs::align(align),
+                flags,
+                entry: CreateEntry::CreateKmallocCache,
+                placement: Placement::Dynamic,
+                module: None,
+            };
+            let inst = world.core.create(req).expect("kmalloc caches fit the default configuration");
+            world.kmalloc.push(InstPtr(inst));
         }
         world
     }
