@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Model-checks alias teardown with loom (src/loom_tests.rs).
+# Model-checks alias teardown with loom (src/tests/loom.rs).
 #
 # A separate target directory keeps the loom build from invalidating the
 # normal one when RUSTFLAGS change; --lib keeps doctests and benches out

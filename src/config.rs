@@ -26,33 +26,7 @@ pub const PAGE_ALLOC_COSTLY_ORDER: u32 = 3;
 /// `MAX_OBJS_PER_PAGE`: `slab->objects` is 15 bits.
 pub const MAX_OBJS_PER_PAGE: u32 = 32767;
 
-/// Which cache-sharing design the world runs. `slab_nomerge` is orthogonal
-/// ([`SlabConfig::slab_nomerge`]); the report's `nomerge` column is mainline with it set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Scheme {
-    /// Mainline: an alias is the very same `kmem_cache` with `refcount++`.
-    Mainline,
-    /// Al Viro's v3 series: static instances never become aliases; kernel-image
-    /// statics may be merge targets; module statics are unmergeable both ways.
-    ViroV3,
-    /// Al Viro's v1 series: every static instance is `SLAB_NO_MERGE`.
-    ViroV1,
-    /// Vlastimil Babka's `primary_cache` design: aliases are separate instances
-    /// that share their primary's storage.
-    Primary,
-}
-
-impl Scheme {
-    /// The stable name used by the report (`mainline`, `viro-v3`, `viro-v1`, `primary`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Scheme::Mainline => "mainline",
-            Scheme::ViroV3 => "viro-v3",
-            Scheme::ViroV1 => "viro-v1",
-            Scheme::Primary => "primary",
-        }
-    }
-}
+pub use crate::schemes::Scheme;
 
 /// The merge rules of a kernel generation (see `kernel-slab.md` §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

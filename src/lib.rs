@@ -24,33 +24,27 @@
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
-pub mod cache;
-pub mod census;
+// The house, bottom up: the allocator core (`mm/slub.c`), the schemes' rules,
+// the cache lifecycle (`mm/slab_common.c`) that follows them, the real-kernel
+// inputs, and the report on top. `design/README.md` has the map.
 pub mod config;
-pub mod cpu;
 pub mod design;
 pub mod error;
 pub mod flags;
-pub mod layout;
-mod lifecycle;
-mod memory;
-pub mod merge;
-pub mod module;
-mod page;
-pub mod prefill;
-pub mod replay;
+pub mod input;
 pub mod report;
-mod sheaf;
-mod slab;
-pub mod slabinfo;
-pub mod storage;
-pub mod sync;
-pub mod sysfs;
-pub mod trace;
-pub mod world;
+pub mod schemes;
+pub mod slab_common;
+pub mod slub;
+pub(crate) mod sync;
 
 #[cfg(all(test, loom))]
-mod loom_tests;
+mod tests;
+
+// The public paths users write, wherever the items live.
+pub use input::{census, replay, trace};
+pub use slab_common::{cache, merge, module, prefill, slabinfo, sysfs, world};
+pub use slub::{cpu, layout, storage};
 
 pub use cache::{Cache, FreeError, InstanceKind, InstanceState, KmemCache, Object};
 pub use config::{Scheme, SlabConfig};

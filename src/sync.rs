@@ -7,13 +7,11 @@
 //! | `atomic::*` | `std::sync::atomic` | `loom::sync::atomic` |
 //! | [`Mutex`], [`RwLock`] | `parking_lot` | newtypes over `loom::sync` |
 //! | [`UnsafeCell`] | newtype over `std::cell::UnsafeCell` with `with`/`with_mut` | `loom::cell::UnsafeCell` |
-//! | [`ArcSwap`] | `arc_swap::ArcSwap` | newtype over `loom::sync::RwLock<Arc<T>>` |
 //! | [`Arc`] | `std::sync::Arc` | `std::sync::Arc` (see the loom module) |
 //! | [`raw_alloc`] / [`raw_free`] | `std::alloc` | `loom::alloc` (loom fails a run that leaks) |
 //!
-//! parking_lot and arc-swap have no loom support: parking_lot blocks the one OS
-//! thread loom runs its model on, and arc-swap's debt lists are invisible to
-//! loom. The loom newtypes keep the same method names so call sites do not change.
+//! parking_lot has no loom support: it blocks the one OS thread loom runs its
+//! model on. The loom newtypes keep the same method names so call sites do not change.
 
 #[cfg(not(loom))]
 mod imp {
@@ -26,9 +24,6 @@ mod imp {
     pub type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
     /// `parking_lot::RwLock`.
     pub type RwLock<T> = parking_lot::RwLock<T>;
-
-    /// `arc_swap::ArcSwap`: read-mostly snapshots for lock-free readers.
-    pub type ArcSwap<T> = arc_swap::ArcSwap<T>;
 
     /// `std::cell::UnsafeCell` with loom's closure-based accessors.
     #[derive(Debug)]
@@ -50,11 +45,6 @@ mod imp {
         #[inline(always)]
         pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
             f(self.0.get())
-        }
-
-        /// Exclusive access through `&mut self`.
-        pub fn get_mut(&mut self) -> &mut T {
-            self.0.get_mut()
         }
     }
 
@@ -141,34 +131,6 @@ mod imp {
         /// Exclusive lock.
         pub fn write(&self) -> loom::sync::RwLockWriteGuard<'_, T> {
             self.0.write().unwrap()
-        }
-    }
-
-    /// arc-swap's shape over a loom `RwLock<Arc<T>>`; every arc-swap operation is
-    /// linearizable, which a lock models faithfully.
-    #[derive(Debug)]
-    pub struct ArcSwap<T>(loom::sync::RwLock<Arc<T>>);
-
-    impl<T> ArcSwap<T> {
-        /// Wraps `value`.
-        pub fn new(value: Arc<T>) -> Self {
-            ArcSwap(loom::sync::RwLock::new(value))
-        }
-        /// Wraps an owned value.
-        pub fn from_pointee(value: T) -> Self {
-            Self::new(Arc::new(value))
-        }
-        /// The current value, kept alive by the returned `Arc`.
-        pub fn load_full(&self) -> Arc<T> {
-            self.0.read().unwrap().clone()
-        }
-        /// Same as `load_full` (arc-swap's guard also keeps the old value alive).
-        pub fn load(&self) -> Arc<T> {
-            self.load_full()
-        }
-        /// Replaces the value.
-        pub fn store(&self, value: Arc<T>) {
-            *self.0.write().unwrap() = value;
         }
     }
 

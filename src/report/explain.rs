@@ -12,59 +12,13 @@
 use std::fmt;
 
 use super::{ReportGroup, ReportScheme, replay_groups};
-use crate::config::{PTR_SIZE, Scheme};
-use crate::flags::SLAB_MERGE_SAME;
-use crate::lifecycle::{alias_gate, entry_flags, sanitise_usercopy, static_flags};
-use crate::merge::{Mismatch, NoMergeReason, TargetView, check_target, merge_request};
-use crate::replay::{Replay, StaticSet, module_of, row_args};
-use crate::trace::{Trace, TraceEntry, TraceRow};
-use crate::world::World;
+use crate::input::replay::{Replay, StaticSet, module_of, row_args};
+use crate::input::trace::{Trace, TraceEntry, TraceRow};
+use crate::slab_common::merge::NoMergeReason;
+use crate::slab_common::world::World;
+use crate::world::PlacementKind;
 
-/// A cache of the registry that `find_mergeable()` rejected, with the reason.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Candidate {
-    /// `s->name`.
-    pub name: String,
-    /// Its sysfs directory.
-    pub dir: String,
-    /// The test that failed.
-    pub mismatch: Mismatch,
-    /// The failed test in words, naming the kernel rule.
-    pub why: String,
-}
-
-/// What creation did with the request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Decision {
-    /// Created by `create_boot_cache()` or `create_kmalloc_cache()`, which
-    /// never call `__kmem_cache_alias()`.
-    NoAliasAttempt(TraceEntry),
-    /// `find_mergeable()` returned `target`: mainline and Viro's schemes hand
-    /// back that instance (`__kmem_cache_alias()`); the primary scheme makes a
-    /// new alias instance of it.
-    Merged {
-        /// The target's name.
-        target: String,
-        /// The target's sysfs directory.
-        dir: String,
-        /// The primary scheme made a separate alias instance.
-        alias_instance: bool,
-    },
-    /// Primary scheme: a module static with no compatible primary gets a
-    /// hidden dynamic primary and becomes its alias.
-    HiddenPrimary,
-    /// No merge.
-    NotMerged {
-        /// The rule that decided.
-        reason: NoMergeReason,
-        /// What `find_mergeable()` would have returned had a gate not stopped the attempt.
-        would_merge_into: Option<(String, String)>,
-        /// The normalised stride of the request, if the request is mergeable at all.
-        stride: Option<u32>,
-        /// Caches of the same stride, and why each was rejected.
-        candidates: Vec<Candidate>,
-    },
-}
+pub use crate::world::{Candidate, Decision};
 
 /// One scheme's answer.
 #[derive(Clone, Debug)]
@@ -131,84 +85,15 @@ fn describe_placement(scheme: ReportScheme, statics: &StaticSet, row: &TraceRow)
     }
 }
 
-fn mismatch_text(m: &Mismatch, req_flags: crate::flags::SlabFlags, view: &TargetView) -> String {
-    match m {
-        Mismatch::Unmergeable(why) => why.to_string(),
-        Mismatch::Size { want, have } => format!(
-            "find_mergeable(): size {want} does not fit s->size {have} (needs s->size - {PTR_SIZE} < size <= s->size)"
-        ),
-        Mismatch::MergeSame => format!(
-            "find_mergeable(): SLAB_MERGE_SAME flags differ (request {}, cache {})",
-            req_flags.mask(SLAB_MERGE_SAME),
-            view.flags.mask(SLAB_MERGE_SAME)
-        ),
-        Mismatch::Alignment { align } => {
-            format!("find_mergeable(): s->size {} is not a multiple of the requested align {align}", view.size)
-        }
-    }
-}
-
-/// Evaluates `row`'s creation against `world`'s registry, as
-/// `__kmem_cache_create_args()` would, without creating anything.
+/// Evaluates `row`'s creation against `world`'s registry through the
+/// lifecycle's own decision ([`World::explain_create`]), creating nothing.
 fn evaluate(world: &World, scheme: ReportScheme, statics: &StaticSet, row: &TraceRow) -> Decision {
-    let cfg = world.config();
-    if row.entry != TraceEntry::KmemCacheCreate {
-        return Decision::NoAliasAttempt(row.entry);
-    }
-    let mut args = row_args(row);
-    let mut flags = entry_flags(cfg, row.flags, &args);
-    sanitise_usercopy(cfg, row.size, &mut args);
-    let place = placement(scheme, statics, row);
-    if !matches!(place, Placement::Dynamic) {
-        flags = static_flags(cfg, flags);
-    }
-    // The gates in front of find_mergeable(), shared with cache creation.
-    let gate = alias_gate(cfg, &args, flags);
-    let req = match merge_request(cfg, row.size, args.align, flags, &row.name, args.ctor.is_some(), args.usersize) {
-        Ok(req) => req,
-        Err(why) => {
-            return Decision::NotMerged {
-                reason: gate.unwrap_or(NoMergeReason::Request(why)),
-                would_merge_into: None,
-                stride: None,
-                candidates: Vec::new(),
-            };
-        }
+    let kind = match placement(scheme, statics, row) {
+        Placement::Dynamic => PlacementKind::Dynamic,
+        Placement::Image => PlacementKind::Static,
+        Placement::Module(_) => PlacementKind::ModuleStatic,
     };
-    let reg = world.core.slab_mutex.lock();
-    let mut target = None;
-    let mut candidates = Vec::new();
-    for id in &reg.slab_caches {
-        let inst = reg.caches[*id].get();
-        let view = TargetView::of(inst);
-        match check_target(cfg, &req, &view) {
-            Ok(()) => {
-                target = Some((inst.name(), inst.sysfs_dir()));
-                break;
-            }
-            Err(mismatch) if view.size == req.size => {
-                let why = mismatch_text(&mismatch, req.flags, &view);
-                candidates.push(Candidate { name: inst.name(), dir: inst.sysfs_dir(), mismatch, why });
-            }
-            Err(_) => {}
-        }
-    }
-    drop(reg);
-    match (gate, target) {
-        (Some(reason), target) => {
-            Decision::NotMerged { reason, would_merge_into: target, stride: Some(req.size), candidates }
-        }
-        (None, Some((target, dir))) => Decision::Merged { target, dir, alias_instance: cfg.scheme == Scheme::Primary },
-        (None, None) if cfg.scheme == Scheme::Primary && matches!(place, Placement::Module(_)) => {
-            Decision::HiddenPrimary
-        }
-        (None, None) => Decision::NotMerged {
-            reason: NoMergeReason::NoCompatibleCache,
-            would_merge_into: None,
-            stride: Some(req.size),
-            candidates,
-        },
-    }
+    world.explain_create(&row.name, row.size, &row_args(row), row.flags, row.entry.create_entry(), kind)
 }
 
 /// Explains `name` under each of `schemes`.
@@ -286,10 +171,10 @@ impl fmt::Display for Explanation {
                     "  merged: find_mergeable() returned primary {target} ({dir}); the name gets its own \
                      alias instance whose primary_cache is {target}, sharing its slabs and sheaves"
                 )?,
-                Decision::HiddenPrimary => writeln!(
+                Decision::HiddenPrimary { reason } => writeln!(
                     f,
-                    "  no compatible primary: a hidden dynamic primary owns the slabs and the module static \
-                     becomes its alias (primary scheme rule for module statics)"
+                    "  no compatible primary ({reason}): a hidden dynamic primary owns the slabs and the module \
+                     static becomes its alias (primary scheme rule for module statics)"
                 )?,
                 Decision::NotMerged { reason, would_merge_into, stride, candidates } => {
                     writeln!(f, "  not merged: {reason}")?;
@@ -315,7 +200,7 @@ impl fmt::Display for Explanation {
                     }
                 }
             }
-            let merged_at_creation = matches!(s.decision, Decision::Merged { .. } | Decision::HiddenPrimary);
+            let merged_at_creation = matches!(s.decision, Decision::Merged { .. } | Decision::HiddenPrimary { .. });
             match &s.outcome {
                 Ok(g) if g.names.len() == 1 => writeln!(f, "  after the whole trace: alone in {}", g.dir)?,
                 Ok(g) if !merged_at_creation && g.names.first() == Some(&self.name) => {

@@ -24,11 +24,11 @@ pub mod workload;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::census::Census;
 use crate::config::{Scheme, SlabConfig};
-use crate::replay::{Replay, StaticSet};
-use crate::trace::Trace;
-use crate::world::World;
+use crate::input::census::Census;
+use crate::input::replay::{Replay, StaticSet};
+use crate::input::trace::Trace;
+use crate::slab_common::world::World;
 
 pub use explain::{Candidate, Decision, Explanation, SchemeExplanation, explain};
 pub use render::Format;
@@ -86,7 +86,7 @@ impl ReportScheme {
     /// True if the scheme sets up the static set as static instances
     /// (mainline, with or without merging, creates them as dynamic caches).
     pub fn has_statics(self) -> bool {
-        self.scheme() != Scheme::Mainline
+        self.scheme().rules().has_static_instances()
     }
 
     /// The configuration of the column's world: the default 6.18 one, with
@@ -330,7 +330,7 @@ pub fn static_set(trace: &Trace, image: Option<&[String]>, module: Option<&[Stri
         let Some(row) = trace.row(name) else {
             return Err(format!("static `{name}` is not a name of the trace"));
         };
-        if row.entry != crate::trace::TraceEntry::KmemCacheCreate {
+        if row.entry != crate::input::trace::TraceEntry::KmemCacheCreate {
             return Err(format!("static `{name}` is created by {}, not kmem_cache_create", row.entry));
         }
     }

@@ -31,10 +31,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{ReportGroup, ReportScheme, replay_groups};
-use crate::census::{Census, CensusKind, CensusRow};
 use crate::flags::*;
-use crate::replay::{Replay, StaticSet};
-use crate::trace::{Trace, TraceEntry, TraceRow};
+use crate::input::census::{Census, CensusKind, CensusRow};
+use crate::input::replay::{Replay, StaticSet};
+use crate::input::trace::{Trace, TraceEntry, TraceRow};
 
 /// The flags a directory's attributes and unique id show.
 fn visible_flags(dir: &CensusRow) -> SlabFlags {

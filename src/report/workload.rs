@@ -22,13 +22,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use crate::cache::{KmemCache, Object};
-use crate::census::Census;
 use crate::config::PAGE_SIZE;
-use crate::cpu::with_cpu;
-use crate::replay::Replay;
-use crate::sheaf::PerCpuSheaves;
-use crate::storage::{CacheStorage, KmemCacheNode};
+use crate::input::census::Census;
+use crate::input::replay::Replay;
+use crate::slab_common::cache::{KmemCache, Object};
+use crate::slub::cpu::with_cpu;
+use crate::slub::sheaf::PerCpuSheaves;
+use crate::slub::storage::{CacheStorage, KmemCacheNode};
 
 /// The report's default seed.
 pub const DEFAULT_SEED: u64 = 0x51ab_3e76_e5ee_d001;

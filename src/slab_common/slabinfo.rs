@@ -8,10 +8,10 @@
 
 use std::fmt::Write as _;
 
-use crate::cache::{InstanceKind, InstanceState, KmemCache};
-use crate::config::Scheme;
-use crate::sysfs::{SysfsEntry, SysfsNode};
-use crate::world::{CacheInfo, World};
+use crate::schemes::AliasListing;
+use crate::slab_common::cache::{InstanceKind, InstanceState, KmemCache};
+use crate::slab_common::sysfs::{SysfsEntry, SysfsNode};
+use crate::slab_common::world::{CacheInfo, World};
 
 /// Mirrors `mm/slab_common.c`: `print_slabinfo_header()` (without
 /// `CONFIG_DEBUG_SLAB`, which went with SLAB).
@@ -111,7 +111,7 @@ fn render_ls(entries: &[SysfsEntry]) -> String {
 pub fn slabinfo_aliases(world: &World) -> String {
     let entries = world.sysfs();
     let mut groups: Vec<(String, Vec<String>)> = Vec::new();
-    if world.config().scheme == Scheme::Primary {
+    if world.config().scheme.rules().alias_listing() == AliasListing::Instances {
         groups.extend(primary_groups(world));
         groups.extend(
             link_groups(&entries).into_iter().filter(|(_, _, dangling)| *dangling).map(|(dir, names, _)| {
@@ -196,7 +196,7 @@ fn strcasecmp(a: &str, b: &str) -> std::cmp::Ordering {
 mod tests {
     use super::*;
     use crate::flags::*;
-    use crate::{KmemCacheArgs, SlabConfig, kmem_cache_destroy};
+    use crate::{KmemCacheArgs, Scheme, SlabConfig, kmem_cache_destroy};
 
     fn tiny_world() -> World {
         // One CPU, sheaves of 2 objects, slabs of 4 objects: every figure is small and known.

@@ -3,15 +3,15 @@
 //!
 //! Mirrors `mm/slab_common.c`: `slab_unmergeable()` and `find_mergeable()`
 //! (6.18 signature, with the 7.0 `SLAB_NEVER_MERGE` selectable through
-//! [`crate::config::MergeRules`]). The primary-cache scheme adds one rule:
-//! only a primary is a target (an alias redirects to its primary, which is
-//! older than it, so the walk order is unchanged). Every refusal carries the
+//! [`crate::config::MergeRules`]), plus each scheme's own refusals
+//! ([`crate::schemes::SchemeRules::unmergeable`]). Every refusal carries the
 //! rule that decided it, for `--explain`.
 
-use crate::cache::{InstanceKind, KmemCache};
-use crate::config::{PTR_SIZE, Scheme, SlabConfig};
+use crate::config::{PTR_SIZE, SlabConfig};
 use crate::flags::*;
-use crate::layout::{align_up, calculate_alignment};
+use crate::schemes::{SchemeGate, SchemeRefusal, TargetFacts};
+use crate::slab_common::cache::{InstanceKind, KmemCache};
+use crate::slub::layout::{align_up, calculate_alignment};
 
 /// Why a cache cannot be a merge target (`slab_unmergeable()` returned 1).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,13 +100,27 @@ pub(crate) fn slab_unmergeable(cfg: &SlabConfig, s: &TargetView) -> Option<Unmer
     if s.refcount < 0 {
         return Some(Unmergeable::BootCache);
     }
-    if cfg.scheme == Scheme::Primary && s.is_alias {
-        return Some(Unmergeable::Alias);
+    cfg.scheme
+        .rules()
+        .unmergeable(TargetFacts { is_alias: s.is_alias, module_static: s.module_static })
+        .map(Unmergeable::from)
+}
+
+impl From<SchemeRefusal> for Unmergeable {
+    fn from(why: SchemeRefusal) -> Unmergeable {
+        match why {
+            SchemeRefusal::Alias => Unmergeable::Alias,
+            SchemeRefusal::ModuleStatic => Unmergeable::ModuleStatic,
+        }
     }
-    if cfg.scheme == Scheme::ViroV3 && s.module_static {
-        return Some(Unmergeable::ModuleStatic);
+}
+
+impl From<SchemeGate> for NoMergeReason {
+    fn from(gate: SchemeGate) -> NoMergeReason {
+        match gate {
+            SchemeGate::Preallocated => NoMergeReason::Preallocated,
+        }
     }
-    None
 }
 
 /// Why a request does not merge at all (the preconditions of `find_mergeable()`).

@@ -9,11 +9,14 @@
 //! pinned by objects left in it (Al Viro's v3: the owner stays until the
 //! last reference goes).
 
-use crate::cache::{Cache, InstanceState, KmemCache};
 use crate::error::SlabError;
 use crate::flags::SlabFlags;
+use crate::slab_common::cache::{Cache, InstanceState, KmemCache};
+use crate::slab_common::ids::ModuleId;
+use crate::slab_common::registry::{InstPtr, ModuleRec, WorldCore};
+use crate::slab_common::request::{CreateRequest, KmemCacheArgs, Placement};
+use crate::slab_common::world::World;
 use crate::sync::Arc;
-use crate::world::{CreateRequest, KmemCacheArgs, ModuleId, ModuleRec, Placement, World, WorldCore};
 
 /// A loaded module.
 pub struct Module<'w> {
@@ -102,7 +105,7 @@ impl<'w> Module<'w> {
             InstanceState::Destroyed => return Err(SlabError::CacheDestroyed { cache: name }),
             _ => {}
         }
-        let ptr = crate::world::InstPtr(std::ptr::NonNull::from(inst));
+        let ptr = InstPtr(std::ptr::NonNull::from(inst));
         // `None`: the module's record of its dynamic caches is not involved
         // (a dynamic cache of the same name must stay recorded).
         self.core.destroy(ptr, &name, None)

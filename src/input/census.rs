@@ -23,7 +23,7 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::Path;
 
-use crate::trace::{Header, ParseError, Record, Table, parse_bool01, parse_first_u64};
+use crate::input::tsv::{Header, ParseError, Record, Table, parse_bool01, parse_first_u64};
 
 /// What a sysfs entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -428,7 +428,7 @@ impl Census {
 
     /// The bundled Linux 6.18 x86_64 census (235 caches, 194 aliases).
     pub fn bundled() -> Census {
-        Census::parse(include_str!("../data/slab-census-linux-6.18-x86_64.tsv")).expect("the bundled census parses")
+        Census::parse(include_str!("../../data/slab-census-linux-6.18-x86_64.tsv")).expect("the bundled census parses")
     }
 
     /// The cache directory called `dir` (alias rows are not matched).
@@ -444,7 +444,7 @@ impl Census {
     /// Directory → every name living there: the directory's own name for a
     /// self-named cache (one not starting with `:`), then the alias names
     /// pointing at it, in file order. Comparable with
-    /// [`crate::trace::Trace::kernel_groups`] up to the order of the names.
+    /// [`crate::input::trace::Trace::kernel_groups`] up to the order of the names.
     pub fn groups(&self) -> BTreeMap<String, Vec<String>> {
         let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for dir in self.caches() {
@@ -534,10 +534,10 @@ impl Census {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::Trace;
+    use crate::input::trace::Trace;
     use std::path::PathBuf;
 
-    const BUNDLED: &str = include_str!("../data/slab-census-linux-6.18-x86_64.tsv");
+    const BUNDLED: &str = include_str!("../../data/slab-census-linux-6.18-x86_64.tsv");
 
     /// Header, the first four directory lines (lines 2-5) and the alias
     /// lines whose target is among them.

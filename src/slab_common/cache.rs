@@ -13,11 +13,13 @@ use std::ptr::NonNull;
 
 use crate::error::SlabError;
 use crate::flags::{SLAB_CONSISTENCY_CHECKS, SlabFlags};
-use crate::page::PageEntry;
-use crate::storage::{CacheStorage, FreeCheck};
-use crate::sync::Mutex;
+use crate::slab_common::ids::{CacheId, ModuleId};
+use crate::slub::page::PageEntry;
+use crate::slub::slab::StorageRef;
+use crate::slub::storage::SlabOwner;
+use crate::slub::storage::{CacheStorage, FreeCheck};
 use crate::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
-use crate::world::{CacheId, ModuleId, WorldCore};
+use crate::sync::{Arc, Mutex};
 
 /// Where an instance's memory lives and who created it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +68,8 @@ pub(crate) struct CacheMeta {
     pub(crate) align: u32,
     /// 6.18: the cache got per-cpu sheaves from an explicit `sheaf_capacity`.
     pub(crate) explicit_sheaves: bool,
-    pub(crate) world: Option<crate::sync::Arc<WorldCore>>,
+    /// The world that set the instance up: its report log and destroy path.
+    pub(crate) world: Option<Arc<dyn InstanceWorld>>,
     pub(crate) id: Option<CacheId>,
     /// The module that created it (a module static, or a module's dynamic cache).
     pub(crate) module: Option<ModuleId>,
@@ -97,6 +100,22 @@ impl CacheMeta {
             sysfs_dir: String::new(),
         }
     }
+}
+
+/// What an instance needs of the world that set it up: the report log and
+/// the destroy path of its creators' handles. The world core implements it;
+/// an instance never names the world's type (the world is built of instances).
+pub(crate) trait InstanceWorld: Send + Sync {
+    /// Appends a kernel-style report to the world's log.
+    fn report(&self, function: &'static str, cache: Option<String>, addr: Option<usize>, message: String);
+
+    /// `kmem_cache_destroy()` of one creator's reference to `inst`.
+    fn destroy_reference(
+        &self,
+        inst: NonNull<KmemCache>,
+        name: &str,
+        module: Option<ModuleId>,
+    ) -> Result<(), SlabError>;
 }
 
 /// `struct kmem_cache`: one cache instance.
@@ -301,7 +320,7 @@ impl KmemCache {
     }
 
     /// The storage's figures (shared with every alias of the same primary).
-    pub fn stats(&self) -> Result<crate::storage::StorageStats, SlabError> {
+    pub fn stats(&self) -> Result<crate::slub::storage::StorageStats, SlabError> {
         Ok(self.storage().ok_or_else(|| self.unusable())?.stats())
     }
 
@@ -373,7 +392,7 @@ impl KmemCache {
     }
 
     #[cold]
-    fn wrong_cache(&self, object: Object, owner: NonNull<CacheStorage>) -> FreeError {
+    fn wrong_cache(&self, object: Object, owner: StorageRef) -> FreeError {
         // SAFETY: the owner storage is live while it has this allocated object.
         let actual = unsafe { owner.as_ref() }.primary_name();
         let error = SlabError::WrongCache { passed: self.name(), actual, addr: object.addr() };
@@ -398,11 +417,23 @@ impl fmt::Debug for KmemCache {
 }
 
 impl CacheStorage {
+    /// Names `primary` as the owner of this storage (`slab->slab_cache` of
+    /// every slab and sheaf it will have).
+    pub(crate) fn set_primary(&self, primary: &KmemCache) {
+        self.owner.store(primary as *const KmemCache as *mut SlabOwner, Ordering::Release);
+    }
+
+    /// The primary instance that owns this storage.
+    pub(crate) fn primary(&self) -> Option<&KmemCache> {
+        let p = self.owner.load(Ordering::Acquire) as *const KmemCache;
+        // SAFETY: the owner is always a `KmemCache` (set by `set_primary`),
+        // and the primary lives as long as its storage.
+        unsafe { p.as_ref() }
+    }
+
     /// The name of the primary instance that owns this storage.
     pub(crate) fn primary_name(&self) -> String {
-        let p = self.primary.load(Ordering::Acquire);
-        // SAFETY: the primary lives as long as its storage.
-        unsafe { p.as_ref() }.map_or_else(|| String::from("?"), |p| p.name())
+        self.primary().map_or_else(|| String::from("?"), |p| p.name())
     }
 }
 
@@ -476,7 +507,7 @@ pub struct Cache<'w> {
     pub(crate) module: Option<ModuleId>,
     /// A handle cannot outlive its world: the world's image statics and its
     /// teardown depend on it.
-    pub(crate) _world: std::marker::PhantomData<&'w crate::World>,
+    pub(crate) _world: std::marker::PhantomData<&'w ()>,
 }
 
 impl Cache<'_> {
@@ -511,6 +542,33 @@ impl Drop for Cache<'_> {
         // A dropped handle is destroyed; errors are in the world's report log.
         // SAFETY: we are the handle being destroyed; `destroy_instance` is the
         // one place that may free the instance, after this handle is gone.
-        let _ = unsafe { crate::world::destroy_instance(self.inst, &self.name, self.module) };
+        let _ = unsafe { destroy_instance(self.inst, &self.name, self.module) };
     }
+}
+
+/// Destroys one handle's reference (used by `Cache`'s destroy and drop).
+///
+/// # Safety
+/// `inst` is the instance of a handle that is being consumed.
+pub(crate) unsafe fn destroy_instance(
+    inst: NonNull<KmemCache>,
+    name: &str,
+    module: Option<ModuleId>,
+) -> Result<(), SlabError> {
+    // SAFETY: the handle kept the instance alive until now.
+    let cache = unsafe { inst.as_ref() };
+    let Some(world) = cache.meta.lock().world.clone() else {
+        return Err(SlabError::CacheDestroyed { cache: name.to_owned() });
+    };
+    world.destroy_reference(inst, name, module)
+}
+
+/// Mirrors `kmem_cache_destroy()`: drops this creator's reference; the last
+/// one shuts the cache down. Objects left make it return
+/// [`SlabError::CacheBusy`] after logging the kernel's report; their memory stays valid.
+pub fn kmem_cache_destroy(cache: Cache) -> Result<(), SlabError> {
+    let mut cache = std::mem::ManuallyDrop::new(cache);
+    let name = std::mem::take(&mut cache.name);
+    // SAFETY: `cache` is consumed here and its Drop will not run.
+    unsafe { destroy_instance(cache.inst, &name, cache.module) }
 }

@@ -15,7 +15,7 @@
 use std::alloc::Layout;
 use std::ptr::NonNull;
 
-use crate::storage::CacheStorage;
+use crate::slub::slab::StorageRef;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{UnsafeCell, raw_alloc, raw_free};
 
@@ -23,7 +23,7 @@ use crate::sync::{UnsafeCell, raw_alloc, raw_free};
 #[repr(C)]
 pub(crate) struct SlabSheaf {
     /// `sheaf->cache`: the storage the sheaf belongs to (never an alias).
-    pub(crate) storage: NonNull<CacheStorage>,
+    pub(crate) storage: StorageRef,
     /// Objects in the sheaf (`sheaf->size`).
     pub(crate) size: u32,
     /// Room for this many objects (`sheaf->capacity`).
@@ -46,7 +46,7 @@ impl SlabSheaf {
     }
 
     /// Mirrors `alloc_empty_sheaf()`.
-    pub(crate) fn alloc(storage: NonNull<CacheStorage>, capacity: u32) -> Option<NonNull<SlabSheaf>> {
+    pub(crate) fn alloc(storage: StorageRef, capacity: u32) -> Option<NonNull<SlabSheaf>> {
         let layout = Self::layout(capacity);
         // SAFETY: the header alone makes the layout non-zero-sized.
         let ptr = unsafe { raw_alloc(layout) } as *mut SlabSheaf;

@@ -21,9 +21,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
 use crate::config::Broken;
-use crate::cpu::{set_current_cpu, with_cpu};
 use crate::flags::SlabFlags;
-use crate::sysfs::SysfsNode;
+use crate::slab_common::sysfs::SysfsNode;
+use crate::slub::cpu::{set_current_cpu, with_cpu};
 use crate::{
     Cache, InstanceKind, InstanceState, KmemCacheArgs, Module, Scheme, SlabConfig, SlabError, World, kmem_cache_destroy,
 };
@@ -475,7 +475,7 @@ fn expect_caught(test: &str, broken: Broken, run: fn(Option<Broken>), expected: 
 #[test]
 fn loom_catches_release_on_alias_count() {
     expect_caught(
-        "loom_tests::loom_catches_release_on_alias_count",
+        "tests::loom::loom_catches_release_on_alias_count",
         Broken::ReleaseOnAliasCount,
         destroy_alias_under_traffic,
         &["the primary outlives a destroyed alias"],
@@ -487,7 +487,7 @@ fn loom_catches_release_on_alias_count() {
 #[test]
 fn loom_catches_flush_without_cpu_lock() {
     expect_caught(
-        "loom_tests::loom_catches_flush_without_cpu_lock",
+        "tests::loom::loom_catches_flush_without_cpu_lock",
         Broken::FlushWithoutCpuLock,
         destroy_last_alias_races_kfree,
         &["Causality violation", "attempt to subtract with overflow"],
@@ -500,7 +500,7 @@ fn loom_catches_flush_without_cpu_lock() {
 #[test]
 fn loom_catches_shutdown_counting_objects_only() {
     expect_caught(
-        "loom_tests::loom_catches_shutdown_counting_objects_only",
+        "tests::loom::loom_catches_shutdown_counting_objects_only",
         Broken::ShutdownCountsObjectsOnly,
         destroy_last_alias_races_kfree,
         &["released at destroy", "Allocation leaked"],

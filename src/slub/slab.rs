@@ -11,8 +11,17 @@
 
 use std::ptr::NonNull;
 
-use crate::storage::CacheStorage;
 use crate::sync::UnsafeCell;
+
+/// `slab->slab_cache` and `sheaf->cache`: the storage that owns a slab or a
+/// sheaf. The storage is built from slabs and sheaves, so this file cannot
+/// name it without an import loop; the pointer is typed opaquely here and
+/// `storage.rs` gives it its type back ([`StorageRef::as_ref`] is defined there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StorageRef(pub(crate) NonNull<StorageOpaque>);
+
+/// The opaque pointee of [`StorageRef`] (a `CacheStorage`).
+pub(crate) enum StorageOpaque {}
 
 /// Which node list a slab is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +52,7 @@ pub(crate) struct SlabState {
 pub(crate) struct Slab {
     /// `slab->slab_cache`: the storage (and through it the primary instance)
     /// that owns this slab. Never an alias.
-    pub(crate) storage: NonNull<CacheStorage>,
+    pub(crate) storage: StorageRef,
     /// First byte of the slab's pages.
     pub(crate) base: NonNull<u8>,
     /// Page order of the slab.
@@ -57,7 +66,7 @@ pub(crate) struct Slab {
 }
 
 impl Slab {
-    pub(crate) fn new(storage: NonNull<CacheStorage>, base: NonNull<u8>, order: u32, objects: u32, node: u32) -> Slab {
+    pub(crate) fn new(storage: StorageRef, base: NonNull<u8>, order: u32, objects: u32, node: u32) -> Slab {
         Slab {
             storage,
             base,

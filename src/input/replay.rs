@@ -9,13 +9,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::Scheme;
-use crate::cache::{Cache, KmemCache};
 use crate::error::SlabError;
-use crate::module::Module;
-use crate::storage::Ctor;
-use crate::trace::{Trace, TraceEntry, TraceRow};
-use crate::world::{CreateEntry, KmemCacheArgs, World};
+use crate::input::trace::{Trace, TraceEntry, TraceRow};
+use crate::slab_common::cache::{Cache, KmemCache};
+use crate::slab_common::module::Module;
+use crate::slab_common::world::{CreateEntry, KmemCacheArgs, World};
+use crate::slub::storage::Ctor;
 
 /// Which trace names become static instances.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -131,7 +130,7 @@ impl<'w> Replay<'w> {
         let mut next_module_slot: BTreeMap<String, usize> = BTreeMap::new();
         for row in &trace.rows {
             let args = row_args(row);
-            let statics_apply = scheme != Scheme::Mainline;
+            let statics_apply = scheme.rules().has_static_instances();
             let result = match row.entry {
                 TraceEntry::CreateBootCache | TraceEntry::CreateKmallocCache => {
                     let entry = if row.entry == TraceEntry::CreateBootCache {

@@ -1,7 +1,7 @@
 //! The memory a world's slabs live in: the page allocator and the address
 //! map, shared by every cache storage of the world.
 
-use crate::page::{PageAllocator, PageMap};
+use crate::slub::page::{PageAllocator, PageMap};
 use crate::sync::RwLock;
 
 /// Pages, the address → slab map, and the lock that keeps address-based

@@ -7,11 +7,11 @@
 
 use std::ptr::NonNull;
 
-use crate::cache::{KmemCache, Object};
-use crate::cpu::cpu_slot;
 use crate::error::SlabError;
-use crate::sheaf::SlabSheaf;
-use crate::storage::CacheStorage;
+use crate::slab_common::cache::{KmemCache, Object};
+use crate::slub::cpu::cpu_slot;
+use crate::slub::sheaf::SlabSheaf;
+use crate::slub::storage::CacheStorage;
 
 /// A sheaf handed out by [`KmemCache::prefill_sheaf`]. It borrows its cache,
 /// so the cache cannot be destroyed while the sheaf is out; dropping it

@@ -1,0 +1,11 @@
+//! Inputs: the real-kernel data the library replays.
+//!
+//! A shared reader of tab-separated tables ([`tsv`]), the boot trace of cache
+//! creations ([`trace`]), the sysfs census ([`census`]), and the replay of a
+//! trace into a world of any scheme ([`replay`]). It imports the lifecycle's
+//! public API and nothing of the report above it.
+
+pub mod census;
+pub mod replay;
+pub mod trace;
+pub mod tsv;

@@ -1,0 +1,210 @@
+//! Cache destruction under `slab_mutex`, for every scheme.
+//!
+//! Mirrors `mm/slab_common.c`: `kmem_cache_destroy()` and
+//! `shutdown_cache()` (with `__kmem_cache_shutdown()` in the core), the
+//! leftover-object report, and what the kernel does with a cache that still
+//! has objects: it leaks it, so those objects stay valid. How a creator's
+//! reference goes is the scheme's [`DestroyStyle`].
+
+use std::ptr::NonNull;
+
+use crate::error::SlabError;
+use crate::schemes::DestroyStyle;
+use crate::slab_common::cache::{InstanceKind, InstanceState, InstanceWorld, KmemCache};
+use crate::slab_common::ids::ModuleId;
+use crate::slab_common::registry::{InstPtr, Orphan, Registry, WorldCore};
+use crate::slub::storage::CacheStorage;
+use crate::sync::Arc;
+
+impl WorldCore {
+    /// Mirrors `kmem_cache_destroy()` for one creator's handle.
+    pub(crate) fn destroy(&self, inst: InstPtr, name: &str, module: Option<ModuleId>) -> Result<(), SlabError> {
+        let mut reg = self.slab_mutex.lock();
+        let mut released = Vec::new();
+        if let Some(m) = module.and_then(|m| reg.modules.get_mut(m))
+            && let Some(i) = m.handles.iter().position(|h| h == name)
+        {
+            m.handles.remove(i);
+        }
+        let s = inst.get();
+        let separate = self.config.scheme.rules().destroy_style() == DestroyStyle::SeparateInstances;
+        let result = if separate && s.is_alias() {
+            self.destroy_alias(&mut reg, inst, name, &mut released)
+        } else {
+            let mut meta = s.meta.lock();
+            if matches!(meta.state, InstanceState::Destroyed | InstanceState::Unused) {
+                return Err(SlabError::CacheDestroyed { cache: name.to_owned() });
+            }
+            meta.refcount -= 1;
+            if let Some(i) = meta.names.iter().rposition(|n| n == name) {
+                meta.names.remove(i);
+            }
+            let refcount = meta.refcount;
+            let own_name = meta.name == name;
+            if separate && own_name {
+                // Each instance owns its link: the creator's name goes now.
+                if meta.sysfs_dir != name {
+                    reg.sysfs.remove_link(name);
+                }
+            }
+            // `if (--s->refcount) return;`: any non-zero count, including a
+            // boot cache's -1 going to -2, stops here.
+            if refcount != 0 {
+                if separate && own_name {
+                    meta.state = InstanceState::Headless;
+                }
+                Ok(())
+            } else {
+                drop(meta);
+                self.shutdown_cache(&mut reg, inst, &mut released)
+            }
+        };
+        drop(reg);
+        drop(released);
+        result
+    }
+
+    /// [`DestroyStyle::SeparateInstances`]: an alias goes on its own; its
+    /// primary loses one reference.
+    fn destroy_alias(
+        &self,
+        reg: &mut Registry,
+        inst: InstPtr,
+        name: &str,
+        released: &mut Vec<Arc<dyn InstanceWorld>>,
+    ) -> Result<(), SlabError> {
+        let a = inst.get();
+        let primary = InstPtr(NonNull::from(a.primary_cache().expect("an alias has a primary")));
+        let primary_dir = primary.get().meta.lock().sysfs_dir.clone();
+        if primary_dir != name {
+            reg.sysfs.remove_link(name);
+        }
+        reg.unregister(a);
+        a.set_storage(std::ptr::null_mut());
+        a.set_primary(std::ptr::null());
+        let world = {
+            let mut meta = a.meta.lock();
+            meta.state = InstanceState::Destroyed;
+            meta.refcount = 0;
+            meta.names.clear();
+            meta.world.take()
+        };
+        released.extend(world);
+        release_instance(inst);
+        let last = {
+            let mut meta = primary.get().meta.lock();
+            meta.refcount -= 1;
+            meta.refcount == 0
+        };
+        // BROKEN ON PURPOSE, loom only (`Broken::ReleaseOnAliasCount`): the
+        // alias's own count, which just reached zero, decides instead of the
+        // primary's, and the shared storage is shut down under its other users.
+        #[cfg(loom)]
+        let last = last || self.config.broken == Some(crate::config::Broken::ReleaseOnAliasCount);
+        if last { self.shutdown_cache(reg, primary, released) } else { Ok(()) }
+    }
+
+    /// Mirrors the final part of `kmem_cache_destroy()`: `__kmem_cache_shutdown`,
+    /// `list_del` regardless of the result, `sysfs_slab_unlink`, and either the
+    /// release or — with objects left — the WARN and a deliberate leak.
+    fn shutdown_cache(
+        &self,
+        reg: &mut Registry,
+        inst: InstPtr,
+        released: &mut Vec<Arc<dyn InstanceWorld>>,
+    ) -> Result<(), SlabError> {
+        let s = inst.get();
+        let storage = s.storage_ptr();
+        // SAFETY: a registered, undestroyed instance has a live storage.
+        let live = unsafe { &*storage }.shutdown();
+        reg.unregister(s);
+        let (name, dir) = {
+            let meta = s.meta.lock();
+            (meta.name.clone(), meta.sysfs_dir.clone())
+        };
+        reg.sysfs.unlink_dir(&dir, s as *const KmemCache as usize);
+        let mut meta = s.meta.lock();
+        meta.state = InstanceState::Destroyed;
+        released.extend(meta.world.take());
+        drop(meta);
+        if !live.is_empty() {
+            self.report(
+                "kmem_cache_destroy",
+                Some(name.clone()),
+                None,
+                format!("kmem_cache_destroy {name}: Slab cache still has objects when called from kmem_cache_destroy"),
+            );
+            let mut text = format!("BUG {name} (Not tainted): Objects remaining on __kmem_cache_shutdown()");
+            for (addr, offset) in &live {
+                text.push_str(&format!("\nObject {addr:#x} @offset={offset}"));
+            }
+            self.report("__kmem_cache_shutdown", Some(name.clone()), live.first().map(|l| l.0), text);
+            // The instance can no longer allocate; the orphan keeps the
+            // storage (and the slabs' objects valid) until they are freed.
+            s.set_storage(std::ptr::null_mut());
+            // SAFETY: `storage` was the non-null storage of a live instance.
+            reg.orphans.push(Orphan { inst, storage: unsafe { NonNull::new_unchecked(storage) } });
+            return Err(SlabError::CacheBusy { cache: name, objects: live.len() });
+        }
+        s.set_storage(std::ptr::null_mut());
+        // SAFETY: shutdown found no object; the instance no longer names the
+        // storage, no alias does (refcount 0), and no slab or sheaf is left.
+        unsafe { CacheStorage::release(NonNull::new_unchecked(storage)) };
+        release_instance(inst);
+        Ok(())
+    }
+
+    /// Power-off for boot caches: `create_boot_cache()` gives them refcount
+    /// -1, so no `kmem_cache_destroy()` ever shuts them down (it only counts
+    /// down). When the world goes, they are shut down like any final destroy.
+    pub(crate) fn release_boot_caches(&self) {
+        let mut reg = self.slab_mutex.lock();
+        let mut released = Vec::new();
+        let boot: Vec<InstPtr> =
+            reg.slab_caches.iter().map(|id| reg.caches[*id]).filter(|p| p.get().meta.lock().refcount < 0).collect();
+        for inst in boot {
+            inst.get().meta.lock().refcount = 0;
+            let _ = self.shutdown_cache(&mut reg, inst, &mut released);
+        }
+        drop(reg);
+        drop(released);
+    }
+
+    /// Releases orphans whose objects are all gone (called when the world goes).
+    pub(crate) fn reap_orphans(&self, reg: &mut Registry) -> usize {
+        let orphans = std::mem::take(&mut reg.orphans);
+        let mut kept = 0;
+        for orphan in orphans {
+            // SAFETY: orphans keep their storage until released here.
+            if unsafe { orphan.storage.as_ref() }.shutdown().is_empty() {
+                // SAFETY: no object is left, and neither the unlisted instance
+                // nor any alias names the storage any more.
+                unsafe { CacheStorage::release(orphan.storage) };
+                release_instance(orphan.inst);
+            } else {
+                reg.orphans.push(orphan);
+                kept += 1;
+            }
+        }
+        kept
+    }
+}
+
+/// Frees a dynamic instance; statics stay where they are, destroyed.
+fn release_instance(inst: InstPtr) {
+    let kind = inst.get().meta.lock().kind;
+    if matches!(kind, InstanceKind::Dynamic | InstanceKind::HiddenPrimary) {
+        // SAFETY: dynamic instances come from Box::leak in `instance_for` or
+        // `create_cache`; this instance is unlisted and no handle remains.
+        drop(unsafe { Box::from_raw(inst.0.as_ptr()) });
+    }
+}
+
+impl Drop for WorldCore {
+    fn drop(&mut self) {
+        let mut reg = std::mem::replace(self.slab_mutex.get_mut(), Registry::new());
+        // Orphans still holding objects stay allocated (those objects may be
+        // used after the world is gone); the rest are released.
+        self.reap_orphans(&mut reg);
+    }
+}

@@ -1,0 +1,144 @@
+//! `kmalloc()` and `kfree()`: the size classes, large allocations from the
+//! page allocator, and frees by token or by address.
+//!
+//! Mirrors `mm/slab_common.c` (`kmalloc_caches`, `__kmalloc_large_node`,
+//! `kfree`) and the `free_consistency_checks()` side of `slub_debug=F`.
+
+use std::ptr::NonNull;
+
+use crate::config::{KMALLOC_MAX_SIZE, PAGE_SIZE};
+use crate::error::SlabError;
+use crate::flags::SLAB_CONSISTENCY_CHECKS;
+use crate::slab_common::cache::{FreeError, KmemCache, Object};
+use crate::slab_common::registry::InstPtr;
+use crate::slab_common::world::World;
+use crate::slub::layout::get_order;
+use crate::slub::page::PageEntry;
+use crate::slub::storage::FreeCheck;
+
+/// The kmalloc size classes of `kmalloc_caches[KMALLOC_NORMAL]` (x86_64, 4 KiB pages).
+pub const KMALLOC_SIZES: [u32; 13] = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192];
+
+/// `KMALLOC_MAX_CACHE_SIZE`: larger requests go to the page allocator.
+pub const KMALLOC_MAX_CACHE_SIZE: usize = 2 * PAGE_SIZE;
+
+impl World {
+    /// Mirrors `kmalloc(size, GFP_KERNEL)`.
+    pub fn kmalloc(&self, size: usize) -> Result<Object, SlabError> {
+        if size == 0 {
+            return Err(SlabError::invalid("kmalloc(0) returns ZERO_SIZE_PTR, which is not an object"));
+        }
+        if size > KMALLOC_MAX_CACHE_SIZE {
+            return self.kmalloc_large(size);
+        }
+        let index = KMALLOC_SIZES.iter().position(|&s| s as usize >= size).expect("size <= 8 KiB");
+        let cache = self.kmalloc.get(index).ok_or(SlabError::NotSetUp)?;
+        cache.get().alloc()
+    }
+
+    /// Mirrors `__kmalloc_large_node()`: whole pages, marked in the page map.
+    fn kmalloc_large(&self, size: usize) -> Result<Object, SlabError> {
+        if size > KMALLOC_MAX_SIZE {
+            return Err(SlabError::NoMemory);
+        }
+        let order = get_order(size);
+        let pages = self.core.memory.pages.alloc(order).ok_or(SlabError::NoMemory)?;
+        self.core.memory.map.set(pages.as_ptr() as usize, 1 << order, PageEntry::Large { head: true, order });
+        Ok(Object::from_raw(pages))
+    }
+
+    /// Mirrors `kfree()`: the object's slab names its cache; no cache argument.
+    pub fn kfree(&self, object: Object) -> Result<(), FreeError> {
+        match self.page_map.lookup(object.addr()) {
+            PageEntry::Slab(slab) => {
+                // SAFETY: the token proves the object is allocated, so its
+                // slab and the slab's storage are live.
+                let storage = unsafe { slab.as_ref().storage.as_ref() };
+                if storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {
+                    // SAFETY: live slab of this storage.
+                    if let Err(check) = unsafe { storage.free_consistency_checks(slab, object.addr()) } {
+                        let error = check_error(check, storage.primary_name(), object.addr());
+                        return Err(FreeError { error, object });
+                    }
+                }
+                let ptr = object.into_raw();
+                // SAFETY: allocated object of `slab`.
+                unsafe { storage.slab_free(slab, ptr) };
+                Ok(())
+            }
+            PageEntry::Large { head: true, order } => {
+                let ptr = object.into_raw();
+                let _guard = self.core.memory.discard_lock.write();
+                self.core.memory.map.clear(ptr.as_ptr() as usize, 1 << order);
+                // SAFETY: a large kmalloc head page of this order, allocated by kmalloc_large.
+                unsafe { self.core.memory.pages.free(ptr, order) };
+                Ok(())
+            }
+            _ => {
+                let error = SlabError::NotSlabObject { addr: object.addr() };
+                self.core.report("kfree", None, Some(object.addr()), error.to_string());
+                Err(FreeError { error, object })
+            }
+        }
+    }
+
+    /// `kfree()` of a plain address with the checks of `slub_debug=F`
+    /// (`free_consistency_checks`): an address in no slab, not at an object
+    /// start, or already free is refused with a typed error and a report, and
+    /// nothing changes. Without `SLAB_CONSISTENCY_CHECKS` on the owning cache
+    /// a double free cannot be told apart, so the free is refused
+    /// ([`SlabError::Unchecked`]).
+    ///
+    /// # Safety
+    /// No live [`Object`] token may name `addr`: freeing an object behind its
+    /// token's back would let the token reach memory that has been handed out
+    /// again. (The allocator's own state stays consistent either way: in a
+    /// checked cache every free, by token or by address, is validated under
+    /// the node lock.)
+    pub unsafe fn kfree_addr(&self, addr: usize) -> Result<(), SlabError> {
+        let _guard = self.core.memory.discard_lock.read();
+        let PageEntry::Slab(slab) = self.core.memory.map.lookup(addr) else {
+            let error = SlabError::NotSlabObject { addr };
+            self.core.report("kfree", None, Some(addr), error.to_string());
+            return Err(error);
+        };
+        // SAFETY: the read lock keeps every mapped slab (and so its storage) alive.
+        let storage = unsafe { slab.as_ref().storage.as_ref() };
+        let name = storage.primary_name();
+        let result = if !storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {
+            Err(SlabError::Unchecked { cache: name, addr })
+        } else {
+            // SAFETY: live slab of this storage.
+            match unsafe { storage.free_consistency_checks(slab, addr) } {
+                Ok(()) => {
+                    drop(_guard);
+                    // SAFETY: the checks (under the node lock) found an
+                    // allocated object start of this slab; debug caches have
+                    // no sheaves, so "not on the freelist" is "allocated". By
+                    // this function's contract no token names `addr`, so no one
+                    // else frees it between the check and this free, and an
+                    // allocated object keeps its slab (and storage) alive.
+                    unsafe { storage.__slab_free(slab, NonNull::new_unchecked(addr as *mut u8)) };
+                    return Ok(());
+                }
+                Err(check) => Err(check_error(check, name, addr)),
+            }
+        };
+        if let Err(e) = &result {
+            self.core.report("kfree", Some(storage.primary_name()), Some(addr), e.to_string());
+        }
+        result
+    }
+
+    /// The normal kmalloc cache for `size` bytes, if this world has them.
+    pub fn kmalloc_cache(&self, size: usize) -> Option<&KmemCache> {
+        KMALLOC_SIZES.iter().position(|&s| s as usize >= size).and_then(|i| self.kmalloc.get(i)).map(InstPtr::get)
+    }
+}
+
+fn check_error(check: FreeCheck, cache: String, addr: usize) -> SlabError {
+    match check {
+        FreeCheck::NotObjectStart => SlabError::NotObjectStart { cache, addr },
+        FreeCheck::AlreadyFree => SlabError::DoubleFree { cache, addr },
+    }
+}

@@ -1,0 +1,149 @@
+//! Everything `slab_mutex` protects, and the world core that holds it.
+//!
+//! What the kernel keeps in globals of `mm/slab_common.c` (`slab_caches`,
+//! `slab_mutex`) and `mm/slub.c` (the sysfs kset), in one value per world.
+
+use std::ptr::NonNull;
+
+use slotmap::SlotMap;
+
+use crate::config::SlabConfig;
+use crate::error::{Report, SlabError};
+use crate::slab_common::cache::{InstanceWorld, KmemCache};
+use crate::slab_common::ids::{CacheId, ModuleId};
+use crate::slab_common::sysfs::Sysfs;
+use crate::slub::memory::SlabMemory;
+use crate::slub::storage::CacheStorage;
+use crate::sync::{Arc, Mutex};
+
+/// A pointer to a registered instance; the registry is the only owner of
+/// dynamic instances, and frees them in `release_instance`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct InstPtr(pub(crate) NonNull<KmemCache>);
+
+// SAFETY: instances are Sync; the pointer is only dereferenced under the
+// registry's lifetime rules.
+unsafe impl Send for InstPtr {}
+// SAFETY: as above.
+unsafe impl Sync for InstPtr {}
+
+impl InstPtr {
+    pub(crate) fn get(&self) -> &KmemCache {
+        // SAFETY: registered (or orphaned) instances stay allocated until
+        // `release_instance`, which first removes them from every list.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+/// A destroyed instance kept for the objects left in its storage. The
+/// instance no longer names the storage (so it cannot allocate); the orphan
+/// record does, until the storage is released.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Orphan {
+    pub(crate) inst: InstPtr,
+    pub(crate) storage: NonNull<CacheStorage>,
+}
+
+// SAFETY: the storage is Sync and only reached under slab_mutex here.
+unsafe impl Send for Orphan {}
+// SAFETY: as above.
+unsafe impl Sync for Orphan {}
+
+/// A loaded module's bookkeeping.
+pub(crate) struct ModuleRec {
+    pub(crate) name: String,
+    /// Names of dynamic caches the module created and has not destroyed.
+    pub(crate) handles: Vec<String>,
+}
+
+/// Everything `slab_mutex` protects.
+pub(crate) struct Registry {
+    pub(crate) caches: SlotMap<CacheId, InstPtr>,
+    /// `slab_caches`, oldest first (the kernel adds at the head and walks in
+    /// reverse, so `find_mergeable` sees the oldest cache first either way).
+    pub(crate) slab_caches: Vec<CacheId>,
+    pub(crate) sysfs: Sysfs,
+    pub(crate) modules: SlotMap<ModuleId, ModuleRec>,
+    /// Destroyed instances whose storage still holds objects (the kernel leaks
+    /// them); released when the world goes away, or a module unloads, once
+    /// their objects are gone.
+    pub(crate) orphans: Vec<Orphan>,
+}
+
+/// The shared core of a world; instances hold a reference to it.
+pub(crate) struct WorldCore {
+    pub(crate) config: SlabConfig,
+    pub(crate) memory: Arc<SlabMemory>,
+    pub(crate) slab_mutex: Mutex<Registry>,
+    pub(crate) reports: Mutex<Vec<Report>>,
+}
+
+impl Registry {
+    pub(crate) fn new() -> Registry {
+        Registry {
+            caches: SlotMap::with_key(),
+            slab_caches: Vec::new(),
+            sysfs: Sysfs::default(),
+            modules: SlotMap::with_key(),
+            orphans: Vec::new(),
+        }
+    }
+
+    /// The listed instances, oldest first.
+    pub(crate) fn listed(&self) -> impl Iterator<Item = InstPtr> + '_ {
+        self.slab_caches.iter().map(|id| self.caches[*id])
+    }
+
+    /// `list_add(&s->list, &slab_caches)`.
+    pub(crate) fn register(&mut self, inst: NonNull<KmemCache>) -> CacheId {
+        let id = self.caches.insert(InstPtr(inst));
+        self.slab_caches.push(id);
+        // SAFETY: just registered; live.
+        unsafe { inst.as_ref() }.meta.lock().id = Some(id);
+        id
+    }
+
+    /// `list_del(&s->list)`.
+    pub(crate) fn unregister(&mut self, s: &KmemCache) {
+        if let Some(id) = s.meta.lock().id.take() {
+            self.caches.remove(id);
+            self.slab_caches.retain(|x| *x != id);
+        }
+    }
+}
+
+impl WorldCore {
+    pub(crate) fn new(config: SlabConfig) -> WorldCore {
+        WorldCore {
+            config,
+            memory: Arc::new(SlabMemory::new()),
+            slab_mutex: Mutex::new(Registry::new()),
+            reports: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Appends a kernel-style report to the log.
+    pub(crate) fn report(&self, function: &'static str, cache: Option<String>, addr: Option<usize>, message: String) {
+        self.reports.lock().push(Report { function, cache, addr, message });
+    }
+
+    /// The reports logged so far.
+    pub(crate) fn reports(&self) -> Vec<Report> {
+        self.reports.lock().clone()
+    }
+}
+
+impl InstanceWorld for WorldCore {
+    fn report(&self, function: &'static str, cache: Option<String>, addr: Option<usize>, message: String) {
+        WorldCore::report(self, function, cache, addr, message);
+    }
+
+    fn destroy_reference(
+        &self,
+        inst: NonNull<KmemCache>,
+        name: &str,
+        module: Option<ModuleId>,
+    ) -> Result<(), SlabError> {
+        self.destroy(InstPtr(inst), name, module)
+    }
+}

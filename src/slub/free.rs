@@ -1,0 +1,225 @@
+//! The free paths of a storage.
+//!
+//! Mirrors `mm/slub.c` (7.0): `slab_free()`, `free_to_pcs()`,
+//! `__pcs_replace_full_main()`, `__slab_free()`, `sheaf_flush_unused()`,
+//! `discard_slab()`.
+
+use std::ptr::NonNull;
+
+use super::sheaf::{PerCpuSheaves, SlabSheaf};
+use super::slab::{OnList, Slab, set_freepointer};
+use super::storage::{CacheStorage, NodeLists, discard_slab};
+use crate::slub::cpu::cpu_slot;
+use crate::slub::page::PageEntry;
+
+impl CacheStorage {
+    /// Mirrors `slab_free()`: into the CPU's main sheaf, else to the slab.
+    ///
+    /// # Safety
+    /// `object` is an allocated object of `slab`, which belongs to this storage.
+    #[inline]
+    pub(crate) unsafe fn slab_free(&self, slab: NonNull<Slab>, object: NonNull<u8>) {
+        let slot = cpu_slot(self.cpu_sheaves.len());
+        // SAFETY: slab is live while it has an allocated object.
+        let local = self.nodes.len() == 1 || unsafe { slab.as_ref().node } as usize == self.node_of_slot(slot);
+        if !(local && self.free_to_pcs(slot, object)) {
+            // SAFETY: forwarded.
+            unsafe { self.__slab_free(slab, object) };
+        }
+    }
+
+    /// Mirrors `free_to_pcs()`: push into the CPU's main sheaf.
+    #[inline(always)]
+    pub(super) fn free_to_pcs(&self, slot: usize, object: NonNull<u8>) -> bool {
+        let pcs = self.pcs(slot);
+        if !pcs.try_lock() {
+            return false;
+        }
+        let mut main = pcs.main();
+        // SAFETY: lock held.
+        if unsafe { main.as_ref().size == main.as_ref().capacity } {
+            match self.pcs_replace_full_main(pcs, slot) {
+                Some(empty) => main = empty,
+                None => {
+                    pcs.unlock();
+                    return false;
+                }
+            }
+        }
+        // SAFETY: lock held and the sheaf has room.
+        unsafe { SlabSheaf::push(main, object.as_ptr()) };
+        pcs.unlock();
+        true
+    }
+
+    /// Mirrors `__pcs_replace_full_main()`. Called with the CPU's lock held;
+    /// returns the main sheaf, now with room, or `None` to free to the slab.
+    #[cold]
+    pub(super) fn pcs_replace_full_main(&self, pcs: &PerCpuSheaves, slot: usize) -> Option<NonNull<SlabSheaf>> {
+        let capacity = self.layout.sheaf_capacity;
+        if capacity == 0 {
+            return None;
+        }
+        let main = pcs.main();
+        let barn = &self.nodes[self.node_of_slot(slot)].barn;
+        match pcs.spare() {
+            None => {
+                // An empty sheaf from the barn or a new one; the full main becomes the spare.
+                let empty = barn.lock().empty.pop().or_else(|| SlabSheaf::alloc(self.self_ptr(), capacity));
+                match empty {
+                    Some(empty) => {
+                        pcs.set_spare(Some(main));
+                        pcs.set_main(empty);
+                        Some(empty)
+                    }
+                    None => {
+                        self.sheaf_flush(main);
+                        Some(main)
+                    }
+                }
+            }
+            // SAFETY: lock held; the spare is this CPU's.
+            Some(spare) if unsafe { spare.as_ref().size < spare.as_ref().capacity } => {
+                pcs.set_main(spare);
+                pcs.set_spare(Some(main));
+                Some(spare)
+            }
+            Some(spare) => {
+                // Both full: barn_replace_full_sheaf().
+                let mut b = barn.lock();
+                if b.full.len() >= self.barn_max {
+                    // -E2BIG (BARN_PUT_FAIL): flush the spare and use it as the empty main.
+                    drop(b);
+                    self.sheaf_flush(spare);
+                    pcs.set_main(spare);
+                    pcs.set_spare(Some(main));
+                    return Some(spare);
+                }
+                let empty = match b.empty.pop() {
+                    Some(empty) => empty,
+                    None => {
+                        drop(b);
+                        match SlabSheaf::alloc(self.self_ptr(), capacity) {
+                            Some(e) => {
+                                b = barn.lock();
+                                e
+                            }
+                            None => {
+                                self.sheaf_flush(main);
+                                return Some(main);
+                            }
+                        }
+                    }
+                };
+                b.full.push(main);
+                pcs.set_main(empty);
+                Some(empty)
+            }
+        }
+    }
+
+    /// Mirrors `__slab_free()`: the object goes back on its slab's freelist;
+    /// a slab that was full goes to the partial tail; an empty slab beyond
+    /// `min_partial` is discarded.
+    ///
+    /// # Safety
+    /// `object` is an allocated (or sheaf-cached) object of `slab`, which
+    /// belongs to this storage, and is not referenced by anyone else.
+    pub(crate) unsafe fn __slab_free(&self, slab: NonNull<Slab>, object: NonNull<u8>) {
+        // SAFETY: slab is live (it has an object in use).
+        let node = unsafe { slab.as_ref().node } as usize;
+        let discard = {
+            let mut n = self.nodes[node].list_lock.lock();
+            // SAFETY: list_lock held; forwarded object ownership.
+            unsafe { self.free_locked(&mut n, slab, object) }
+                // Once list_lock drops, our object is no longer in use, and a
+                // racing final kmem_cache_destroy() may release this storage:
+                // take the world's memory while the lock still pins `self`.
+                .map(|slab| (slab, self.memory.clone()))
+        };
+        if let Some((slab, memory)) = discard {
+            // SAFETY: unlinked, empty, ours alone; `memory` outlives any storage.
+            unsafe { discard_slab(&memory, slab) };
+        }
+    }
+
+    /// The locked part of `__slab_free`; returns a slab to discard after unlocking.
+    ///
+    /// # Safety
+    /// list_lock of the slab's node held; `object` belongs to `slab` and is not in use.
+    pub(super) unsafe fn free_locked(
+        &self,
+        n: &mut NodeLists,
+        slab: NonNull<Slab>,
+        object: NonNull<u8>,
+    ) -> Option<NonNull<Slab>> {
+        let offset = self.layout.offset;
+        // SAFETY: lock held; the object is free so its free pointer slot is ours.
+        unsafe {
+            let (was_full, empty) = slab.as_ref().with_state(|st| {
+                set_freepointer(object.as_ptr(), offset, st.freelist);
+                st.freelist = object.as_ptr();
+                st.inuse -= 1;
+                (st.on_list == OnList::Full, st.inuse == 0)
+            });
+            if empty && n.partial.len() >= self.layout.min_partial as usize {
+                if was_full {
+                    n.full.remove(slab);
+                } else {
+                    n.partial.remove(slab);
+                }
+                n.nr_slabs -= 1;
+                n.total_objects -= slab.as_ref().objects as usize;
+                return Some(slab);
+            }
+            if was_full {
+                n.full.remove(slab);
+                n.partial.insert(slab, OnList::Partial, true);
+            }
+        }
+        None
+    }
+
+    /// Mirrors `sheaf_flush_unused()`/`__kmem_cache_free_bulk()`: every object
+    /// of the sheaf back to its slab. The caller owns the sheaf.
+    pub(crate) fn sheaf_flush(&self, sheaf: NonNull<SlabSheaf>) {
+        // SAFETY: the caller owns the sheaf; its objects are free objects of
+        // this storage's slabs, found through the page map.
+        unsafe {
+            let objects = SlabSheaf::objects(sheaf).to_vec();
+            (*sheaf.as_ptr()).size = 0;
+            self.free_objects_to_slabs(&objects);
+        }
+    }
+
+    /// Frees cached objects back to their slabs, one node lock at a time.
+    ///
+    /// # Safety
+    /// Every address is a sheaf-cached object of this storage.
+    pub(super) unsafe fn free_objects_to_slabs(&self, objects: &[*mut u8]) {
+        let mut discard = Vec::new();
+        let mut current: Option<(usize, crate::sync::MutexGuard<'_, NodeLists>)>;
+        current = None;
+        for &object in objects {
+            let PageEntry::Slab(slab) = self.page_map.lookup(object as usize) else {
+                unreachable!("sheaf objects live in slabs")
+            };
+            // SAFETY: the slab is live while it holds this object.
+            let node = unsafe { slab.as_ref().node } as usize;
+            if current.as_ref().is_none_or(|(held, _)| *held != node) {
+                drop(current.take());
+                current = Some((node, self.nodes[node].list_lock.lock()));
+            }
+            let n = &mut current.as_mut().expect("locked above").1;
+            // SAFETY: list_lock held; the object is ours to free.
+            if let Some(s) = unsafe { self.free_locked(n, slab, NonNull::new_unchecked(object)) } {
+                discard.push(s);
+            }
+        }
+        drop(current);
+        for slab in discard {
+            // SAFETY: unlinked and empty.
+            unsafe { self.discard_slab(slab) };
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! The storage of a primary cache: per-cpu sheaves, per-node slab lists and
+//! barns, and the object layout. This is what the kernel's `struct kmem_cache`
+//! holds for allocating; a cache instance points at it.
+//!
+//! Mirrors `mm/slub.c` (7.0): `alloc_from_pcs`, `__pcs_replace_empty_main`,
+//! `free_to_pcs`, `__pcs_replace_full_main`, `refill_sheaf`, `sheaf_flush_*`,
+//! `barn_*`, `___slab_alloc`, `__slab_free`, `new_slab`, `discard_slab`,
+//! `__kmem_cache_shrink`, `__kmem_cache_shutdown`.
+//!
+//! In mainline one instance owns one storage. In the primary-cache design the
+//! primary owns it and every alias instance points at the same storage, so
+//! an alias's fast path is the primary's fast path.
+
+use std::ptr::NonNull;
+
+use crate::slub::layout::CacheLayout;
+use crate::slub::memory::SlabMemory;
+use crate::slub::sheaf::{NodeBarn, PerCpuSheaves, SlabSheaf};
+use crate::slub::slab::{OnList, Slab, SlabList, StorageRef};
+use crate::sync::atomic::AtomicPtr;
+use crate::sync::{Arc, Mutex};
+
+/// A constructor, run on every object when its slab is created (`s->ctor`).
+#[derive(Clone)]
+pub struct Ctor {
+    /// The symbol name, as sysfs `ctor` shows it.
+    pub name: std::sync::Arc<str>,
+    /// The function; it receives the object's `object_size` bytes.
+    pub func: fn(&mut [u8]),
+}
+
+impl std::fmt::Debug for Ctor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ctor({})", self.name)
+    }
+}
+
+/// Node lists of one cache (`struct kmem_cache_node` minus the barn).
+pub(crate) struct NodeLists {
+    pub(crate) partial: SlabList,
+    pub(crate) full: SlabList,
+    /// `nr_slabs` (SLUB_DEBUG counters).
+    pub(crate) nr_slabs: usize,
+    /// `total_objects`.
+    pub(crate) total_objects: usize,
+}
+
+/// `struct kmem_cache_node`: `list_lock` with its lists, and the barn.
+pub(crate) struct KmemCacheNode {
+    pub(crate) list_lock: Mutex<NodeLists>,
+    pub(crate) barn: Mutex<NodeBarn>,
+}
+
+/// Figures of one storage, as slabinfo and the memory report need them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StorageStats {
+    /// Slabs allocated.
+    pub slabs: usize,
+    /// Pages in those slabs.
+    pub pages: usize,
+    /// Object slots in those slabs.
+    pub total_objects: usize,
+    /// Free slots on slabs (on slab freelists).
+    pub free_objects: usize,
+    /// Free objects cached in per-cpu sheaves and barn sheaves.
+    pub sheaf_objects: usize,
+    /// Sheaves allocated (per-cpu and barn).
+    pub sheaves: usize,
+    /// Bytes of those sheaves.
+    pub sheaf_bytes: usize,
+    /// Slabs on partial lists.
+    pub partial_slabs: usize,
+}
+
+impl StorageStats {
+    /// Objects handed out to users: total − free on slabs − cached in sheaves.
+    pub fn live_objects(&self) -> usize {
+        self.total_objects - self.free_objects - self.sheaf_objects
+    }
+
+    /// slabinfo's `active_objs`: everything not free on a slab (sheaf objects count, as in the kernel).
+    pub fn active_objects(&self) -> usize {
+        self.total_objects - self.free_objects
+    }
+}
+
+/// What a consistency check found wrong with a free (`free_consistency_checks`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FreeCheck {
+    /// Not the start of an object (`check_valid_pointer`).
+    NotObjectStart,
+    /// Already free (`on_freelist`).
+    AlreadyFree,
+}
+
+/// The instance that owns a storage, as the core sees it: never dereferenced
+/// here (`slab->slab_cache` is a `struct kmem_cache *` SLUB's fast paths only
+/// compare and pass on). The lifecycle casts its `KmemCache` to and from it.
+pub enum SlabOwner {}
+
+impl StorageRef {
+    /// The storage a slab or sheaf names.
+    pub(crate) fn as_ptr(self) -> *mut CacheStorage {
+        self.0.as_ptr().cast()
+    }
+
+    /// The storage a slab or sheaf names, as a reference.
+    ///
+    /// # Safety
+    /// The storage is alive for `'a`: the caller holds a live slab or sheaf
+    /// of it, or an allocated object from one (a storage outlives its slabs
+    /// and sheaves).
+    pub(crate) unsafe fn as_ref<'a>(self) -> &'a CacheStorage {
+        // SAFETY: forwarded from the caller; the pointer came from `self_ptr`.
+        unsafe { &*self.as_ptr() }
+    }
+}
+
+/// The allocation side of a (primary) cache.
+pub(crate) struct CacheStorage {
+    /// Per-cpu sheaves (`s->cpu_sheaves`); first, as the fast path reads it first.
+    pub(super) cpu_sheaves: Box<[PerCpuSheaves]>,
+    /// `virt_to_slab()` for the free path, one load from here.
+    pub(crate) page_map: crate::slub::page::PageMapReader,
+    /// Object layout (`size`, `offset`, `oo`, ...).
+    pub(crate) layout: CacheLayout,
+    /// `s->ctor`.
+    pub(crate) ctor: Option<Ctor>,
+    /// `s->node[]`.
+    pub(super) nodes: Box<[KmemCacheNode]>,
+    /// Pages and the address map.
+    pub(crate) memory: Arc<SlabMemory>,
+    /// The instance that owns this storage (the primary): the cache every
+    /// slab and sheaf of it names (`slab->slab_cache`). Opaque to the core;
+    /// the lifecycle sets it when the instance is registered and reads it back.
+    pub(crate) owner: AtomicPtr<SlabOwner>,
+    /// `MAX_FULL_SHEAVES`.
+    pub(super) barn_max: usize,
+    /// Loom builds only: the deliberately broken teardown step to run
+    /// (`SlabConfig::broken`), set by `create_cache`.
+    #[cfg(loom)]
+    pub(crate) broken: Option<crate::config::Broken>,
+}
+
+// SAFETY: all shared mutable state is behind the per-cpu trylocks, the node
+// mutexes or atomics; raw pointers inside are owned by this storage.
+unsafe impl Send for CacheStorage {}
+// SAFETY: as above.
+unsafe impl Sync for CacheStorage {}
+
+impl CacheStorage {
+    /// Allocates the storage: per-cpu main sheaves and per-node lists
+    /// (`init_kmem_cache_nodes`, `init_percpu_sheaves`).
+    pub(crate) fn new(
+        layout: CacheLayout,
+        ctor: Option<Ctor>,
+        memory: Arc<SlabMemory>,
+        nr_cpus: u32,
+        nr_nodes: u32,
+        barn_max: u32,
+    ) -> Option<NonNull<CacheStorage>> {
+        let nodes = (0..nr_nodes.max(1))
+            .map(|_| KmemCacheNode {
+                list_lock: Mutex::new(NodeLists {
+                    partial: SlabList::new(),
+                    full: SlabList::new(),
+                    nr_slabs: 0,
+                    total_objects: 0,
+                }),
+                barn: Mutex::new(NodeBarn::new()),
+            })
+            .collect();
+        // The storage must exist before its sheaves can name it: allocate it
+        // with no per-cpu sheaves, then install one main sheaf per CPU.
+        let storage = Box::new(CacheStorage {
+            cpu_sheaves: Box::new([]),
+            page_map: memory.map.reader(),
+            layout,
+            ctor,
+            nodes,
+            memory,
+            owner: AtomicPtr::new(std::ptr::null_mut()),
+            barn_max: barn_max as usize,
+            #[cfg(loom)]
+            broken: None,
+        });
+        let ptr = NonNull::from(Box::leak(storage));
+        let capacity = layout.sheaf_capacity;
+        let mut pcs = Vec::with_capacity(nr_cpus as usize);
+        for _ in 0..nr_cpus.max(1) {
+            match SlabSheaf::alloc(StorageRef(ptr.cast()), capacity) {
+                Some(main) => pcs.push(PerCpuSheaves::new(main)),
+                None => {
+                    for p in pcs {
+                        // SAFETY: these sheaves were just allocated and are referenced nowhere else.
+                        unsafe { SlabSheaf::free(p.main()) };
+                    }
+                    // SAFETY: `ptr` came from Box::leak above and was never shared.
+                    drop(unsafe { Box::from_raw(ptr.as_ptr()) });
+                    return None;
+                }
+            }
+        }
+        // SAFETY: the storage is not shared yet; we are its only user.
+        unsafe { (*ptr.as_ptr()).cpu_sheaves = pcs.into_boxed_slice() };
+        Some(ptr)
+    }
+
+    /// Frees a storage whose slabs and sheaves are all gone
+    /// (`__kmem_cache_release`: `pcs_destroy`, `free_kmem_cache_nodes`).
+    ///
+    /// # Safety
+    /// `ptr` came from [`CacheStorage::new`], nobody can reach it any more, and
+    /// [`CacheStorage::shutdown`] returned no remaining objects.
+    pub(crate) unsafe fn release(ptr: NonNull<CacheStorage>) {
+        // SAFETY: the caller guarantees exclusive ownership.
+        let storage = unsafe { Box::from_raw(ptr.as_ptr()) };
+        for pcs in storage.cpu_sheaves.iter() {
+            debug_assert!(pcs.spare().is_none());
+            // SAFETY: shutdown emptied every sheaf; the main sheaf is ours alone now.
+            unsafe { SlabSheaf::free(pcs.main()) };
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn pcs(&self, slot: usize) -> &PerCpuSheaves {
+        // SAFETY: `cpu_slot` returns an index below `cpu_sheaves.len()`.
+        unsafe { self.cpu_sheaves.get_unchecked(slot) }
+    }
+
+    /// Number of per-cpu slots.
+    pub(crate) fn nr_cpus(&self) -> usize {
+        self.cpu_sheaves.len()
+    }
+
+    pub(crate) fn node_of_slot(&self, slot: usize) -> usize {
+        slot % self.nodes.len()
+    }
+
+    /// What this storage's slabs and sheaves name (`slab->slab_cache`).
+    pub(crate) fn self_ptr(&self) -> StorageRef {
+        StorageRef(NonNull::from(self).cast())
+    }
+
+    /// The barn of `node`, and `MAX_FULL_SHEAVES`.
+    pub(crate) fn barn(&self, node: usize) -> (&Mutex<NodeBarn>, usize) {
+        (&self.nodes[node].barn, self.barn_max)
+    }
+}
+
+/// Mirrors `discard_slab()`/`free_slab()`, through the world's memory alone
+/// (the slab's storage may already be gone when a racing free discards it).
+///
+/// # Safety
+/// The slab is on no list, has no object in use, and nobody else holds it.
+pub(super) unsafe fn discard_slab(memory: &SlabMemory, slab: NonNull<Slab>) {
+    // Writers of the page map exclude address-based lookups (see memory.rs).
+    let _guard = memory.discard_lock.write();
+    // SAFETY: exclusive per the caller; the slab box came from `new_slab`.
+    unsafe {
+        let s = Box::from_raw(slab.as_ptr());
+        memory.map.clear(s.base.as_ptr() as usize, 1 << s.order);
+        memory.pages.free(s.base, s.order);
+    }
+}
+
+impl NodeLists {
+    /// Links a slab that just had objects taken: full list, or partial
+    /// head/tail.
+    ///
+    /// # Safety
+    /// list_lock held; the slab is on no list.
+    pub(super) unsafe fn partial_or_full(&mut self, slab: NonNull<Slab>, full: bool, tail: bool) {
+        // SAFETY: forwarded.
+        unsafe {
+            if full {
+                self.full.insert(slab, OnList::Full, tail);
+            } else {
+                self.partial.insert(slab, OnList::Partial, tail);
+            }
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! Flushing, shrinking and shutting down a storage, and its checks and figures.
+//!
+//! Mirrors `mm/slub.c` (7.0): `flush_all()`/`pcs_flush_all()`,
+//! `barn_shrink()`, `__kmem_cache_shrink()`, `__kmem_cache_shutdown()`,
+//! `free_consistency_checks()`, and the counters slabinfo reads.
+
+use std::ptr::NonNull;
+
+use super::sheaf::SlabSheaf;
+use super::slab::{OnList, Slab, get_freepointer};
+use super::storage::{CacheStorage, FreeCheck, StorageStats};
+
+impl CacheStorage {
+    /// Mirrors `pcs_flush_all()` run on every CPU (`flush_all`): main and
+    /// spare back to slabs; the spare sheaf is freed.
+    pub(crate) fn flush_all(&self) {
+        for pcs in self.cpu_sheaves.iter() {
+            // BROKEN ON PURPOSE, loom only (`Broken::FlushWithoutCpuLock`):
+            // flushes the CPU's sheaves while that CPU may be using them.
+            #[cfg(loom)]
+            let locked = self.broken != Some(crate::config::Broken::FlushWithoutCpuLock);
+            #[cfg(not(loom))]
+            let locked = true;
+            if locked {
+                pcs.lock_remote();
+            }
+            let spare = pcs.spare();
+            pcs.set_spare(None);
+            self.sheaf_flush(pcs.main());
+            if locked {
+                pcs.unlock();
+            }
+            if let Some(spare) = spare {
+                self.sheaf_flush(spare);
+                // SAFETY: taken off the CPU under its lock; ours alone.
+                unsafe { SlabSheaf::free(spare) };
+            }
+        }
+    }
+
+    /// Mirrors `barn_shrink()`: flush every full sheaf and free all sheaves.
+    pub(super) fn barn_shrink(&self, node: usize) {
+        let (full, empty) = {
+            let mut barn = self.nodes[node].barn.lock();
+            (std::mem::take(&mut barn.full), std::mem::take(&mut barn.empty))
+        };
+        for sheaf in full.into_iter().chain(empty) {
+            self.sheaf_flush(sheaf);
+            // SAFETY: taken out of the barn; ours alone.
+            unsafe { SlabSheaf::free(sheaf) };
+        }
+    }
+
+    /// Mirrors `__kmem_cache_shrink()`: flush sheaves, free empty slabs, and
+    /// sort partial slabs so the fullest come first (`SHRINK_PROMOTE_MAX`).
+    /// Returns true if any slab remains.
+    pub(crate) fn shrink(&self) -> bool {
+        const SHRINK_PROMOTE_MAX: u32 = 32;
+        self.flush_all();
+        let mut any_left = false;
+        for node in 0..self.nodes.len() {
+            self.barn_shrink(node);
+            let mut discard = Vec::new();
+            {
+                let mut n = self.nodes[node].list_lock.lock();
+                // SAFETY: list_lock held for every list operation below.
+                unsafe {
+                    let slabs = n.partial.to_vec();
+                    let mut keep = Vec::new();
+                    for slab in slabs {
+                        n.partial.remove(slab);
+                        let (inuse, objects) = (slab.as_ref().with_state(|st| st.inuse), slab.as_ref().objects);
+                        if inuse == 0 {
+                            n.nr_slabs -= 1;
+                            n.total_objects -= objects as usize;
+                            discard.push(slab);
+                        } else {
+                            keep.push((objects - inuse, slab));
+                        }
+                    }
+                    keep.sort_by_key(|(free, _)| (*free).min(SHRINK_PROMOTE_MAX + 1));
+                    for (_, slab) in keep {
+                        n.partial.insert(slab, OnList::Partial, true);
+                    }
+                }
+                any_left |= n.nr_slabs > 0;
+            }
+            for slab in discard {
+                // SAFETY: unlinked and empty.
+                unsafe { self.discard_slab(slab) };
+            }
+        }
+        any_left
+    }
+
+    /// Mirrors `__kmem_cache_shutdown()`: flush everything, free empty slabs,
+    /// and return the objects still in use as (address, offset in its slab)
+    /// (empty = clean: no slab is left either).
+    pub(crate) fn shutdown(&self) -> Vec<(usize, usize)> {
+        self.shrink();
+        let mut live = Vec::new();
+        for node in self.nodes.iter() {
+            let mut discard = Vec::new();
+            let mut n = node.list_lock.lock();
+            // SAFETY: list_lock held for every list operation below.
+            unsafe {
+                // free_partial(): a free that raced the shrink above (a
+                // kfree() on another CPU that found its per-cpu sheaves
+                // locked by the flush) may have emptied a slab since. It goes
+                // now, under the lock of the check, so that "no object left"
+                // also means "no slab left" (the kernel checks node_nr_slabs()).
+                // BROKEN ON PURPOSE, loom only (`Broken::ShutdownCountsObjectsOnly`):
+                // skips this, and the released storage leaks that slab.
+                #[cfg(loom)]
+                let free_partial = self.broken != Some(crate::config::Broken::ShutdownCountsObjectsOnly);
+                #[cfg(not(loom))]
+                let free_partial = true;
+                for slab in n.partial.to_vec() {
+                    if free_partial && slab.as_ref().with_state(|st| st.inuse) == 0 {
+                        n.partial.remove(slab);
+                        n.nr_slabs -= 1;
+                        n.total_objects -= slab.as_ref().objects as usize;
+                        discard.push(slab);
+                    }
+                }
+                for slab in n.partial.to_vec().into_iter().chain(n.full.to_vec()) {
+                    live.extend(self.live_objects_of(slab));
+                }
+            }
+            drop(n);
+            for slab in discard {
+                // SAFETY: unlinked and empty.
+                unsafe { self.discard_slab(slab) };
+            }
+        }
+        live
+    }
+
+    /// The slab's objects that are not on its freelist: (address, offset).
+    ///
+    /// # Safety
+    /// list_lock of the slab's node held.
+    pub(super) unsafe fn live_objects_of(&self, slab: NonNull<Slab>) -> Vec<(usize, usize)> {
+        // SAFETY: forwarded lock.
+        unsafe {
+            let s = slab.as_ref();
+            let first = s.base.as_ptr() as usize + self.layout.red_left_pad as usize;
+            let mut free = vec![false; s.objects as usize];
+            let mut cur = s.with_state(|st| st.freelist);
+            while !cur.is_null() {
+                free[(cur as usize - first) / self.layout.size as usize] = true;
+                cur = get_freepointer(cur, self.layout.offset);
+            }
+            (0..s.objects as usize)
+                .filter(|i| !free[*i])
+                .map(|i| {
+                    let offset = self.layout.red_left_pad as usize + i * self.layout.size as usize;
+                    (s.base.as_ptr() as usize + offset, offset)
+                })
+                .collect()
+        }
+    }
+
+    /// Mirrors `check_valid_pointer()` and `on_freelist()`: is `addr` the
+    /// start of an allocated object of `slab`? Only meaningful for caches
+    /// without sheaves (debug caches), where "not on the freelist" is "allocated".
+    ///
+    /// # Safety
+    /// `slab` is live and belongs to this storage.
+    pub(crate) unsafe fn free_consistency_checks(&self, slab: NonNull<Slab>, addr: usize) -> Result<(), FreeCheck> {
+        // SAFETY: live slab.
+        let s = unsafe { slab.as_ref() };
+        let first = s.base.as_ptr() as usize + self.layout.red_left_pad as usize;
+        let stride = self.layout.size as usize;
+        if addr < first || !(addr - first).is_multiple_of(stride) || (addr - first) / stride >= s.objects as usize {
+            return Err(FreeCheck::NotObjectStart);
+        }
+        let n = self.nodes[s.node as usize].list_lock.lock();
+        // SAFETY: list_lock held; the freelist only links free objects.
+        let on_freelist = unsafe {
+            let mut cur = s.with_state(|st| st.freelist);
+            let mut found = false;
+            while !cur.is_null() {
+                if cur as usize == addr {
+                    found = true;
+                    break;
+                }
+                cur = get_freepointer(cur, self.layout.offset);
+            }
+            found
+        };
+        drop(n);
+        if on_freelist { Err(FreeCheck::AlreadyFree) } else { Ok(()) }
+    }
+
+    /// Slabs, objects and sheaf contents, counted under the locks.
+    pub(crate) fn stats(&self) -> StorageStats {
+        let mut st = StorageStats::default();
+        for node in self.nodes.iter() {
+            let n = node.list_lock.lock();
+            st.slabs += n.nr_slabs;
+            st.total_objects += n.total_objects;
+            st.partial_slabs += n.partial.len();
+            // SAFETY: list_lock held.
+            unsafe {
+                for slab in n.partial.to_vec().into_iter().chain(n.full.to_vec()) {
+                    let s = slab.as_ref();
+                    st.pages += 1 << s.order;
+                    st.free_objects += (s.objects - s.with_state(|x| x.inuse)) as usize;
+                }
+            }
+            drop(n);
+            let barn = node.barn.lock();
+            for sheaf in barn.full.iter().chain(barn.empty.iter()) {
+                // SAFETY: barn lock held; barn sheaves are owned by the barn.
+                let sheaf = unsafe { sheaf.as_ref() };
+                st.sheaf_objects += sheaf.size as usize;
+                st.sheaves += 1;
+                st.sheaf_bytes += SlabSheaf::bytes(sheaf.capacity);
+            }
+        }
+        for pcs in self.cpu_sheaves.iter() {
+            pcs.lock_remote();
+            for sheaf in std::iter::once(pcs.main()).chain(pcs.spare()) {
+                // SAFETY: the CPU's lock is held.
+                let sheaf = unsafe { sheaf.as_ref() };
+                st.sheaf_objects += sheaf.size as usize;
+                st.sheaves += 1;
+                st.sheaf_bytes += SlabSheaf::bytes(sheaf.capacity);
+            }
+            pcs.unlock();
+        }
+        st
+    }
+}
