@@ -134,12 +134,15 @@ fn run(args: &Args) -> Result<(), String> {
         workload_divisor: args.workload_divisor,
         ..ReportOptions::default()
     };
-    let mut result = report::run(&trace, &statics, &census, &options);
-    result.trace_label = trace_label;
-    result.census_label = census_label;
-    if let Some(census) = &census_from_sysfs {
-        result.snapshot = Some(report::compare_with_census(&trace, &statics, census));
-    }
+    let input = report::ReportInput {
+        trace: &trace,
+        trace_label,
+        statics: &statics,
+        census: &census,
+        census_label,
+        snapshot: census_from_sysfs.as_ref(),
+    };
+    let result = report::run_with(&input, &options);
     if args.explain.is_none() {
         print!("{}", report::render::render(&result, args.format.into()));
     }

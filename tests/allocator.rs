@@ -5,9 +5,8 @@ use std::collections::HashSet;
 use slabmerge::flags::*;
 use slabmerge::{KmemCacheArgs, Scheme, SlabConfig, SlabError, World, kmem_cache_destroy};
 
-fn world() -> World {
-    World::new(SlabConfig::default())
-}
+mod common;
+use common::world;
 
 /// mm/slub.c: new_slab(), alloc_from_pcs(): objects are distinct, aligned and writable.
 #[test]

@@ -10,14 +10,8 @@ use slabmerge::flags::*;
 use slabmerge::sysfs::SysfsNode;
 use slabmerge::{InstanceState, KmemCache, KmemCacheArgs, SlabConfig, SlabError, World, kmem_cache_destroy};
 
-fn world() -> World {
-    World::new(SlabConfig::default())
-}
-
-fn create<'w>(w: &'w World, name: &str, size: u32, flags: SlabFlags) -> slabmerge::Cache<'w> {
-    w.kmem_cache_create(name, size, KmemCacheArgs::default(), flags)
-        .unwrap_or_else(|e| panic!("kmem_cache_create({name}): {e}"))
-}
+mod common;
+use common::{create, world};
 
 /// The sysfs tree without the kmalloc caches, one string per entry:
 /// `"dir NAME"`, `"NAME -> TARGET"` or `"NAME -> TARGET (dangling)"`.

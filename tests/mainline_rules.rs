@@ -15,18 +15,8 @@ use slabmerge::sysfs::SysfsNode;
 use slabmerge::world::CreateEntry;
 use slabmerge::{Cache, KmemCache, KmemCacheArgs, SlabConfig, SlabError, World, kmem_cache_destroy};
 
-fn world() -> World {
-    World::new(SlabConfig::default())
-}
-
-fn world_with(cfg: SlabConfig) -> World {
-    World::new(cfg)
-}
-
-fn create<'w>(w: &'w World, name: &str, size: u32, flags: SlabFlags) -> Cache<'w> {
-    w.kmem_cache_create(name, size, KmemCacheArgs::default(), flags)
-        .unwrap_or_else(|e| panic!("kmem_cache_create({name}, {size}, {flags}): {e}"))
-}
+mod common;
+use common::{create, world, world_with};
 
 fn same(a: &KmemCache, b: &KmemCache) -> bool {
     std::ptr::eq(a, b)

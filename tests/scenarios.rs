@@ -10,11 +10,10 @@ use slabmerge::flags::*;
 use slabmerge::sysfs::SysfsNode;
 use slabmerge::{InstanceKind, InstanceState, KmemCacheArgs, Scheme, SlabConfig, SlabError, World, kmem_cache_destroy};
 
-const SIZE: u32 = 64;
+mod common;
+use common::world_of as world;
 
-fn world(scheme: Scheme) -> World {
-    World::new(SlabConfig::with_scheme(scheme))
-}
+const SIZE: u32 = 64;
 
 fn args() -> KmemCacheArgs {
     KmemCacheArgs::default()

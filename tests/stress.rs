@@ -8,7 +8,17 @@ use std::time::{Duration, Instant};
 
 use slabmerge::cpu::set_current_cpu;
 use slabmerge::flags::SlabFlags;
-use slabmerge::{Cache, KmemCacheArgs, Object, Scheme, SlabConfig, World, kmem_cache_destroy};
+use slabmerge::{Cache, Object, Scheme, SlabConfig, World, kmem_cache_destroy};
+
+mod common;
+
+fn world() -> World {
+    common::world_with(SlabConfig::tiny(Scheme::Primary, 4, 4, 4))
+}
+
+fn create<'w>(world: &'w World, name: &str) -> Cache<'w> {
+    common::create(world, name, 48, SlabFlags::EMPTY)
+}
 
 /// How long each test lets its threads run.
 const RUN_FOR: Duration = Duration::from_millis(700);
@@ -27,14 +37,6 @@ impl Rng {
 
 /// 4 CPUs, sheaves of 4 objects, 4 objects per slab: refills, flushes, barn
 /// exchanges, new slabs and discards happen every few operations.
-fn world() -> World {
-    World::new(SlabConfig::tiny(Scheme::Primary, 4, 4, 4))
-}
-
-fn create<'w>(world: &'w World, name: &str) -> Cache<'w> {
-    world.kmem_cache_create(name, 48, KmemCacheArgs::default(), SlabFlags::EMPTY).expect("kmem_cache_create")
-}
-
 /// Counts of objects, to show that none is lost.
 #[derive(Default)]
 struct Tally {

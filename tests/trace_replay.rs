@@ -2,14 +2,13 @@
 
 use std::collections::BTreeMap;
 
+use slabmerge::Scheme;
 use slabmerge::census::Census;
 use slabmerge::replay::{Replay, StaticSet};
 use slabmerge::trace::Trace;
-use slabmerge::{Scheme, SlabConfig, World};
 
-fn world(scheme: Scheme, statics: &StaticSet) -> World {
-    World::bare(SlabConfig { image_statics: statics.image_slots(), ..SlabConfig::with_scheme(scheme) })
-}
+mod common;
+use common::replay_world as world;
 
 /// mm/slab_common.c: __kmem_cache_create_args(), find_mergeable(), __kmem_cache_alias();
 /// mm/slub.c: sysfs_slab_add(), create_unique_id(). Each of the 333 names shares its

@@ -265,51 +265,96 @@ pub fn mainline_groups(trace: &Trace, statics: &StaticSet) -> Vec<ReportGroup> {
     replay_groups(&replay)
 }
 
+/// What the report runs on: the trace, the census its workload is planned
+/// from, where each came from, and a snapshot to hold the mainline replay
+/// against.
+pub struct ReportInput<'a> {
+    /// The trace replayed in every column.
+    pub trace: &'a Trace,
+    /// Where the trace came from.
+    pub trace_label: String,
+    /// The static set.
+    pub statics: &'a StaticSet,
+    /// The census the memory workload is planned from.
+    pub census: &'a Census,
+    /// Where the census came from.
+    pub census_label: String,
+    /// A sysfs snapshot of the machine the trace is of, if any.
+    pub snapshot: Option<&'a Census>,
+}
+
 /// Runs the report: every requested column on `trace`, with the workload
 /// planned from `census`.
 pub fn run(trace: &Trace, statics: &StaticSet, census: &Census, options: &ReportOptions) -> ComparativeReport {
-    let baseline = mainline_groups(trace, statics);
+    let input =
+        ReportInput { trace, trace_label: String::new(), statics, census, census_label: String::new(), snapshot: None };
+    run_with(&input, options)
+}
+
+/// Runs the report on `input`. Each column's world is replayed once; the
+/// mainline column's replay is the baseline the others are held against,
+/// plans the workload, and is compared with the snapshot.
+pub fn run_with(input: &ReportInput<'_>, options: &ReportOptions) -> ComparativeReport {
+    let (trace, statics) = (input.trace, input.statics);
+    let mainline_world = ReportScheme::Mainline.world(statics);
+    let mainline_replay = Replay::run(&mainline_world, trace, statics);
+    let baseline = replay_groups(&mainline_replay);
+    let snapshot = input.snapshot.map(|census| sysfs_trace::compare_replay(&mainline_world, &baseline, census));
     let plan_groups: Vec<PlanGroup> =
         baseline.iter().map(|g| PlanGroup { dir: g.dir.clone(), names: g.names.clone() }).collect();
     let nr_cpus = ReportScheme::Mainline.config(statics).nr_cpus;
-    let workload =
-        Workload::plan(&plan_groups, census, options.workload_divisor, options.seed, options.churn_percent, nr_cpus);
+    let workload = Workload::plan(
+        &plan_groups,
+        input.census,
+        options.workload_divisor,
+        options.seed,
+        options.churn_percent,
+        nr_cpus,
+    );
     let sizes: BTreeMap<String, u32> = trace.rows.iter().map(|r| (r.name.clone(), r.size)).collect();
     let statics_in_trace = static_names(trace, statics);
-    let schemes = options
-        .schemes
-        .iter()
-        .map(|&scheme| {
-            let world = scheme.world(statics);
-            let replay = Replay::run(&world, trace, statics);
-            let groups = replay_groups(&replay);
-            let shared_set = shared(&groups);
-            let statics_merged = statics_in_trace.iter().filter(|n| shared_set.contains(n.as_str())).cloned().collect();
-            let memory = if options.memory { workload.run(&replay, &sizes) } else { Memory::default() };
-            SchemeReport {
-                scheme,
-                names: replay.handles().count(),
-                shared_names: shared_set.len(),
-                merges_lost: merges_lost(trace, &baseline, &groups),
-                statics: statics_in_trace.clone(),
-                statics_merged,
-                failures: replay.failures.iter().map(|(n, e)| (n.clone(), e.to_string())).collect(),
-                groups,
-                memory,
-            }
-        })
-        .collect();
+    let column = |scheme: ReportScheme, replay: &Replay<'_>, groups: Vec<ReportGroup>| {
+        let shared_set = shared(&groups);
+        let statics_merged = statics_in_trace.iter().filter(|n| shared_set.contains(n.as_str())).cloned().collect();
+        let memory = if options.memory { workload.run(replay, &sizes) } else { Memory::default() };
+        SchemeReport {
+            scheme,
+            names: replay.handles().count(),
+            shared_names: shared_set.len(),
+            merges_lost: merges_lost(trace, &baseline, &groups),
+            statics: statics_in_trace.clone(),
+            statics_merged,
+            failures: replay.failures.iter().map(|(n, e)| (n.clone(), e.to_string())).collect(),
+            groups,
+            memory,
+        }
+    };
+    let mut mainline_done = false;
+    let mut schemes = Vec::with_capacity(options.schemes.len());
+    for &scheme in &options.schemes {
+        if scheme == ReportScheme::Mainline && !mainline_done {
+            // The baseline's own replay is this column.
+            mainline_done = true;
+            schemes.push(column(scheme, &mainline_replay, baseline.clone()));
+            continue;
+        }
+        let world = scheme.world(statics);
+        let replay = Replay::run(&world, trace, statics);
+        let groups = replay_groups(&replay);
+        schemes.push(column(scheme, &replay, groups));
+    }
+    drop(mainline_replay);
     ComparativeReport {
-        trace_label: String::new(),
+        trace_label: input.trace_label.clone(),
         trace_names: trace.rows.len(),
-        census_label: String::new(),
+        census_label: input.census_label.clone(),
         statics: statics.clone(),
         options: options.clone(),
         workload_objects: workload.objects,
         workload_churned: workload.churned() as u64,
         workload_unmatched: workload.unmatched,
         schemes,
-        snapshot: None,
+        snapshot,
     }
 }
 

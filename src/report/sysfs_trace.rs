@@ -35,6 +35,7 @@ use crate::flags::*;
 use crate::input::census::{Census, CensusKind, CensusRow};
 use crate::input::replay::{Replay, StaticSet};
 use crate::input::trace::{Trace, TraceEntry, TraceRow};
+use crate::world::World;
 
 /// The flags a directory's attributes and unique id show.
 fn visible_flags(dir: &CensusRow) -> SlabFlags {
@@ -177,7 +178,11 @@ impl SnapshotComparison {
 pub fn compare_with_census(trace: &Trace, statics: &StaticSet, census: &Census) -> SnapshotComparison {
     let world = ReportScheme::Mainline.world(statics);
     let replay = Replay::run(&world, trace, statics);
-    let groups: Vec<ReportGroup> = replay_groups(&replay);
+    compare_replay(&world, &replay_groups(&replay), census)
+}
+
+/// Compares a mainline replay (its world, and its partition) with `census`.
+pub(crate) fn compare_replay(world: &World, groups: &[ReportGroup], census: &Census) -> SnapshotComparison {
     let infos = world.caches();
     let mut group_of: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, g) in groups.iter().enumerate() {

