@@ -321,8 +321,68 @@ fn trace_replay(c: &mut Criterion) {
     g.finish();
 }
 
+/// Creation at scale: `n` distinct caches (mergeable, but no two compatible,
+/// so every create asks `find_mergeable()` and finds nothing), then all of
+/// them destroyed. Per element, so a flat line over `n` is a constant cost
+/// per create (the merge index) and per destroy (`list_del`). Under
+/// `cargo test --benches` (no `--bench` argument) only the smallest size runs.
+fn create_at_scale(c: &mut Criterion) {
+    slabmerge::cpu::set_current_cpu(0);
+    let full = std::env::args().any(|a| a == "--bench");
+    let sizes: &[usize] = if full { &[1_000, 10_000, 100_000] } else { &[1_000] };
+    let mut g = c.benchmark_group("create_at_scale");
+    g.sample_size(10);
+    for &n in sizes {
+        g.throughput(Throughput::Elements(n as u64));
+        let names: Vec<String> = (0..n).map(|i| format!("scale-{i}")).collect();
+        fn create_all<'w>(world: &'w World, names: &[String]) -> Vec<slabmerge::Cache<'w>> {
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let size = 8 * (i as u32 + 1);
+                    world.kmem_cache_create(name, size, args(), SlabFlags::EMPTY).expect("distinct cache")
+                })
+                .collect()
+        }
+        g.bench_function(BenchmarkId::new("create", n), |b| {
+            b.iter_custom(|iters| {
+                let mut total = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    let world = World::new(SlabConfig::default());
+                    let start = std::time::Instant::now();
+                    let caches = black_box(create_all(&world, &names));
+                    total += start.elapsed();
+                    for c in caches {
+                        kmem_cache_destroy(c).expect("destroyed");
+                    }
+                }
+                total
+            })
+        });
+        g.bench_function(BenchmarkId::new("destroy", n), |b| {
+            b.iter_custom(|iters| {
+                let mut total = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    let world = World::new(SlabConfig::default());
+                    let caches = create_all(&world, &names);
+                    assert_eq!(world.caches().len(), n + slabmerge::world::KMALLOC_SIZES.len());
+                    let start = std::time::Instant::now();
+                    for c in caches {
+                        kmem_cache_destroy(black_box(c)).expect("destroyed");
+                    }
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    create_at_scale,
     kmem_cache_alloc_free,
     kmem_cache_alloc_free_cold,
     kfree,

@@ -216,7 +216,7 @@ impl WorldCore {
         {
             self.report("sysfs_slab_alias", Some(name.into()), None, e);
         }
-        reg.register(inst);
+        reg.register(&self.config, inst);
         inst
     }
 
@@ -306,7 +306,7 @@ impl WorldCore {
         unsafe { storage.as_ref() }.set_primary(s);
         s.set_storage(storage.as_ptr());
         self.sysfs_slab_add(reg, s, name, hidden);
-        reg.register(inst);
+        reg.register(&self.config, inst);
         Ok(inst)
     }
 

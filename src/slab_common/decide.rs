@@ -88,27 +88,29 @@ pub(crate) fn decide(cfg: &SlabConfig, reg: &Registry, q: &Query<'_>, explain: b
     if gate.is_some() && !explain {
         return no_merge(gate, Some(req.size), None, Vec::new());
     }
-    // find_mergeable(): the oldest compatible cache of slab_caches.
+    // find_mergeable(): the oldest compatible cache of slab_caches. Creation
+    // asks the index; an explanation walks the list, testing every cache, to
+    // name the rejected ones (the property test holds the two equal).
     let mut target = None;
     let mut candidates = Vec::new();
-    for p in reg.listed() {
-        let inst = p.get();
-        // An alias is never a target in a scheme that has them; one atomic
-        // load rules it out before its fields are gathered.
-        if !explain && inst.is_alias() {
-            continue;
-        }
-        let view = TargetView::of(inst);
-        match check_target(cfg, &req, &view) {
-            Ok(()) => {
-                target = Some(p);
-                break;
+    if !explain {
+        target = reg.find_mergeable(&req);
+        debug_assert!(target.is_none_or(|p| check_target(cfg, &req, &TargetView::of(p.get())).is_ok()));
+    } else {
+        for p in reg.listed() {
+            let inst = p.get();
+            let view = TargetView::of(inst);
+            match check_target(cfg, &req, &view) {
+                Ok(()) => {
+                    target = Some(p);
+                    break;
+                }
+                Err(mismatch) if view.size == req.size => {
+                    let why = mismatch_text(&mismatch, req.flags, &view);
+                    candidates.push(Candidate { name: inst.name(), dir: inst.sysfs_dir(), mismatch, why });
+                }
+                Err(_) => {}
             }
-            Err(mismatch) if explain && view.size == req.size => {
-                let why = mismatch_text(&mismatch, req.flags, &view);
-                candidates.push(Candidate { name: inst.name(), dir: inst.sysfs_dir(), mismatch, why });
-            }
-            Err(_) => {}
         }
     }
     match (gate, target) {
@@ -326,6 +328,77 @@ impl fmt::Display for Decision {
                  static becomes its alias (primary scheme rule for module statics)"
             ),
             Decision::NotMerged { reason, .. } => write!(f, "not merged: {reason}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::flags::{SLAB_ACCOUNT, SLAB_HWCACHE_ALIGN, SLAB_NO_MERGE, SLAB_RECLAIM_ACCOUNT};
+    use crate::{Cache, Scheme, SlabConfig, World};
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Create { size: u32, align: u32, flags: u32, image_static: bool },
+        Destroy(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (1u32..200, prop::sample::select(vec![0u32, 8, 16, 32, 64]), 0u32..16, prop::bool::weighted(0.3))
+                .prop_map(|(size, align, flags, image_static)| Op::Create { size, align, flags, image_static }),
+            1 => (0usize..64).prop_map(Op::Destroy),
+        ]
+    }
+
+    fn flags_of(bits: u32) -> SlabFlags {
+        let all = [SLAB_ACCOUNT, SLAB_HWCACHE_ALIGN, SLAB_RECLAIM_ACCOUNT, SLAB_NO_MERGE];
+        all.iter().enumerate().filter(|(i, _)| bits & (1 << i) != 0).fold(SlabFlags::EMPTY, |a, (_, f)| a | *f)
+    }
+
+    proptest! {
+        /// mm/slab_common.c: find_mergeable(): the index answers what the walk
+        /// over slab_caches answers (the oldest compatible cache), whatever
+        /// was created and destroyed before, in every scheme.
+        #[test]
+        fn indexed_find_mergeable_is_the_walk(scheme in prop::sample::select(Scheme::ALL.to_vec()), ops in prop::collection::vec(op(), 1..60)) {
+            let world = World::new(SlabConfig { image_statics: 64, ..SlabConfig::tiny(scheme, 1, 2, 4) });
+            let mut handles: Vec<Cache<'_>> = Vec::new();
+            let mut next_static = 0;
+            for (i, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Create { size, align, flags, image_static } => {
+                        let image_static = image_static && scheme.rules().has_static_instances();
+                        let placement = if image_static { PlacementKind::Static } else { PlacementKind::Dynamic };
+                        let name = format!("c{i}");
+                        let args = KmemCacheArgs::align(align);
+                        let flags = flags_of(flags);
+                        let cfg = world.config();
+                        let prepared = prepare(cfg, size, flags, &args, CreateEntry::KmemCacheCreate, placement);
+                        let query = Query { name: &name, size, args: &prepared.args, flags: prepared.flags, entry: CreateEntry::KmemCacheCreate, placement };
+                        let reg = world.core.slab_mutex.lock();
+                        let indexed = decide(cfg, &reg, &query, false).verdict;
+                        let walked = decide(cfg, &reg, &query, true).verdict;
+                        drop(reg);
+                        let target = |v: Verdict| match v { Verdict::Merge(p) => Some(p.0), _ => None };
+                        prop_assert_eq!(target(indexed), target(walked), "request {} size {} align {} flags {}", name, size, align, flags);
+                        if image_static {
+                            world.kmem_cache_setup_image(next_static, &name, size, args, flags).unwrap();
+                            next_static += 1;
+                        } else {
+                            handles.push(world.kmem_cache_create(&name, size, args, flags).unwrap());
+                        }
+                    }
+                    Op::Destroy(i) if !handles.is_empty() => {
+                        let h = handles.remove(i % handles.len());
+                        crate::kmem_cache_destroy(h).unwrap();
+                    }
+                    Op::Destroy(_) => {}
+                }
+            }
         }
     }
 }

@@ -161,7 +161,7 @@ impl WorldCore {
         let mut reg = self.slab_mutex.lock();
         let mut released = Vec::new();
         let boot: Vec<InstPtr> =
-            reg.slab_caches.iter().map(|id| reg.caches[*id]).filter(|p| p.get().meta.lock().refcount < 0).collect();
+            reg.slab_caches.iter().map(|id| reg.caches[id]).filter(|p| p.get().meta.lock().refcount < 0).collect();
         for inst in boot {
             inst.get().meta.lock().refcount = 0;
             let _ = self.shutdown_cache(&mut reg, inst, &mut released);

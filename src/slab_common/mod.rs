@@ -22,6 +22,7 @@ pub mod module;
 pub mod prefill;
 pub(crate) mod registry;
 pub(crate) mod request;
+pub(crate) mod slab_caches;
 pub mod slabinfo;
 pub mod sysfs;
 pub mod world;

@@ -11,6 +11,8 @@ use crate::config::SlabConfig;
 use crate::error::{Report, SlabError};
 use crate::slab_common::cache::{InstanceWorld, KmemCache};
 use crate::slab_common::ids::{CacheId, ModuleId};
+use crate::slab_common::merge::{MergeRequest, TargetView, slab_unmergeable};
+use crate::slab_common::slab_caches::{MergeIndex, SlabCaches};
 use crate::slab_common::sysfs::Sysfs;
 use crate::slub::memory::SlabMemory;
 use crate::slub::storage::CacheStorage;
@@ -59,9 +61,10 @@ pub(crate) struct ModuleRec {
 /// Everything `slab_mutex` protects.
 pub(crate) struct Registry {
     pub(crate) caches: SlotMap<CacheId, InstPtr>,
-    /// `slab_caches`, oldest first (the kernel adds at the head and walks in
-    /// reverse, so `find_mergeable` sees the oldest cache first either way).
-    pub(crate) slab_caches: Vec<CacheId>,
+    /// `slab_caches`, oldest first.
+    pub(crate) slab_caches: SlabCaches,
+    /// Its merge targets, for `find_mergeable()`.
+    pub(crate) merge_index: MergeIndex,
     pub(crate) sysfs: Sysfs,
     pub(crate) modules: SlotMap<ModuleId, ModuleRec>,
     /// Destroyed instances whose storage still holds objects (the kernel leaks
@@ -82,7 +85,8 @@ impl Registry {
     pub(crate) fn new() -> Registry {
         Registry {
             caches: SlotMap::with_key(),
-            slab_caches: Vec::new(),
+            slab_caches: SlabCaches::default(),
+            merge_index: MergeIndex::default(),
             sysfs: Sysfs::default(),
             modules: SlotMap::with_key(),
             orphans: Vec::new(),
@@ -91,15 +95,21 @@ impl Registry {
 
     /// The listed instances, oldest first.
     pub(crate) fn listed(&self) -> impl Iterator<Item = InstPtr> + '_ {
-        self.slab_caches.iter().map(|id| self.caches[*id])
+        self.slab_caches.iter().map(|id| self.caches[id])
     }
 
-    /// `list_add(&s->list, &slab_caches)`.
-    pub(crate) fn register(&mut self, inst: NonNull<KmemCache>) -> CacheId {
+    /// `list_add(&s->list, &slab_caches)`, and into the merge index if the
+    /// cache can be a target (which it then stays while listed).
+    pub(crate) fn register(&mut self, cfg: &SlabConfig, inst: NonNull<KmemCache>) -> CacheId {
         let id = self.caches.insert(InstPtr(inst));
-        self.slab_caches.push(id);
+        let seq = self.slab_caches.push(id);
         // SAFETY: just registered; live.
-        unsafe { inst.as_ref() }.meta.lock().id = Some(id);
+        let s = unsafe { inst.as_ref() };
+        let view = TargetView::of(s);
+        if slab_unmergeable(cfg, &view).is_none() {
+            self.merge_index.insert(id, seq, view.size, view.flags);
+        }
+        s.meta.lock().id = Some(id);
         id
     }
 
@@ -107,8 +117,15 @@ impl Registry {
     pub(crate) fn unregister(&mut self, s: &KmemCache) {
         if let Some(id) = s.meta.lock().id.take() {
             self.caches.remove(id);
-            self.slab_caches.retain(|x| *x != id);
+            self.slab_caches.remove(id);
+            self.merge_index.remove(id);
         }
+    }
+
+    /// `find_mergeable()` through the index: the oldest listed target of the
+    /// normalised request.
+    pub(crate) fn find_mergeable(&self, req: &MergeRequest) -> Option<InstPtr> {
+        self.merge_index.find(req.size, req.align, req.flags).map(|id| self.caches[id])
     }
 }
 

@@ -37,7 +37,7 @@ pub fn proc_slabinfo(world: &World) -> String {
     let mut out = String::from(SLABINFO_HEADER);
     let reg = world.core.slab_mutex.lock();
     for id in reg.slab_caches.iter().rev() {
-        let cache = reg.caches[*id].get();
+        let cache = reg.caches[id].get();
         let info = CacheInfo::of(cache, &reg);
         let stats = cache.storage().map(|s| s.stats()).unwrap_or_default();
         // %-17s %6lu %6lu %6u %4u %4d, then the tunables and slabdata groups.
@@ -164,7 +164,7 @@ fn link_groups(entries: &[SysfsEntry]) -> Vec<(String, Vec<String>, bool)> {
 /// The primary scheme's groups: (line, empty tail) for each primary with aliases.
 fn primary_groups(world: &World) -> Vec<(String, Vec<String>)> {
     let reg = world.core.slab_mutex.lock();
-    let instances: Vec<&KmemCache> = reg.slab_caches.iter().map(|id| reg.caches[*id].get()).collect();
+    let instances: Vec<&KmemCache> = reg.slab_caches.iter().map(|id| reg.caches[id].get()).collect();
     let mut groups: Vec<(String, String)> = Vec::new();
     for p in instances.iter().filter(|c| !c.is_alias()) {
         let aliases: Vec<String> = instances

@@ -218,7 +218,7 @@ impl World {
     /// Every listed instance, oldest first (`slab_caches`).
     pub fn caches(&self) -> Vec<CacheInfo> {
         let reg = self.core.slab_mutex.lock();
-        reg.slab_caches.iter().map(|id| CacheInfo::of(reg.caches[*id].get(), &reg)).collect()
+        reg.slab_caches.iter().map(|id| CacheInfo::of(reg.caches[id].get(), &reg)).collect()
     }
 
     /// The instance `slab->slab_cache` names for the slab holding `object`
@@ -289,7 +289,7 @@ impl Drop for World {
             let reg = self.core.slab_mutex.lock();
             reg.slab_caches
                 .iter()
-                .map(|id| reg.caches[*id])
+                .map(|id| reg.caches[id])
                 .filter(|p| image.iter().any(|s| std::ptr::eq(s, p.get())))
                 .collect()
         };
