@@ -74,6 +74,13 @@ struct Args {
     /// Skip the memory workload (partitions only).
     #[arg(long)]
     no_memory: bool,
+    /// Replay a capture of the kmem tracepoints (tracefs, trace-cmd report or
+    /// perf script text; gzip read transparently; `-` for stdin) through every scheme.
+    #[arg(long, value_name = "FILE")]
+    kmem_trace: Option<PathBuf>,
+    /// The call-site attribution table for --kmem-trace (default: the bundled data/kmem-call-sites.tsv).
+    #[arg(long, value_name = "FILE")]
+    kmem_sites: Option<PathBuf>,
 }
 
 fn parse_seed(text: &str) -> Result<u64, String> {
@@ -115,6 +122,10 @@ fn run(args: &Args) -> Result<(), String> {
     };
     let statics = report::static_set(&trace, args.statics.as_deref(), args.module_static.as_deref())?;
 
+    if let Some(path) = &args.kmem_trace {
+        return kmem_trace(args, path, &trace, &statics);
+    }
+
     if let Some(name) = &args.explain {
         let explanation = report::explain(&trace, &statics, name, &ReportScheme::ALL)?;
         print!("{explanation}");
@@ -151,6 +162,37 @@ fn run(args: &Args) -> Result<(), String> {
     }
     if let Some(path) = &args.html {
         std::fs::write(path, report::picture::html(&result)).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn kmem_trace(
+    args: &Args,
+    path: &std::path::Path,
+    trace: &Trace,
+    statics: &slabmerge::replay::StaticSet,
+) -> Result<(), String> {
+    let sites = match &args.kmem_sites {
+        Some(p) => slabmerge::input::kmem_sites::SiteTable::load(p).map_err(|e| e.to_string())?,
+        None => slabmerge::input::kmem_replay::bundled_sites(),
+    };
+    let start = std::time::Instant::now();
+    let mut shown = false;
+    let progress = |events: u64| {
+        let t = start.elapsed().as_secs_f64();
+        if t > 1.0 {
+            shown = true;
+            eprint!("\rslabmerge: {events} events replayed through 5 schemes ({:.0} k/s)", events as f64 / t / 1e3);
+        }
+    };
+    let result = report::kmem::run_capture(path, trace, statics, &ReportScheme::ALL, sites, progress);
+    if shown {
+        eprintln!();
+    }
+    let result = result?;
+    match args.format {
+        FormatArg::Json => print!("{}", report::kmem::render_json(&result)),
+        _ => print!("{}", report::kmem::render_table(&result)),
     }
     Ok(())
 }

@@ -6,6 +6,9 @@
 //! public API and nothing of the report above it.
 
 pub mod census;
+pub mod kmem_replay;
+pub mod kmem_sites;
+pub mod kmem_trace;
 pub mod replay;
 pub mod trace;
 pub mod tsv;

@@ -17,6 +17,7 @@
 //! `/sys/kernel/slab` snapshot and compares the replay with the snapshot.
 
 pub mod explain;
+pub mod kmem;
 pub mod picture;
 pub mod render;
 pub mod sysfs_trace;

@@ -324,6 +324,12 @@ impl KmemCache {
         Ok(self.storage().ok_or_else(|| self.unusable())?.stats())
     }
 
+    /// The `CONFIG_SLUB_STATS` counters of this instance's storage (shared
+    /// by every name of the group; empty without the `slub_stats` feature).
+    pub fn slub_stat(&self) -> Result<crate::slub::stat::StatCounts, SlabError> {
+        Ok(self.storage().ok_or_else(|| self.unusable())?.stat.read())
+    }
+
     /// An identity of the storage this instance allocates from: equal for
     /// the names that share slabs (a mainline alias, or any alias of the same
     /// primary). `None` if the instance is not usable.

@@ -8,6 +8,7 @@ use std::ptr::NonNull;
 
 use super::sheaf::{PerCpuSheaves, SlabSheaf};
 use super::slab::{OnList, Slab, get_freepointer, set_freepointer};
+use super::stat::StatItem::*;
 use super::storage::{CacheStorage, NodeLists, discard_slab};
 use crate::slub::cpu::cpu_slot;
 use crate::slub::page::PageEntry;
@@ -43,6 +44,7 @@ impl CacheStorage {
         }
         // SAFETY: lock held and the sheaf is non-empty.
         let object = unsafe { SlabSheaf::pop(main) };
+        self.stat(ALLOC_PCS);
         pcs.unlock();
         // SAFETY: sheaves only hold object addresses, never null.
         Some(unsafe { NonNull::new_unchecked(object) })
@@ -69,11 +71,13 @@ impl CacheStorage {
             // barn_replace_empty_sheaf(): a full sheaf out, our empty one in.
             let mut barn = node.barn.lock();
             if let Some(full) = barn.full.pop() {
+                self.stat(BARN_GET);
                 barn.empty.push(main);
                 pcs.set_main(full);
                 return Some(full);
             }
         }
+        self.stat(BARN_GET_FAIL);
         // refill_sheaf(): from partial slabs, then new slabs. The kernel
         // unlocks the CPU around the refill because it may sleep; we keep the
         // CPU locked, which only sends same-slot threads to the slow path.
@@ -87,6 +91,7 @@ impl CacheStorage {
     pub(crate) fn refill_sheaf(&self, sheaf: NonNull<SlabSheaf>, node: usize) {
         // SAFETY (for every access to `sheaf` below): the caller owns the sheaf exclusively.
         let missing = |s: NonNull<SlabSheaf>| unsafe { s.as_ref().capacity - s.as_ref().size };
+        self.stat(SHEAF_REFILL);
         let lists = &self.nodes[node].list_lock;
         loop {
             {
@@ -131,6 +136,7 @@ impl CacheStorage {
     /// Mirrors `___slab_alloc()`: one object from a partial slab or a new slab.
     #[cold]
     pub(crate) fn slab_alloc_slow(&self, node: usize) -> Option<NonNull<u8>> {
+        self.stat(ALLOC_SLOWPATH);
         let lists = &self.nodes[node].list_lock;
         {
             let mut n = lists.lock();
@@ -225,6 +231,7 @@ impl CacheStorage {
         }
         let slab = NonNull::from(Box::leak(slab));
         self.memory.map.set(base.as_ptr() as usize, 1 << order, PageEntry::Slab(slab));
+        self.stat(ALLOC_SLAB);
         Some(slab)
     }
 

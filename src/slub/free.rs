@@ -8,6 +8,7 @@ use std::ptr::NonNull;
 
 use super::sheaf::{PerCpuSheaves, SlabSheaf};
 use super::slab::{OnList, Slab, set_freepointer};
+use super::stat::StatItem::*;
 use super::storage::{CacheStorage, NodeLists, discard_slab};
 use crate::slub::cpu::cpu_slot;
 use crate::slub::page::PageEntry;
@@ -23,6 +24,7 @@ impl CacheStorage {
         // SAFETY: slab is live while it has an allocated object.
         let local = self.nodes.len() == 1 || unsafe { slab.as_ref().node } as usize == self.node_of_slot(slot);
         if !(local && self.free_to_pcs(slot, object)) {
+            self.stat(FREE_SLOWPATH);
             // SAFETY: forwarded.
             unsafe { self.__slab_free(slab, object) };
         }
@@ -48,6 +50,7 @@ impl CacheStorage {
         }
         // SAFETY: lock held and the sheaf has room.
         unsafe { SlabSheaf::push(main, object.as_ptr()) };
+        self.stat(FREE_PCS);
         pcs.unlock();
         true
     }
@@ -90,6 +93,7 @@ impl CacheStorage {
                 if b.full.len() >= self.barn_max {
                     // -E2BIG (BARN_PUT_FAIL): flush the spare and use it as the empty main.
                     drop(b);
+                    self.stat(BARN_PUT_FAIL);
                     self.sheaf_flush(spare);
                     pcs.set_main(spare);
                     pcs.set_spare(Some(main));
@@ -112,6 +116,7 @@ impl CacheStorage {
                     }
                 };
                 b.full.push(main);
+                self.stat(BARN_PUT);
                 pcs.set_main(empty);
                 Some(empty)
             }
@@ -170,9 +175,11 @@ impl CacheStorage {
                 }
                 n.nr_slabs -= 1;
                 n.total_objects -= slab.as_ref().objects as usize;
+                self.stat(FREE_SLAB);
                 return Some(slab);
             }
             if was_full {
+                self.stat(FREE_ADD_PARTIAL);
                 n.full.remove(slab);
                 n.partial.insert(slab, OnList::Partial, true);
             }
@@ -183,6 +190,7 @@ impl CacheStorage {
     /// Mirrors `sheaf_flush_unused()`/`__kmem_cache_free_bulk()`: every object
     /// of the sheaf back to its slab. The caller owns the sheaf.
     pub(crate) fn sheaf_flush(&self, sheaf: NonNull<SlabSheaf>) {
+        self.stat(SHEAF_FLUSH);
         // SAFETY: the caller owns the sheaf; its objects are free objects of
         // this storage's slabs, found through the page map.
         unsafe {

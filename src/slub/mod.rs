@@ -39,5 +39,6 @@ pub(crate) mod memory;
 pub(crate) mod page;
 pub(crate) mod sheaf;
 pub(crate) mod slab;
+pub mod stat;
 pub mod storage;
 mod teardown;

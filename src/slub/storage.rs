@@ -136,6 +136,8 @@ pub(crate) struct CacheStorage {
     pub(crate) owner: AtomicPtr<SlabOwner>,
     /// `MAX_FULL_SHEAVES`.
     pub(super) barn_max: usize,
+    /// `CONFIG_SLUB_STATS` counters (empty without the `slub_stats` feature).
+    pub(crate) stat: super::stat::SlubStat,
     /// Loom builds only: the deliberately broken teardown step to run
     /// (`SlabConfig::broken`), set by `create_cache`.
     #[cfg(loom)]
@@ -181,6 +183,7 @@ impl CacheStorage {
             memory,
             owner: AtomicPtr::new(std::ptr::null_mut()),
             barn_max: barn_max as usize,
+            stat: super::stat::SlubStat::new(nr_cpus),
             #[cfg(loom)]
             broken: None,
         });

@@ -1,0 +1,719 @@
+//! Replaying a kmem tracepoint capture through the worlds of every scheme.
+//!
+//! Each scheme's world is first built from the boot trace ([`Replay::run`]),
+//! so every cache exists as the kernel's rules create it. The capture's
+//! events are then replayed in timestamp order, each on the CPU slot its line
+//! names ([`set_current_cpu`]):
+//!
+//! * `kmem_cache_alloc` allocates from the cache the event names, or, when
+//!   the call-site table ([`SiteTable`]) says the call site allocates from
+//!   another cache of the same merge group, from that cache: schemes that
+//!   split a group (v3 and v1 separate the static caches, `slab_nomerge`
+//!   separates everything) then allocate from the creator's own storage.
+//!   A name the boot trace lacks is created from the event's sizes.
+//! * `kmalloc` allocates from the `kmalloc_caches[type][index]` cache that
+//!   `kmalloc_slab()` selects from `bytes_alloc` and the GFP flags (normal,
+//!   `kmalloc-rcl-`, `dma-kmalloc-`, `kmalloc-cg-`), or above
+//!   [`KMALLOC_MAX_CACHE_SIZE`] from the page allocator.
+//! * `kmem_cache_free` and `kfree` find the object by `ptr` and free it
+//!   through the instance it came from (`kfree` through [`World::kfree`]).
+//!
+//! Frees of objects allocated before the capture began are counted and
+//! skipped; an allocation of a `ptr` already live (its free was lost) frees
+//! the old object first and is counted.
+//!
+//! Memory is sampled after every event: pages now, peak, and the
+//! time-weighted mean over the capture's span.
+
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::config::PAGE_SIZE;
+use crate::input::kmem_sites::{Attribution, SiteTable};
+use crate::input::kmem_trace::{KmallocType, KmemEvent, KmemRecord};
+use crate::input::replay::{Group, Replay};
+use crate::input::trace::Trace;
+use crate::slab_common::cache::{Cache, KmemCache, Object};
+use crate::slab_common::kmalloc::{KMALLOC_MAX_CACHE_SIZE, KMALLOC_SIZES};
+use crate::slab_common::world::KmemCacheArgs;
+use crate::slub::stat::StatCounts;
+
+/// The bundled call-site table (`data/kmem-call-sites.tsv`).
+pub fn bundled_sites() -> SiteTable {
+    SiteTable::parse(include_str!("../../data/kmem-call-sites.tsv"), "data/kmem-call-sites.tsv")
+        .expect("the bundled call-site table parses")
+}
+
+/// A multiply-shift hasher for integer keys (pointers, ids).
+#[derive(Default, Clone, Copy)]
+pub struct IntHasher(u64);
+
+impl Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (n ^ (n >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
+
+/// What an event does, in the compact form the replay consumes (names are
+/// ids of a [`Names`] table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `kmem_cache_alloc`: `creator` is the attributed cache, `trace_name` what the line said.
+    CacheAlloc {
+        /// The cache allocated from (after attribution).
+        creator: u32,
+        /// `bytes_alloc` (for a cache the boot trace lacks).
+        bytes: u32,
+    },
+    /// `kmalloc` of `bytes_alloc` bytes from the `kind` row.
+    Kmalloc {
+        /// `bytes_alloc`.
+        bytes: u64,
+        /// `kmalloc_type()` of the GFP flags.
+        kind: KmallocType,
+    },
+    /// `kmem_cache_free` or `kfree`.
+    Free {
+        /// True for `kfree`.
+        kfree: bool,
+    },
+}
+
+/// One event, ready to replay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompactEvent {
+    /// Trace timestamp (ns).
+    pub timestamp_ns: u64,
+    /// Line number (orders events of one timestamp).
+    pub line: u64,
+    /// Object address.
+    pub ptr: u64,
+    /// CPU.
+    pub cpu: u32,
+    /// What it does.
+    pub op: Op,
+}
+
+impl PartialOrd for CompactEvent {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for CompactEvent {
+    /// Reversed (timestamp, line), for a min-heap in [`Reorder`].
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.timestamp_ns, other.line).cmp(&(self.timestamp_ns, self.line))
+    }
+}
+
+/// Interned cache names.
+#[derive(Clone, Debug, Default)]
+pub struct Names {
+    /// Id → name.
+    pub names: Vec<String>,
+    ids: HashMap<String, u32>,
+}
+
+impl Names {
+    /// The id of `name`, interning it.
+    pub fn id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_owned());
+        self.ids.insert(name.to_owned(), id);
+        id
+    }
+
+    /// The name of `id`.
+    pub fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
+    }
+}
+
+/// How `kmem_cache_alloc` events were attributed to creators.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AttributionCounts {
+    /// The table named another cache than the line's `name=` (an alias's allocation).
+    pub to_alias: u64,
+    /// The table confirmed the line's own name.
+    pub confirmed: u64,
+    /// No usable row (unknown function, generic, ambiguous, other trace
+    /// name) and the name's mainline group has other names: stays with the owner.
+    pub unattributed_in_group: u64,
+    /// No usable row, but the name is alone in its group (nothing to split).
+    pub unattributed_alone: u64,
+    /// The table named a cache the boot trace does not know: stays with the line's name.
+    pub unknown_cache: u64,
+    /// Allocations per (trace name, attributed creator) where they differ.
+    pub moved: BTreeMap<(String, String), u64>,
+    /// The capture was made with `slab_nomerge` (detected from the names or
+    /// the header): no attribution was needed.
+    pub nomerge_capture: bool,
+}
+
+/// Turns parsed records into [`CompactEvent`]s: interns names and attributes
+/// cache allocations through the call-site table.
+pub struct Compactor {
+    /// The interned names (boot-trace names first, in trace order).
+    pub names: Names,
+    /// Attribution figures.
+    pub attribution: AttributionCounts,
+    sites: SiteTable,
+    /// Per trace-name id: the mainline group size of that name (0: unknown).
+    group_size: Vec<u32>,
+    /// (trace name id, call-site text pointer) → creator id.
+    memo: HashMap<(u32, usize), (u32, u8)>,
+    /// Names the boot trace knows.
+    known: usize,
+    /// Names in mainline groups as non-owners (seeing one in a trace means the kernel did not merge).
+    mainline_aliases: std::collections::HashSet<String>,
+}
+
+const ATTR_ALIAS: u8 = 0;
+const ATTR_CONFIRMED: u8 = 1;
+const ATTR_IN_GROUP: u8 = 2;
+const ATTR_ALONE: u8 = 3;
+const ATTR_UNKNOWN_CACHE: u8 = 4;
+
+impl Compactor {
+    /// A compactor for captures of a kernel whose caches `trace` creates,
+    /// with mainline's grouping (from a mainline replay) and the site table.
+    pub fn new(trace: &Trace, mainline_groups: &[Group], sites: SiteTable) -> Compactor {
+        let mut names = Names::default();
+        for row in &trace.rows {
+            names.id(&row.name);
+        }
+        let known = names.names.len();
+        let mut group_size = vec![0; known];
+        let mut mainline_aliases = std::collections::HashSet::new();
+        for g in mainline_groups {
+            for n in &g.names {
+                let id = names.id(n) as usize;
+                group_size[id] = g.names.len() as u32;
+                if *n != g.owner {
+                    mainline_aliases.insert(n.clone());
+                }
+            }
+        }
+        Compactor {
+            names,
+            attribution: AttributionCounts::default(),
+            sites,
+            group_size,
+            memo: HashMap::new(),
+            known,
+            mainline_aliases,
+        }
+    }
+
+    /// Marks the capture as made with `slab_nomerge`: no attribution.
+    pub fn set_nomerge_capture(&mut self) {
+        self.attribution.nomerge_capture = true;
+    }
+
+    /// True if `id` names a cache of the boot trace.
+    pub fn is_known(&self, id: u32) -> bool {
+        (id as usize) < self.known
+    }
+
+    /// The compact form of `rec`.
+    pub fn compact(&mut self, rec: &KmemRecord) -> CompactEvent {
+        let op = match &rec.event {
+            KmemEvent::CacheAlloc { call_site, name, bytes_alloc, .. } => {
+                if !self.attribution.nomerge_capture && self.mainline_aliases.contains(&**name) {
+                    self.attribution.nomerge_capture = true;
+                }
+                let trace_id = self.names.id(name);
+                let key = (trace_id, std::sync::Arc::as_ptr(&call_site.raw) as *const u8 as usize);
+                let (creator, how) = match self.memo.get(&key) {
+                    Some(&v) => v,
+                    None => {
+                        let v = self.attribute(trace_id, call_site.function());
+                        self.memo.insert(key, v);
+                        v
+                    }
+                };
+                match how {
+                    ATTR_ALIAS => {
+                        self.attribution.to_alias += 1;
+                        *self
+                            .attribution
+                            .moved
+                            .entry((self.names.name(trace_id).to_owned(), self.names.name(creator).to_owned()))
+                            .or_default() += 1;
+                    }
+                    ATTR_CONFIRMED => self.attribution.confirmed += 1,
+                    ATTR_IN_GROUP => self.attribution.unattributed_in_group += 1,
+                    ATTR_ALONE => self.attribution.unattributed_alone += 1,
+                    _ => self.attribution.unknown_cache += 1,
+                }
+                Op::CacheAlloc { creator, bytes: (*bytes_alloc).min(u64::from(u32::MAX)) as u32 }
+            }
+            KmemEvent::Kmalloc { bytes_alloc, gfp, .. } => {
+                Op::Kmalloc { bytes: *bytes_alloc, kind: gfp.kmalloc_type() }
+            }
+            KmemEvent::CacheFree { .. } => Op::Free { kfree: false },
+            KmemEvent::Kfree { .. } => Op::Free { kfree: true },
+        };
+        CompactEvent { timestamp_ns: rec.timestamp_ns, line: rec.line, ptr: rec.event.ptr(), cpu: rec.cpu, op }
+    }
+
+    fn attribute(&mut self, trace_id: u32, function: &str) -> (u32, u8) {
+        let alone = self.group_size.get(trace_id as usize).copied().unwrap_or(0) <= 1;
+        let unattributed = if alone { ATTR_ALONE } else { ATTR_IN_GROUP };
+        if self.attribution.nomerge_capture {
+            return (trace_id, unattributed);
+        }
+        let trace_name = self.names.name(trace_id).to_owned();
+        match self.sites.lookup(function, &trace_name) {
+            Attribution::Known(entry) => {
+                let cache = entry.cache.clone().expect("Known rows name a cache");
+                if cache == trace_name {
+                    return (trace_id, ATTR_CONFIRMED);
+                }
+                let id = self.names.id(&cache);
+                if self.is_known(id) { (id, ATTR_ALIAS) } else { (trace_id, ATTR_UNKNOWN_CACHE) }
+            }
+            _ => (trace_id, unattributed),
+        }
+    }
+}
+
+/// A reorder window: events come out in (timestamp, line) order as long as
+/// no event is more than `window` events late (trace_pipe already merges the
+/// per-CPU buffers in order; trace-cmd and perf do too).
+pub struct Reorder {
+    heap: BinaryHeap<CompactEvent>,
+    window: usize,
+    last: Option<(u64, u64)>,
+    /// Events that came out after a later one (beyond the window).
+    pub out_of_order: u64,
+}
+
+impl Reorder {
+    /// A window of `window` events.
+    pub fn new(window: usize) -> Reorder {
+        Reorder { heap: BinaryHeap::with_capacity(window + 1), window: window.max(1), last: None, out_of_order: 0 }
+    }
+
+    /// Adds an event; returns the earliest one once the window is full.
+    pub fn push(&mut self, ev: CompactEvent) -> Option<CompactEvent> {
+        self.heap.push(ev);
+        if self.heap.len() > self.window { self.pop() } else { None }
+    }
+
+    /// The earliest event left.
+    pub fn pop(&mut self) -> Option<CompactEvent> {
+        let ev = self.heap.pop()?;
+        let key = (ev.timestamp_ns, ev.line);
+        if self.last.is_some_and(|l| l > key) {
+            self.out_of_order += 1;
+        }
+        self.last = Some(key);
+        Some(ev)
+    }
+}
+
+/// Why an event was not replayed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// Frees of objects allocated before the capture started (no allocation seen).
+    pub free_before_capture: u64,
+    /// `kfree(NULL)` and frees of `ptr=0`.
+    pub free_null: u64,
+    /// Allocations with `ptr=0` (failed in the kernel).
+    pub alloc_failed_in_trace: u64,
+    /// `kmalloc` with `bytes_alloc=0` (`ZERO_SIZE_PTR`).
+    pub kmalloc_zero: u64,
+    /// Allocations the model refused (no cache, `-ENOMEM`).
+    pub alloc_failed: u64,
+    /// Frees the model refused.
+    pub free_failed: u64,
+}
+
+impl Skipped {
+    /// Every skipped event.
+    pub fn total(&self) -> u64 {
+        self.free_before_capture
+            + self.free_null
+            + self.alloc_failed_in_trace
+            + self.kmalloc_zero
+            + self.alloc_failed
+            + self.free_failed
+    }
+}
+
+/// The figures of one scheme.
+#[derive(Clone, Debug, Default)]
+pub struct KmemSchemeResult {
+    /// Events replayed (allocated or freed in the model).
+    pub events_replayed: u64,
+    /// Events not replayed, by reason.
+    pub skipped: Skipped,
+    /// Allocations of a `ptr` still live: the free was lost; the old object was freed first.
+    pub lost_frees: u64,
+    /// Pages held (slabs and large kmalloc) at the peak.
+    pub peak_pages: u64,
+    /// Pages held after the last event.
+    pub final_pages: u64,
+    /// Time-weighted mean of pages over the capture's span.
+    pub mean_pages: f64,
+    /// Pages of large kmalloc allocations (page allocator) after the last event.
+    pub final_large_pages: u64,
+    /// Objects live (allocated in the capture, not freed) after the last event.
+    pub objects_live: u64,
+    /// The most objects live at once.
+    pub peak_objects_live: u64,
+    /// Free slots on partial slabs after the last event, and their bytes (× stride).
+    pub partial_free_objects: u64,
+    /// See `partial_free_objects`.
+    pub partial_free_bytes: u64,
+    /// Objects cached in sheaves after the last event.
+    pub sheaf_objects: u64,
+    /// Caches the events named that the boot trace lacks, created from the event's size.
+    pub created: Vec<(String, u32)>,
+    /// `CONFIG_SLUB_STATS` counters per storage, keyed by the storage's sysfs directory.
+    pub stats: BTreeMap<String, StatCounts>,
+    /// Allocations and frees per instance name (the primary scheme's aliases apart).
+    pub per_instance: BTreeMap<String, (u64, u64)>,
+    /// Pages per mainline group (by owner) after the last event: the pages of
+    /// the storages the group's names use in this scheme.
+    pub group_pages: BTreeMap<String, u64>,
+    /// Memory over time: (ns since the first event, pages), at most one sample per millisecond.
+    pub series: Vec<(u64, u64)>,
+}
+
+impl KmemSchemeResult {
+    /// `peak_pages` in KiB.
+    pub fn peak_kib(&self) -> u64 {
+        self.peak_pages * PAGE_SIZE as u64 / 1024
+    }
+    /// `final_pages` in KiB.
+    pub fn final_kib(&self) -> u64 {
+        self.final_pages * PAGE_SIZE as u64 / 1024
+    }
+    /// `mean_pages` in KiB.
+    pub fn mean_kib(&self) -> f64 {
+        self.mean_pages * PAGE_SIZE as f64 / 1024.0
+    }
+    /// A counter summed over every storage.
+    pub fn stat_total(&self, item: crate::slub::stat::StatItem) -> u64 {
+        self.stats.values().map(|c| c.total(item)).sum()
+    }
+}
+
+/// Where an allocation went.
+#[derive(Clone, Copy)]
+enum From {
+    Cache(u32),
+    Large,
+}
+
+struct Live {
+    obj: Object,
+    from: From,
+}
+
+/// One scheme's replay state: its boot replay's caches and the live objects.
+pub struct SchemeState<'r, 'w> {
+    replay: &'r Replay<'w>,
+    /// Per name id: the instance (`None`: not created yet or failed).
+    by_name: Vec<Option<&'r KmemCache>>,
+    created: Vec<Cache<'w>>,
+    /// Names of instances in `created`, by name id.
+    created_ids: Vec<u32>,
+    /// `kmalloc_caches[type][index]` as name ids.
+    kmalloc: [[Option<u32>; KMALLOC_SIZES.len()]; 4],
+    live: IntMap<u64, Live>,
+    /// Allocations and frees per name id.
+    per_name: Vec<(u64, u64)>,
+    result: KmemSchemeResult,
+    first_ts: Option<u64>,
+    last_ts: u64,
+    area: f64,
+    pages_now: u64,
+    next_sample: u64,
+}
+
+const KMALLOC_PREFIXES: [&str; 4] = ["kmalloc-", "kmalloc-rcl-", "dma-kmalloc-", "kmalloc-cg-"];
+
+fn kmalloc_name(kind: usize, size: u32) -> String {
+    let s = if size >= 1024 { format!("{}k", size / 1024) } else { size.to_string() };
+    format!("{}{s}", KMALLOC_PREFIXES[kind])
+}
+
+fn kind_index(kind: KmallocType) -> usize {
+    match kind {
+        KmallocType::Normal => 0,
+        KmallocType::Reclaim => 1,
+        KmallocType::Dma => 2,
+        KmallocType::Cgroup => 3,
+    }
+}
+
+impl<'r, 'w> SchemeState<'r, 'w> {
+    /// The state of a scheme whose boot replay is `replay`; `names` must hold
+    /// the boot trace's names (a [`Compactor`]'s).
+    pub fn new(replay: &'r Replay<'w>, names: &mut Names) -> SchemeState<'r, 'w> {
+        let mut by_name = Vec::new();
+        for (name, handle) in replay.handles() {
+            let id = names.id(name) as usize;
+            if by_name.len() <= id {
+                by_name.resize(id + 1, None);
+            }
+            by_name[id] = Some(handle.cache());
+        }
+        let mut kmalloc = [[None; KMALLOC_SIZES.len()]; 4];
+        for (kind, row) in kmalloc.iter_mut().enumerate() {
+            for (i, size) in KMALLOC_SIZES.iter().enumerate() {
+                let id = names.id(&kmalloc_name(kind, *size));
+                if by_name.get(id as usize).copied().flatten().is_some() {
+                    row[i] = Some(id);
+                }
+            }
+        }
+        SchemeState {
+            replay,
+            by_name,
+            created: Vec::new(),
+            created_ids: Vec::new(),
+            kmalloc,
+            live: IntMap::default(),
+            per_name: Vec::new(),
+            result: KmemSchemeResult::default(),
+            first_ts: None,
+            last_ts: 0,
+            area: 0.0,
+            pages_now: 0,
+            next_sample: 0,
+        }
+    }
+
+    /// The kmalloc rows this world has (`KMALLOC_NORMAL` only, or all four).
+    pub fn kmalloc_rows(&self) -> usize {
+        self.kmalloc.iter().filter(|r| r.iter().any(Option::is_some)).count()
+    }
+
+    fn cache(&self, id: u32) -> Option<&KmemCache> {
+        if let Some(Some(c)) = self.by_name.get(id as usize) {
+            return Some(c);
+        }
+        self.created_ids.iter().position(|&c| c == id).map(|i| &*self.created[i])
+    }
+
+    fn create(&mut self, id: u32, bytes: u32, names: &Names) -> bool {
+        let name = names.name(id);
+        let size = bytes.max(8);
+        match self.replay.world.kmem_cache_create(name, size, KmemCacheArgs::default(), crate::flags::SlabFlags::EMPTY)
+        {
+            Ok(c) => {
+                self.result.created.push((name.to_owned(), size));
+                self.created.push(c);
+                self.created_ids.push(id);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn count(&mut self, id: u32, alloc: bool) {
+        let i = id as usize;
+        if self.per_name.len() <= i {
+            self.per_name.resize(i + 1, (0, 0));
+        }
+        if alloc {
+            self.per_name[i].0 += 1;
+        } else {
+            self.per_name[i].1 += 1;
+        }
+    }
+
+    /// Replays one event (the current CPU must already be the event's).
+    pub fn apply(&mut self, ev: &CompactEvent, names: &Names) {
+        match ev.op {
+            Op::Free { kfree } => self.free(ev.ptr, kfree),
+            Op::CacheAlloc { creator, bytes } => {
+                if ev.ptr == 0 {
+                    self.result.skipped.alloc_failed_in_trace += 1;
+                } else {
+                    if self.cache(creator).is_none() && !self.create(creator, bytes, names) {
+                        self.result.skipped.alloc_failed += 1;
+                        return self.sample(ev.timestamp_ns);
+                    }
+                    let cache = self.cache(creator).expect("created above");
+                    match cache.alloc() {
+                        Ok(obj) => {
+                            self.count(creator, true);
+                            self.insert(ev.ptr, Live { obj, from: From::Cache(creator) });
+                        }
+                        Err(_) => self.result.skipped.alloc_failed += 1,
+                    }
+                }
+            }
+            Op::Kmalloc { bytes, kind } => {
+                if ev.ptr == 0 {
+                    self.result.skipped.alloc_failed_in_trace += 1;
+                } else if bytes == 0 {
+                    self.result.skipped.kmalloc_zero += 1;
+                } else if bytes as usize > KMALLOC_MAX_CACHE_SIZE {
+                    match self.replay.world.kmalloc(bytes as usize) {
+                        Ok(obj) => {
+                            self.insert(ev.ptr, Live { obj, from: From::Large });
+                        }
+                        Err(_) => self.result.skipped.alloc_failed += 1,
+                    }
+                } else {
+                    let index = KMALLOC_SIZES.iter().position(|&s| u64::from(s) >= bytes).expect("<= 8 KiB");
+                    // Without the typed rows (a world with KMALLOC_NORMAL only), the normal row.
+                    let id = self.kmalloc[kind_index(kind)][index].or(self.kmalloc[0][index]);
+                    match id.and_then(|id| self.cache(id).map(|c| (id, c.alloc()))) {
+                        Some((id, Ok(obj))) => {
+                            self.count(id, true);
+                            self.insert(ev.ptr, Live { obj, from: From::Cache(id) });
+                        }
+                        _ => self.result.skipped.alloc_failed += 1,
+                    }
+                }
+            }
+        }
+        self.sample(ev.timestamp_ns);
+    }
+
+    fn insert(&mut self, ptr: u64, live: Live) {
+        self.result.events_replayed += 1;
+        if let Some(old) = self.live.insert(ptr, live) {
+            self.result.lost_frees += 1;
+            self.release(old, true);
+        }
+        self.result.peak_objects_live = self.result.peak_objects_live.max(self.live.len() as u64);
+    }
+
+    fn free(&mut self, ptr: u64, kfree: bool) {
+        if ptr == 0 {
+            self.result.skipped.free_null += 1;
+            return;
+        }
+        match self.live.remove(&ptr) {
+            None => self.result.skipped.free_before_capture += 1,
+            Some(live) => {
+                if self.release(live, kfree) {
+                    self.result.events_replayed += 1;
+                } else {
+                    self.result.skipped.free_failed += 1;
+                }
+            }
+        }
+    }
+
+    fn release(&mut self, live: Live, kfree: bool) -> bool {
+        match live.from {
+            From::Large => self.replay.world.kfree(live.obj).is_ok(),
+            From::Cache(id) => {
+                self.count(id, false);
+                if kfree {
+                    self.replay.world.kfree(live.obj).is_ok()
+                } else {
+                    let cache = self.cache(id).expect("allocated from it");
+                    cache.free(live.obj).is_ok()
+                }
+            }
+        }
+    }
+
+    fn sample(&mut self, ts: u64) {
+        let pages = self.replay.world.pages() as u64;
+        let first = *self.first_ts.get_or_insert(ts);
+        if ts > self.last_ts && self.last_ts >= first {
+            self.area += self.pages_now as f64 * (ts - self.last_ts) as f64;
+        }
+        self.last_ts = self.last_ts.max(ts);
+        self.pages_now = pages;
+        self.result.peak_pages = self.result.peak_pages.max(pages);
+        let t = ts.saturating_sub(first);
+        if t >= self.next_sample {
+            self.result.series.push((t, pages));
+            self.next_sample = t + 1_000_000;
+        }
+    }
+
+    /// Finishes: reads the figures, then frees every live object and destroys
+    /// the caches it created, so the world can power off clean.
+    pub fn finish(mut self, names: &Names, mainline_groups: &[Group]) -> KmemSchemeResult {
+        let world = self.replay.world;
+        let first = self.first_ts.unwrap_or(0);
+        let span = self.last_ts.saturating_sub(first);
+        self.result.mean_pages = if span > 0 { self.area / span as f64 } else { self.pages_now as f64 };
+        self.result.final_pages = world.pages() as u64;
+        self.result.objects_live = self.live.len() as u64;
+        // Storages: every instance by name, once per storage.
+        let mut seen = std::collections::HashSet::new();
+        let mut instances: Vec<(String, &KmemCache)> =
+            self.replay.handles().map(|(n, h)| (n.to_owned(), h.cache())).collect();
+        for (i, c) in self.created.iter().enumerate() {
+            instances.push((names.name(self.created_ids[i]).to_owned(), &**c));
+        }
+        let mut storage_pages: HashMap<usize, u64> = HashMap::new();
+        let mut slab_pages_total = 0;
+        for (_, cache) in &instances {
+            let Some(id) = cache.storage_id() else { continue };
+            if !seen.insert(id) {
+                continue;
+            }
+            let Ok(st) = cache.stats() else { continue };
+            slab_pages_total += st.pages as u64;
+            storage_pages.insert(id, st.pages as u64);
+            self.result.partial_free_objects += st.free_objects as u64;
+            self.result.partial_free_bytes += st.free_objects as u64 * u64::from(cache.size());
+            self.result.sheaf_objects += st.sheaf_objects as u64;
+            if let Ok(counts) = cache.slub_stat()
+                && !counts.per_cpu.is_empty()
+                && counts.per_cpu.iter().any(|c| c.iter().any(|&x| x != 0))
+            {
+                self.result.stats.insert(cache.sysfs_dir(), counts);
+            }
+        }
+        self.result.final_large_pages = self.result.final_pages.saturating_sub(slab_pages_total);
+        let storage_of: HashMap<&str, usize> =
+            instances.iter().filter_map(|(n, c)| c.storage_id().map(|s| (n.as_str(), s))).collect();
+        for g in mainline_groups {
+            let mut used = std::collections::BTreeSet::new();
+            for n in &g.names {
+                if let Some(&s) = storage_of.get(n.as_str()) {
+                    used.insert(s);
+                }
+            }
+            let pages = used.iter().map(|s| storage_pages.get(s).copied().unwrap_or(0)).sum();
+            self.result.group_pages.insert(g.owner.clone(), pages);
+        }
+        for (id, &(a, f)) in self.per_name.iter().enumerate() {
+            if a + f > 0 {
+                self.result.per_instance.insert(names.name(id as u32).to_owned(), (a, f));
+            }
+        }
+        // Teardown.
+        let live = std::mem::take(&mut self.live);
+        for (_, l) in live {
+            let _ = world.kfree(l.obj);
+        }
+        for c in self.created.drain(..).rev() {
+            let _ = crate::slab_common::world::kmem_cache_destroy(c);
+        }
+        self.result
+    }
+}
