@@ -285,9 +285,21 @@ impl Trace {
 
     /// Reads and parses a trace file. An I/O error is a [`ParseError`] on
     /// line 0 naming the path.
+    ///
+    /// The file is read bounded ([`crate::input::tsv::read_table_file`]: no
+    /// binary, nothing over 16 MiB), and a file with no creation row (empty,
+    /// or a header alone) is an error: replaying nothing would print a
+    /// report that looks normal.
     pub fn load(path: &Path) -> Result<Trace, ParseError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ParseError::io(path, &e))?;
-        Trace::parse(&text)
+        let text = crate::input::tsv::read_table_file(path)?;
+        let trace = Trace::parse(&text)?;
+        if trace.rows.is_empty() {
+            return Err(ParseError::new(
+                0,
+                format!("{}: no cache creation in the trace (empty, or a header alone)", path.display()),
+            ));
+        }
+        Ok(trace)
     }
 
     /// The bundled Linux 6.18 x86_64 trace (333 names).

@@ -28,6 +28,48 @@ impl ParseError {
     }
 }
 
+/// The largest table file read (the bundled trace is tens of KiB).
+pub const MAX_TABLE_BYTES: u64 = 16 << 20;
+
+/// Reads a table file as text, bounded: at most [`MAX_TABLE_BYTES`], and
+/// refused at its first NUL byte (a binary file, `/dev/zero`) or if it is
+/// not UTF-8, so that no input is read whole before it is known to be text.
+/// Errors are on line 0 and name the file.
+pub fn read_table_file(path: &Path) -> Result<String, ParseError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| ParseError::io(path, &e))?;
+    let mut reader = file.take(MAX_TABLE_BYTES + 1);
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ParseError::io(path, &e)),
+        };
+        if let Some(at) = chunk[..n].iter().position(|&b| b == 0) {
+            return Err(ParseError::new(
+                0,
+                format!("{}: not a text file (NUL byte at offset {})", path.display(), bytes.len() + at),
+            ));
+        }
+        bytes.extend_from_slice(&chunk[..n]);
+        if bytes.len() as u64 > MAX_TABLE_BYTES {
+            return Err(ParseError::new(
+                0,
+                format!("{}: larger than {} MiB, not a table this tool writes", path.display(), MAX_TABLE_BYTES >> 20),
+            ));
+        }
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        ParseError::new(
+            0,
+            format!("{}: not UTF-8 text (invalid byte at offset {})", path.display(), e.utf8_error().valid_up_to()),
+        )
+    })
+}
+
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "line {}: {}", self.line, self.message)
