@@ -42,7 +42,7 @@ pub(crate) mod sync;
 mod tests;
 
 // The public paths users write, wherever the items live.
-pub use input::{census, replay, trace};
+pub use input::{census, replay, snapshot, trace};
 pub use slab_common::{cache, merge, module, prefill, slabinfo, sysfs, world};
 pub use slub::{cpu, layout, storage};
 

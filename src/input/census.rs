@@ -26,6 +26,7 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::Path;
 
+use crate::input::snapshot::known::Known;
 use crate::input::tsv::{Header, ParseError, Record, Table, parse_bool01, parse_first_u64};
 
 /// What a sysfs entry is.
@@ -97,6 +98,11 @@ pub struct CensusRow {
     pub objects: u64,
     /// `slabs`: slabs in use (first number of the attribute; absent → 0).
     pub slabs: u64,
+    /// Which of the values above the snapshot really gave. A field not in
+    /// `known` holds 0 / false / `None` as a placeholder, not a reading. The
+    /// census TSV and the directory/tar readers give [`Known::ALL`]; `ls -l`,
+    /// `slabinfo` and `/proc/slabinfo` text give less (see [`crate::input::snapshot`]).
+    pub known: Known,
 }
 
 /// A sysfs census: cache directories and alias symlinks.
@@ -108,7 +114,7 @@ pub struct Census {
 }
 
 /// The per-cache sysfs attributes that must be present (a kernel always has them).
-const REQUIRED: [&str; 9] = [
+pub(crate) const REQUIRED: [&str; 9] = [
     "object_size",
     "slab_size",
     "align",
@@ -130,7 +136,7 @@ fn ctor_symbol(text: &str) -> Option<String> {
 }
 
 /// The value columns of a census row (everything but name, kind and target).
-struct Values {
+pub(crate) struct Values {
     object_size: u32,
     slab_size: u32,
     align: u32,
@@ -155,7 +161,7 @@ struct Values {
 impl Values {
     /// Reads every value through `get`, which returns `Ok(None)` for an absent
     /// optional attribute.
-    fn read<G>(mut get: G) -> Result<Values, ParseError>
+    pub(crate) fn read<G>(mut get: G) -> Result<Values, ParseError>
     where
         G: FnMut(&str, Kind) -> Result<Option<Value>, ParseError>,
     {
@@ -218,7 +224,7 @@ impl Values {
         })
     }
 
-    fn of(row: &CensusRow) -> Values {
+    pub(crate) fn of(row: &CensusRow) -> Values {
         Values {
             object_size: row.object_size,
             slab_size: row.slab_size,
@@ -242,7 +248,7 @@ impl Values {
         }
     }
 
-    fn into_row(self, name: String, kind: CensusKind, target: Option<String>) -> CensusRow {
+    pub(crate) fn into_row(self, name: String, kind: CensusKind, target: Option<String>) -> CensusRow {
         CensusRow {
             name,
             kind,
@@ -266,13 +272,14 @@ impl Values {
             ctor: self.ctor,
             objects: self.objects,
             slabs: self.slabs,
+            known: Known::ALL,
         }
     }
 }
 
 /// How an attribute is parsed.
 #[derive(Clone, Copy)]
-enum Kind {
+pub(crate) enum Kind {
     U32,
     U64,
     Bool,
@@ -280,7 +287,7 @@ enum Kind {
 }
 
 /// A parsed attribute.
-enum Value {
+pub(crate) enum Value {
     U32(u32),
     U64(u64),
     Bool(bool),
@@ -288,7 +295,7 @@ enum Value {
 }
 
 /// Parses one attribute value; on failure, what was expected.
-fn parse_value(text: &str, kind: Kind) -> Result<Value, &'static str> {
+pub(crate) fn parse_value(text: &str, kind: Kind) -> Result<Value, &'static str> {
     match kind {
         Kind::U32 => text.trim().parse().map(Value::U32).map_err(|_| "expected a non-negative integer"),
         Kind::U64 => parse_first_u64(text).map(Value::U64).ok_or("expected a non-negative integer"),
@@ -423,10 +430,19 @@ impl Census {
     }
 
     /// Reads and parses a census file. An I/O error is a [`ParseError`] on
-    /// line 0 naming the path.
+    /// line 0 naming the path. The file is read bounded
+    /// ([`crate::input::tsv::read_table_file`]), and a census with no row is
+    /// an error (it would give a workload of nothing).
     pub fn load(path: &Path) -> Result<Census, ParseError> {
-        let text = fs::read_to_string(path).map_err(|e| ParseError::io(path, &e))?;
-        Census::parse(&text)
+        let text = crate::input::tsv::read_table_file(path)?;
+        let census = Census::parse(&text)?;
+        if census.rows.is_empty() {
+            return Err(ParseError::new(
+                0,
+                format!("{}: no cache in the census (empty, or a header alone)", path.display()),
+            ));
+        }
+        Ok(census)
     }
 
     /// The bundled Linux 6.18 x86_64 census (235 caches, 194 aliases).

@@ -1,7 +1,8 @@
 //! Inputs: the real-kernel data the library replays.
 //!
 //! A shared reader of tab-separated tables ([`tsv`]), the boot trace of cache
-//! creations ([`trace`]), the sysfs census ([`census`]), and the replay of a
+//! creations ([`trace`]), the sysfs census ([`census`]), the readers of every snapshot format
+//! a kernel developer holds ([`snapshot`]), and the replay of a
 //! trace into a world of any scheme ([`replay`]). It imports the lifecycle's
 //! public API and nothing of the report above it.
 
@@ -10,5 +11,6 @@ pub mod kmem_replay;
 pub mod kmem_sites;
 pub mod kmem_trace;
 pub mod replay;
+pub mod snapshot;
 pub mod trace;
 pub mod tsv;
