@@ -5,11 +5,13 @@
 //! caches and `slab_nomerge`, drives the seeded memory workload through each,
 //! and prints one table. See `design/report.md`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use slabmerge::census::Census;
+use slabmerge::input::snapshot::{Known, Snapshot, read_snapshots};
 use slabmerge::report::{self, Format, ReportOptions, ReportScheme};
 use slabmerge::trace::{ParseError, Trace};
 
@@ -40,10 +42,14 @@ struct Args {
     /// A creation trace (TSV, the bundled trace's format) instead of the bundled 6.18 trace.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
-    /// A snapshot laid out like /sys/kernel/slab: its live object counts drive the
-    /// workload, and without --trace a trace is derived from it.
-    #[arg(long, value_name = "DIR")]
-    sysfs: Option<PathBuf>,
+    /// A slab snapshot, in any form (detected from the content): a /sys/kernel/slab
+    /// directory or a `cp -a` copy, a tar or tar.gz of one, the text of `ls -l
+    /// /sys/kernel/slab`, of `slabinfo -a`/-T/-S/-L (mail-quoted too), of
+    /// /proc/slabinfo, or a census TSV. Several paths of one kernel combine (e.g. `ls
+    /// -l` output and /proc/slabinfo); `-` is standard input. Its live object counts
+    /// drive the workload, and without --trace a trace is derived from it.
+    #[arg(long, alias = "sysfs", value_name = "PATH", num_args = 1..)]
+    snapshot: Vec<PathBuf>,
     /// Kernel-image static instances (default: the trace's static_v3 column).
     #[arg(long = "static", value_name = "NAME[,NAME...]", value_delimiter = ',')]
     statics: Option<Vec<String>>,
@@ -68,9 +74,14 @@ struct Args {
     /// Percent of the workload's objects freed and allocated again.
     #[arg(long, default_value_t = report::DEFAULT_CHURN_PERCENT, value_parser = clap::value_parser!(u32).range(0..=100))]
     churn: u32,
-    /// Divide every census object count by N (rounded up) for a quicker run.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    workload_divisor: u64,
+    /// Divide every census object count by N (rounded up) for a quicker run
+    /// (raised further if the workload would not fit --memory-budget).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    workload_divisor: Option<u64>,
+    /// Memory the workload may take (bytes, or with K, M, G): the live counts are
+    /// divided down until it fits, and the divisor is printed.
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
+    memory_budget: u64,
     /// Skip the memory workload (partitions only).
     #[arg(long)]
     no_memory: bool,
@@ -91,6 +102,22 @@ fn parse_seed(text: &str) -> Result<u64, String> {
     parsed.map_err(|e| format!("not a 64-bit seed: {e}"))
 }
 
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 30),
+        _ => (t, 0),
+    };
+    let n: u64 = digits.parse().map_err(|e| format!("not a size (bytes, or a number with K, M or G): {e}"))?;
+    let bytes = n.checked_mul(1 << shift).ok_or("size too large")?;
+    if bytes < 1 << 20 {
+        return Err("the memory budget must be at least 1M".to_owned());
+    }
+    Ok(bytes)
+}
+
 /// `FILE: line N: message`; errors on line 0 (I/O, a file of a sysfs tree) already name their file.
 fn located(path: &std::path::Path, e: &ParseError) -> String {
     if e.line == 0 { e.message.clone() } else { format!("{}: {e}", path.display()) }
@@ -100,6 +127,8 @@ fn main() -> ExitCode {
     let args = Args::parse();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of standard output went away: nothing more to say.
+        Err(message) if message.is_empty() => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("slabmerge: {message}");
             ExitCode::FAILURE
@@ -107,17 +136,52 @@ fn main() -> ExitCode {
     }
 }
 
+/// What a snapshot gave and what it did not, for the report's notes.
+fn snapshot_notes(s: &Snapshot) -> Vec<String> {
+    let formats: Vec<String> = s
+        .sources
+        .iter()
+        .map(|src| format!("{} ({})", src.label, src.formats.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")))
+        .collect();
+    let c = &s.coverage;
+    let mut notes = vec![format!(
+        "snapshot read from {}; coverage: merged groups {}, single-name groups {}, every instance {}",
+        formats.join("; "),
+        if c.multi_name_groups { "yes" } else { "no" },
+        if c.single_name_groups { "yes" } else { "no" },
+        if c.instances { "yes" } else { "no" },
+    )];
+    notes.extend(s.notes.iter().map(|n| format!("snapshot: {n}")));
+    notes
+}
+
+/// Writes to standard output; a reader that went away (`| head`) ends the
+/// run quietly, any other failure (`> /dev/full`) is an error.
+fn emit(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(String::new()),
+        Err(e) => Err(format!("standard output: {e}")),
+    }
+}
+
 fn run(args: &Args) -> Result<(), String> {
-    let census_from_sysfs = match &args.sysfs {
-        Some(dir) => Some(Census::from_sysfs_dir(dir).map_err(|e| located(dir, &e))?),
-        None => None,
-    };
-    let (trace, trace_label) = match (&args.trace, &census_from_sysfs, &args.sysfs) {
-        (Some(path), _, _) => (Trace::load(path).map_err(|e| located(path, &e))?, path.display().to_string()),
-        (None, Some(census), Some(dir)) => (
-            report::trace_from_census(census, &Trace::bundled()),
-            format!("trace derived from the snapshot {}", dir.display()),
-        ),
+    let snapshot =
+        if args.snapshot.is_empty() { None } else { Some(read_snapshots(&args.snapshot).map_err(|e| e.to_string())?) };
+    let snapshot_label = args.snapshot.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" + ");
+    let census_from_snapshot = snapshot.as_ref().map(|s| s.census.clone());
+    let mut input_notes = snapshot.as_ref().map(snapshot_notes).unwrap_or_default();
+    let (trace, trace_label) = match (&args.trace, &census_from_snapshot) {
+        (Some(path), _) => (Trace::load(path).map_err(|e| located(path, &e))?, path.display().to_string()),
+        (None, Some(census)) => {
+            let (trace, notes) = report::trace_from_census_noted(census, &Trace::bundled());
+            input_notes.extend(notes);
+            if trace.rows.is_empty() {
+                return Err(format!("{snapshot_label}: no cache could be derived from the snapshot"));
+            }
+            (trace, format!("trace derived from the snapshot {snapshot_label}"))
+        }
         _ => (Trace::bundled(), "the bundled Linux 6.18 x86_64 boot trace".to_owned()),
     };
     let statics = report::static_set(&trace, args.statics.as_deref(), args.module_static.as_deref())?;
@@ -128,21 +192,44 @@ fn run(args: &Args) -> Result<(), String> {
 
     if let Some(name) = &args.explain {
         let explanation = report::explain(&trace, &statics, name, &ReportScheme::ALL)?;
-        print!("{explanation}");
+        emit(&explanation.to_string())?;
         if args.svg.is_none() && args.html.is_none() {
             return Ok(());
         }
     }
 
-    let (census, census_label) = match (&census_from_sysfs, &args.sysfs) {
-        (Some(c), Some(dir)) => (c.clone(), format!("the snapshot {}", dir.display())),
-        _ => (Census::bundled(), "the bundled 6.18 census".to_owned()),
+    let mut memory = !args.no_memory;
+    let (census, census_label) = match &census_from_snapshot {
+        Some(c) => {
+            if memory && !c.caches().any(|r| r.known.contains(Known::OBJECTS)) {
+                input_notes.push(
+                    "live object counts absent from the snapshot, so no memory workload \
+                     (give /proc/slabinfo or a sysfs copy alongside for counts)"
+                        .to_owned(),
+                );
+                memory = false;
+            }
+            (c.clone(), format!("the snapshot {snapshot_label}"))
+        }
+        None if args.trace.is_some() => {
+            if memory {
+                input_notes.push(
+                    "no census for a custom --trace, so no memory workload (the bundled census's counts are not \
+                     borrowed by name; give --snapshot for counts)"
+                        .to_owned(),
+                );
+                memory = false;
+            }
+            (Census::default(), "no census".to_owned())
+        }
+        None => (Census::bundled(), "the bundled 6.18 census".to_owned()),
     };
     let options = ReportOptions {
-        memory: !args.no_memory,
+        memory,
         seed: args.seed.unwrap_or(report::DEFAULT_SEED),
         churn_percent: args.churn,
-        workload_divisor: args.workload_divisor,
+        workload_divisor: args.workload_divisor.unwrap_or(1),
+        memory_budget: Some(args.memory_budget),
         ..ReportOptions::default()
     };
     let input = report::ReportInput {
@@ -151,11 +238,12 @@ fn run(args: &Args) -> Result<(), String> {
         statics: &statics,
         census: &census,
         census_label,
-        snapshot: census_from_sysfs.as_ref(),
+        snapshot: census_from_snapshot.as_ref(),
+        notes: input_notes,
     };
     let result = report::run_with(&input, &options);
     if args.explain.is_none() {
-        print!("{}", report::render::render(&result, args.format.into()));
+        emit(&report::render::render(&result, args.format.into()))?;
     }
     if let Some(path) = &args.svg {
         std::fs::write(path, report::picture::svg(&result)).map_err(|e| format!("{}: {e}", path.display()))?;

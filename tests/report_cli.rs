@@ -604,3 +604,147 @@ fn sysfs_snapshot_run_compares_with_the_snapshot() {
     assert_eq!(v3.get("merges_lost").strings(), ["fs_cache"], "same static set, same loss");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+// ---------------------------------------------------------------------------
+// Snapshots in every format, and the inputs that must not give a normal-looking report.
+
+fn snapshot_fixture(rel: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/snapshot").join(rel).display().to_string()
+}
+
+fn run_err(args: &[&str]) -> String {
+    let out = bin().args(args).output().expect("slabmerge runs");
+    assert!(!out.status.success(), "slabmerge {args:?} succeeded");
+    assert!(out.stdout.is_empty(), "slabmerge {args:?} printed a report");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+/// Each form a kernel developer holds replays into the snapshot's own
+/// partition, and says what it could not give.
+#[test]
+fn snapshot_in_every_format_replays_its_partition() {
+    let ls = snapshot_fixture("real/ls-l.txt");
+    let proc = snapshot_fixture("real/proc-slabinfo.txt");
+    let cases: [(&[String], &str); 5] = [
+        (&[snapshot_fixture("real/cp-a-copy.tar.gz")], "tar of a sysfs directory"),
+        (std::slice::from_ref(&ls), "flags beyond"),
+        (&[snapshot_fixture("real/slabinfo-a.txt")], "slabinfo -a"),
+        (&[ls.clone(), proc], "/proc/slabinfo"),
+        (&[snapshot_fixture("edge/mail-quoted-ls-and-proc.txt")], "coverage"),
+    ];
+    for (paths, note) in cases {
+        let mut args: Vec<&str> = vec!["--no-memory", "--format", "json", "--snapshot"];
+        args.extend(paths.iter().map(String::as_str));
+        let text = run_ok(&args);
+        let j = JsonParser::parse(&text).unwrap();
+        assert_eq!(*j.get("snapshot").get("partition_identical"), Json::Bool(true), "{paths:?}: {text}");
+        let notes = j.get("input_notes").strings();
+        assert!(notes.iter().any(|n| n.contains(note)), "{paths:?}: no note with {note:?}: {notes:?}");
+    }
+    // --sysfs stays an alias.
+    let text = run_ok(&["--no-memory", "--sysfs", &snapshot_fixture("real/ls-l.txt")]);
+    assert!(text.contains("trace derived from the snapshot"), "{text}");
+}
+
+/// Without live counts there is no workload, and the report says so.
+#[test]
+fn snapshot_without_counts_runs_no_workload_and_says_why() {
+    let text = run_ok(&["--format", "json", "--snapshot", &snapshot_fixture("real/ls-l.txt")]);
+    let j = JsonParser::parse(&text).unwrap();
+    assert_eq!(*j.get("workload").get("measured"), Json::Bool(false), "{text}");
+    assert!(j.get("input_notes").strings().iter().any(|n| n.contains("live object counts absent")), "{text}");
+}
+
+#[test]
+fn bad_snapshots_are_errors_naming_the_file() {
+    let deref = snapshot_fixture("real/cp-rL-copy.tar.gz");
+    let err = run_err(&["--snapshot", &deref]);
+    assert!(err.contains(&deref) && err.contains("cp -a") && err.contains("dereferenced"), "{err}");
+    assert!(run_err(&["--snapshot", "/dev/null"]).contains("empty"));
+    let t = std::time::Instant::now();
+    assert!(run_err(&["--snapshot", "/dev/zero"]).contains("/dev/zero"));
+    assert!(t.elapsed() < std::time::Duration::from_secs(5), "{:?}", t.elapsed());
+    let header_only = scratch("header-only-census").join("census.tsv");
+    let bundled = include_str!("../data/slab-census-linux-6.18-x86_64.tsv");
+    std::fs::write(&header_only, format!("{}\n", bundled.lines().next().unwrap())).unwrap();
+    let err = run_err(&["--snapshot", header_only.to_str().unwrap()]);
+    assert!(err.contains("census.tsv"), "{err}");
+    let _ = std::fs::remove_dir_all(header_only.parent().unwrap());
+}
+
+/// A header-only trace, a binary trace: errors, fast. A custom trace with no
+/// snapshot borrows no counts from the bundled census.
+#[test]
+fn trace_inputs_are_refused_or_labelled() {
+    let dir = scratch("trace-inputs");
+    let bundled = include_str!("../data/slab-trace-linux-6.18-x86_64.tsv");
+    let header = dir.join("header.tsv");
+    std::fs::write(&header, format!("{}\n", bundled.lines().next().unwrap())).unwrap();
+    let err = run_err(&["--trace", header.to_str().unwrap()]);
+    assert!(err.contains("header.tsv") && err.contains("no cache creation"), "{err}");
+    let t = std::time::Instant::now();
+    let err = run_err(&["--trace", "/dev/zero"]);
+    assert!(err.contains("/dev/zero") && err.contains("not a text file"), "{err}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(5), "{:?}", t.elapsed());
+    let custom = dir.join("custom.tsv");
+    std::fs::write(&custom, bundled).unwrap();
+    let text = run_ok(&["--format", "json", "--trace", custom.to_str().unwrap()]);
+    let j = JsonParser::parse(&text).unwrap();
+    assert_eq!(*j.get("workload").get("measured"), Json::Bool(false), "{text}");
+    assert_eq!(j.get("workload").get("objects").num(), 0.0, "{text}");
+    assert!(j.get("input_notes").strings().iter().any(|n| n.contains("not borrowed")), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `slabmerge | head -1` and `slabmerge > /dev/full` end without a panic.
+#[test]
+fn closed_or_full_stdout_ends_cleanly() {
+    let mut child = bin()
+        .args(["--no-memory"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.is_empty(), "{:?}: {err}", out.status);
+    if Path::new("/dev/full").exists() {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let out = bin().args(["--no-memory"]).stdout(full).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("standard output") && !err.contains("panicked"), "{err}");
+    }
+}
+
+/// A big server's counts (10^12 objects in one cache) are divided down to
+/// the budget, and the divisor is printed.
+#[test]
+fn huge_counts_are_scaled_to_the_memory_budget() {
+    let dir = scratch("huge-census");
+    let bundled = include_str!("../data/slab-census-linux-6.18-x86_64.tsv");
+    let header: Vec<&str> = bundled.lines().next().unwrap().split('\t').collect();
+    let objects = header.iter().position(|c| *c == "objects").unwrap();
+    let mut lines: Vec<String> = bundled.lines().map(str::to_owned).collect();
+    let mut fields: Vec<String> = lines[1].split('\t').map(str::to_owned).collect();
+    fields[objects] = "1000000000000".to_owned();
+    lines[1] = fields.join("\t");
+    let path = dir.join("huge.tsv");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let text = run_ok(&["--format", "json", "--memory-budget", "2M", "--snapshot", path.to_str().unwrap()]);
+    let j = JsonParser::parse(&text).unwrap();
+    let divisor = j.get("workload").get("divisor").num();
+    assert!(divisor > 1e6, "{text}");
+    let planned = j.get("workload").get("objects").num();
+    assert!(planned > 0.0 && planned < 2.0 * 1024.0 * 1024.0 / 8.0, "{text}");
+    assert!(
+        j.get("input_notes")
+            .strings()
+            .iter()
+            .any(|n| n.contains("memory budget of 2 MiB") && n.contains(&format!("{divisor}"))),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

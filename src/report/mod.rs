@@ -33,7 +33,7 @@ use crate::slab_common::world::World;
 
 pub use explain::{Candidate, Decision, Explanation, SchemeExplanation, explain};
 pub use render::Format;
-pub use sysfs_trace::{SnapshotComparison, compare_with_census, trace_from_census};
+pub use sysfs_trace::{SnapshotComparison, compare_with_census, trace_from_census, trace_from_census_noted};
 pub use workload::{DEFAULT_CHURN_PERCENT, DEFAULT_SEED, Memory, PlanGroup, Prng, Workload};
 
 /// A column of the report: a scheme, or mainline with `slab_nomerge`.
@@ -125,7 +125,13 @@ pub struct ReportOptions {
     pub churn_percent: u32,
     /// Divide every census object count by this (rounded up), for quick runs.
     pub workload_divisor: u64,
+    /// Bytes the workload may take ([`workload::Workload::footprint`]): the
+    /// divisor is raised as far as needed to fit. `None`: no bound.
+    pub memory_budget: Option<u64>,
 }
+
+/// The default [`ReportOptions::memory_budget`]: 256 MiB.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 256 << 20;
 
 impl Default for ReportOptions {
     fn default() -> Self {
@@ -135,6 +141,7 @@ impl Default for ReportOptions {
             seed: DEFAULT_SEED,
             churn_percent: DEFAULT_CHURN_PERCENT,
             workload_divisor: 1,
+            memory_budget: Some(DEFAULT_MEMORY_BUDGET),
         }
     }
 }
@@ -205,6 +212,9 @@ pub struct ComparativeReport {
     pub schemes: Vec<SchemeReport>,
     /// With a sysfs snapshot: how the mainline replay compares with it.
     pub snapshot: Option<SnapshotComparison>,
+    /// What the inputs could not give and had to be assumed (a snapshot's
+    /// coverage and notes, a workload scaled down); printed first among the notes.
+    pub input_notes: Vec<String>,
 }
 
 impl ComparativeReport {
@@ -282,13 +292,23 @@ pub struct ReportInput<'a> {
     pub census_label: String,
     /// A sysfs snapshot of the machine the trace is of, if any.
     pub snapshot: Option<&'a Census>,
+    /// What the inputs could not give and had to be assumed (see
+    /// [`ComparativeReport::input_notes`]).
+    pub notes: Vec<String>,
 }
 
 /// Runs the report: every requested column on `trace`, with the workload
 /// planned from `census`.
 pub fn run(trace: &Trace, statics: &StaticSet, census: &Census, options: &ReportOptions) -> ComparativeReport {
-    let input =
-        ReportInput { trace, trace_label: String::new(), statics, census, census_label: String::new(), snapshot: None };
+    let input = ReportInput {
+        trace,
+        trace_label: String::new(),
+        statics,
+        census,
+        census_label: String::new(),
+        snapshot: None,
+        notes: Vec::new(),
+    };
     run_with(&input, options)
 }
 
@@ -304,6 +324,26 @@ pub fn run_with(input: &ReportInput<'_>, options: &ReportOptions) -> Comparative
     let plan_groups: Vec<PlanGroup> =
         baseline.iter().map(|g| PlanGroup { dir: g.dir.clone(), names: g.names.clone() }).collect();
     let nr_cpus = ReportScheme::Mainline.config(statics).nr_cpus;
+    let sizes: BTreeMap<String, u32> = trace.rows.iter().map(|r| (r.name.clone(), r.size)).collect();
+    let mut options = options.clone();
+    let mut input_notes = input.notes.clone();
+    if let (true, Some(budget)) = (options.memory, options.memory_budget) {
+        let needed = Workload::divisor_for_budget(&plan_groups, input.census, &sizes, budget);
+        if needed > options.workload_divisor {
+            input_notes.push(format!(
+                "workload scaled down to fit the memory budget of {} MiB: live counts divided by {needed}{} \
+                 (--memory-budget to change the budget, --workload-divisor to choose a larger divisor)",
+                budget >> 20,
+                if options.workload_divisor > 1 {
+                    format!(" instead of the {} asked for", options.workload_divisor)
+                } else {
+                    String::new()
+                }
+            ));
+            options.workload_divisor = needed;
+        }
+    }
+    let options = &options;
     let workload = Workload::plan(
         &plan_groups,
         input.census,
@@ -312,7 +352,6 @@ pub fn run_with(input: &ReportInput<'_>, options: &ReportOptions) -> Comparative
         options.churn_percent,
         nr_cpus,
     );
-    let sizes: BTreeMap<String, u32> = trace.rows.iter().map(|r| (r.name.clone(), r.size)).collect();
     let statics_in_trace = static_names(trace, statics);
     let column = |scheme: ReportScheme, replay: &Replay<'_>, groups: Vec<ReportGroup>| {
         let shared_set = shared(&groups);
@@ -356,6 +395,7 @@ pub fn run_with(input: &ReportInput<'_>, options: &ReportOptions) -> Comparative
         workload_unmatched: workload.unmatched,
         schemes,
         snapshot,
+        input_notes,
     }
 }
 

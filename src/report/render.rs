@@ -129,7 +129,7 @@ fn preamble(report: &ComparativeReport) -> Vec<String> {
 /// The lines below the table: failures, skipped names, the overhead rule,
 /// the clean check and the snapshot comparison.
 fn notes(report: &ComparativeReport) -> Vec<String> {
-    let mut notes = Vec::new();
+    let mut notes = report.input_notes.clone();
     for s in report.schemes.iter().filter(|s| s.merges_lost.len() > LOST_IN_CELL) {
         notes.push(format!("merges lost under {} ({}): {}", s.scheme, s.merges_lost.len(), s.merges_lost.join(", ")));
     }
@@ -481,7 +481,7 @@ fn json(report: &ComparativeReport) -> String {
     format!(
         "{{\"trace\":{},\"trace_names\":{},\"census\":{},\"static_set\":{{\"image\":{},\"module\":{}}},\
          \"workload\":{{\"measured\":{},\"seed\":{},\"churn_percent\":{},\"divisor\":{},\"objects\":{},\
-         \"churned\":{},\"unmatched_groups\":[{}]}},\"snapshot\":{},\"schemes\":[{}]}}\n",
+         \"churned\":{},\"unmatched_groups\":[{}]}},\"snapshot\":{},\"input_notes\":{},\"schemes\":[{}]}}\n",
         json_string(&report.trace_label),
         report.trace_names,
         json_string(&report.census_label),
@@ -495,6 +495,7 @@ fn json(report: &ComparativeReport) -> String {
         report.workload_churned,
         unmatched.join(","),
         snapshot,
+        json_strings(&report.input_notes),
         schemes.join(",")
     )
 }

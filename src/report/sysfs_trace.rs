@@ -34,6 +34,7 @@ use super::{ReportGroup, ReportScheme, replay_groups};
 use crate::flags::*;
 use crate::input::census::{Census, CensusKind, CensusRow};
 use crate::input::replay::{Replay, StaticSet};
+use crate::input::snapshot::Known;
 use crate::input::trace::{Trace, TraceEntry, TraceRow};
 use crate::world::World;
 
@@ -74,6 +75,19 @@ fn visible_flags(dir: &CensusRow) -> SlabFlags {
 
 /// Derives a creation trace from a snapshot (see the module docs for the rule).
 pub fn trace_from_census(census: &Census, reference: &Trace) -> Trace {
+    trace_from_census_noted(census, reference).0
+}
+
+/// [`trace_from_census`], with what had to be assumed: a directory whose
+/// `object_size` the snapshot does not give (`ls -l`, `slabinfo` listings,
+/// `/proc/slabinfo` give less than a sysfs tree, see [`CensusRow::known`])
+/// takes its slab size (`s->size`, from the unique id or `/proc/slabinfo`:
+/// an upper bound that merges as the directory did), else the reference
+/// trace's size for the same name, else its name is left out.
+pub fn trace_from_census_noted(census: &Census, reference: &Trace) -> (Trace, Vec<String>) {
+    let mut from_reference: Vec<&str> = Vec::new();
+    let mut from_slab_size: Vec<&str> = Vec::new();
+    let mut left_out: Vec<&str> = Vec::new();
     let groups = census.groups();
     let dirs: BTreeMap<&str, &CensusRow> = census.caches().map(|r| (r.name.as_str(), r)).collect();
     let linked: BTreeSet<&str> =
@@ -110,11 +124,23 @@ pub fn trace_from_census(census: &Census, reference: &Trace) -> Trace {
         if self_named && !linked.contains(dir_name) && !visible_reason {
             flags |= SLAB_NO_MERGE;
         }
+        let size = if dir.known.contains(Known::OBJECT_SIZE) {
+            dir.object_size
+        } else if dir.known.contains(Known::SLAB_SIZE) {
+            from_slab_size.push(name);
+            dir.slab_size
+        } else if let Some(r) = reference_row {
+            from_reference.push(name);
+            r.size
+        } else {
+            left_out.push(name);
+            continue;
+        };
         let owner = *owner_of.entry(dir_name).or_insert(name);
         rows.push(TraceRow {
             seq: rows.len() as u32 + 1,
             name: name.to_owned(),
-            size: dir.object_size,
+            size,
             align: dir.align,
             flags,
             ctor: dir.ctor.clone(),
@@ -132,7 +158,30 @@ pub fn trace_from_census(census: &Census, reference: &Trace) -> Trace {
             entry: reference_row.map_or(TraceEntry::KmemCacheCreate, |r| r.entry),
         });
     }
-    Trace { rows }
+    let mut notes = Vec::new();
+    for (names, what) in [
+        (
+            &from_slab_size,
+            "object size not in the snapshot, taken as its slab size (from the unique id or /proc/slabinfo)",
+        ),
+        (&from_reference, "object size not in the snapshot, taken from the reference trace's row of the same name"),
+        (&left_out, "no object size in the snapshot nor the reference trace: left out of the derived trace"),
+    ] {
+        if !names.is_empty() {
+            notes.push(format!("{what}: {} name(s) ({})", names.len(), abbreviated(names)));
+        }
+    }
+    (Trace { rows }, notes)
+}
+
+/// The first few names, then a count.
+fn abbreviated(names: &[&str]) -> String {
+    const SHOWN: usize = 6;
+    let mut s = names.iter().take(SHOWN).copied().collect::<Vec<_>>().join(", ");
+    if names.len() > SHOWN {
+        s.push_str(&format!(", and {} more", names.len() - SHOWN));
+    }
+    s
 }
 
 /// A directory whose attributes the replay did not reproduce.
@@ -223,13 +272,14 @@ pub(crate) fn compare_replay(world: &World, groups: &[ReportGroup], census: &Cen
             continue;
         };
         let differences: Vec<(&'static str, u32, u32)> = [
-            ("slab_size", real.slab_size, info.size),
-            ("objs_per_slab", real.objs_per_slab, info.objs_per_slab),
-            ("order", real.order, info.order),
-            ("object_size", real.object_size, info.object_size),
+            (Known::SLAB_SIZE, "slab_size", real.slab_size, info.size),
+            (Known::OBJS_PER_SLAB, "objs_per_slab", real.objs_per_slab, info.objs_per_slab),
+            (Known::ORDER, "order", real.order, info.order),
+            (Known::OBJECT_SIZE, "object_size", real.object_size, info.object_size),
         ]
         .into_iter()
-        .filter(|(_, a, b)| a != b)
+        .filter(|&(known, _, a, b)| real.known.contains(known) && a != b)
+        .map(|(_, name, a, b)| (name, a, b))
         .collect();
         if !differences.is_empty() {
             cmp.attributes.push(AttributeMismatch { dir: dir.clone(), differences });

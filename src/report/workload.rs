@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use crate::config::PAGE_SIZE;
 use crate::input::census::Census;
 use crate::input::replay::Replay;
+use crate::input::snapshot::Known;
 use crate::slab_common::cache::{KmemCache, Object};
 use crate::slub::cpu::with_cpu;
 use crate::slub::sheaf::PerCpuSheaves;
@@ -89,6 +90,10 @@ struct Event {
     name: u32,
     cpu: u32,
 }
+
+/// Bookkeeping bytes per planned object (its event, churn entry and slot
+/// while live), for [`Workload::footprint`].
+pub const PER_OBJECT_BYTES: u32 = 48;
 
 /// One churned event: freed on one CPU, allocated again on another.
 #[derive(Clone, Copy, Debug)]
@@ -187,33 +192,7 @@ impl Workload {
         churn_percent: u32,
         nr_cpus: u32,
     ) -> Workload {
-        let divisor = divisor.max(1);
-        let mut dir_of_name: BTreeMap<&str, &str> = BTreeMap::new();
-        for row in &census.rows {
-            dir_of_name.insert(&row.name, row.target.as_deref().unwrap_or(&row.name));
-        }
-        let mut used_dirs: HashSet<String> = HashSet::new();
-        let mut shares = Vec::new();
-        let mut unmatched = Vec::new();
-        for group in groups {
-            let dir = census
-                .cache(&group.dir)
-                .map(|c| c.name.clone())
-                .or_else(|| group.names.iter().find_map(|n| dir_of_name.get(n.as_str()).map(|d| (*d).to_owned())));
-            let objects = match dir {
-                Some(d) if used_dirs.insert(d.clone()) => census.cache(&d).map_or(0, |c| c.objects.div_ceil(divisor)),
-                Some(_) => 0,
-                None => {
-                    unmatched.push(group.clone());
-                    0
-                }
-            };
-            let n = group.names.len() as u64;
-            for (i, name) in group.names.iter().enumerate() {
-                let share = objects / n + if i == 0 { objects % n } else { 0 };
-                shares.push((name.clone(), share));
-            }
-        }
+        let (shares, unmatched) = Workload::shares(groups, census, divisor);
         let objects: u64 = shares.iter().map(|(_, s)| s).sum();
         let mut rng = Prng::new(seed);
         let nr_cpus = u64::from(nr_cpus.max(1));
@@ -231,6 +210,74 @@ impl Workload {
             .map(|&event| Churn { event, free_cpu: rng.below(nr_cpus) as u32, alloc_cpu: rng.below(nr_cpus) as u32 })
             .collect();
         Workload { shares, unmatched, seed, churn_percent, objects, events, churn }
+    }
+
+    /// Each name's share of objects (see [`Workload::plan`]), and the groups
+    /// with no census figure. Live counts a snapshot did not give
+    /// ([`CensusRow::known`](crate::input::census::CensusRow::known)) count as none.
+    pub fn shares(groups: &[PlanGroup], census: &Census, divisor: u64) -> (Vec<(String, u64)>, Vec<PlanGroup>) {
+        let divisor = divisor.max(1);
+        let mut dir_of_name: BTreeMap<&str, &str> = BTreeMap::new();
+        for row in &census.rows {
+            dir_of_name.insert(&row.name, row.target.as_deref().unwrap_or(&row.name));
+        }
+        let mut used_dirs: HashSet<String> = HashSet::new();
+        let mut shares = Vec::new();
+        let mut unmatched = Vec::new();
+        for group in groups {
+            let dir = census
+                .cache(&group.dir)
+                .map(|c| c.name.clone())
+                .or_else(|| group.names.iter().find_map(|n| dir_of_name.get(n.as_str()).map(|d| (*d).to_owned())));
+            let objects = match dir {
+                Some(d) if used_dirs.insert(d.clone()) => census
+                    .cache(&d)
+                    .filter(|c| c.known.contains(Known::OBJECTS))
+                    .map_or(0, |c| c.objects.div_ceil(divisor)),
+                Some(_) => 0,
+                None => {
+                    unmatched.push(group.clone());
+                    0
+                }
+            };
+            let n = group.names.len() as u64;
+            for (i, name) in group.names.iter().enumerate() {
+                let share = objects / n + if i == 0 { objects % n } else { 0 };
+                shares.push((name.clone(), share));
+            }
+        }
+        (shares, unmatched)
+    }
+
+    /// About how many bytes planning and running `shares` take: each object's
+    /// size (at least 8, rounded up to 8) plus [`PER_OBJECT_BYTES`] of bookkeeping.
+    pub fn footprint(shares: &[(String, u64)], sizes: &BTreeMap<String, u32>) -> u128 {
+        shares
+            .iter()
+            .map(|(name, n)| {
+                let size = u128::from(sizes.get(name).copied().unwrap_or(0).max(8).next_multiple_of(8));
+                u128::from(*n) * (size + u128::from(PER_OBJECT_BYTES))
+            })
+            .sum()
+    }
+
+    /// The smallest divisor whose workload fits `budget` bytes ([`Workload::footprint`]).
+    pub fn divisor_for_budget(
+        groups: &[PlanGroup],
+        census: &Census,
+        sizes: &BTreeMap<String, u32>,
+        budget: u64,
+    ) -> u64 {
+        let budget = budget.max(1);
+        let full = Workload::footprint(&Workload::shares(groups, census, 1).0, sizes);
+        let mut divisor = u64::try_from(full.div_ceil(u128::from(budget))).unwrap_or(u64::MAX).max(1);
+        // Shares are rounded up per directory: step up until it really fits.
+        while divisor < u64::MAX
+            && Workload::footprint(&Workload::shares(groups, census, divisor).0, sizes) > u128::from(budget)
+        {
+            divisor = divisor.saturating_add(divisor.div_ceil(8));
+        }
+        divisor
     }
 
     /// Events churned.
