@@ -748,3 +748,11 @@ fn huge_counts_are_scaled_to_the_memory_budget() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn explain_suggests_near_names() {
+    let err = run_err(&["--explain", "fs_cach"]);
+    assert!(err.contains("did you mean `fs_cache`"), "{err}");
+    let err = run_err(&["--explain", "zzzzqqq"]);
+    assert!(err.contains("no cache named `zzzzqqq`") && !err.contains("did you mean"), "{err}");
+}

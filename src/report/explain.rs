@@ -96,6 +96,45 @@ fn evaluate(world: &World, scheme: ReportScheme, statics: &StaticSet, row: &Trac
     world.explain_create(&row.name, row.size, &row_args(row), row.flags, row.entry.create_entry(), kind)
 }
 
+/// Up to five names of `trace` near `name`: those that contain it or that
+/// it contains (ignoring case, `-` and `_`), then those within an edit
+/// distance of a third of its length, nearest first.
+pub fn near_names(trace: &Trace, name: &str) -> Vec<String> {
+    let fold = |s: &str| s.to_lowercase().replace(['-', '_'], "");
+    let want = fold(name);
+    if want.is_empty() {
+        return Vec::new();
+    }
+    let mut scored: Vec<(usize, &str)> = trace
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let have = fold(&r.name);
+            if have.contains(&want) || want.contains(&have) {
+                return Some((have.len().abs_diff(want.len()), r.name.as_str()));
+            }
+            let d = edit_distance(&have, &want);
+            (d <= (want.chars().count() / 3).max(1)).then_some((d, r.name.as_str()))
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(5).map(|(_, n)| format!("`{n}`")).collect()
+}
+
+/// Levenshtein distance over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 /// Explains `name` under each of `schemes`.
 pub fn explain(
     trace: &Trace,
@@ -103,11 +142,14 @@ pub fn explain(
     name: &str,
     schemes: &[ReportScheme],
 ) -> Result<Explanation, String> {
-    let index = trace
-        .rows
-        .iter()
-        .position(|r| r.name == name)
-        .ok_or_else(|| format!("no cache named `{name}` in the trace"))?;
+    let index = trace.rows.iter().position(|r| r.name == name).ok_or_else(|| {
+        let near = near_names(trace, name);
+        if near.is_empty() {
+            format!("no cache named `{name}` in the trace")
+        } else {
+            format!("no cache named `{name}` in the trace; did you mean {}?", near.join(", "))
+        }
+    })?;
     let row = trace.rows[index].clone();
     let prefix = Trace { rows: trace.rows[..index].to_vec() };
     let schemes = schemes
