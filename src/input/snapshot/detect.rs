@@ -25,7 +25,7 @@ use crate::input::census::Census;
 /// Bytes sniffed before deciding.
 pub const SNIFF: usize = 64 * 1024;
 /// The largest text input read (a kernel's listings are tens of KiB).
-pub const MAX_TEXT: u64 = 64 << 20;
+pub const MAX_TEXT: u64 = 16 << 20;
 
 /// Reads one snapshot from `path` (a directory, a tar/tar.gz, or a text
 /// file; `-` is standard input). The format is detected from the content.
