@@ -36,7 +36,8 @@ fn dereferenced_copies_are_refused_with_advice() {
             && !kept.contains(cache)
         {
             if kept.len() == 12 {
-                continue;
+                // The archive is written a directory at a time: the rest is other caches.
+                break;
             }
             kept.push(cache.clone());
         }
