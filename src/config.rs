@@ -115,6 +115,9 @@ pub enum Broken {
     /// forgets slabs that a racing free emptied after the shrink pass (the
     /// check `__kmem_cache_shutdown()` makes with `node_nr_slabs()`).
     ShutdownCountsObjectsOnly,
+    /// `kfree_addr()` checks the address under one `list_lock` section and
+    /// frees it under another, so two frees of one address both pass.
+    KfreeAddrCheckThenFree,
 }
 
 impl Default for SlabConfig {

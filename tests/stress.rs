@@ -269,3 +269,103 @@ fn destroy_racing_kfree_never_leaks_a_slab() {
     assert_eq!(st.live_objects(), 0, "every late kfree() landed: {st:?}");
     assert_eq!(world.pages(), pages_at_boot + st.pages, "no slab outside a listed or orphaned storage");
 }
+
+/// mm/slub.c: free_to_partial_list(): under `slub_debug=F` the checks of
+/// free_debug_processing() and the free itself run in one list_lock section.
+/// Two CPUs free the same addresses, one after the other in step, batch
+/// after batch: each address is freed exactly once and the other free is
+/// refused; never both.
+#[test]
+fn racing_kfree_addr_of_one_address_frees_it_once() {
+    use slabmerge::SlabError;
+    use slabmerge::flags::SLAB_CONSISTENCY_CHECKS;
+    const BATCH: usize = 256;
+    // Slabs of the kernel's size: long freelists keep each check's list_lock
+    // section long, so the other CPU is waiting for the lock when it ends.
+    let world = common::world_with(SlabConfig { nr_cpus: 2, ..SlabConfig::default() });
+    let cache = common::create(&world, "stress_checked", 48, SLAB_CONSISTENCY_CHECKS);
+    let batch: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
+    let ok: Vec<AtomicUsize> = (0..BATCH).map(|_| AtomicUsize::new(0)).collect();
+    // `cursor = n` lets the helper free the n-th address (counted over all
+    // batches) together with the main thread, which frees it right after
+    // moving the cursor; `finished` is the helper's last address. Nothing in
+    // the scope panics or blocks, so a broken free fails instead of hanging.
+    let (cursor, finished) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let stop = AtomicBool::new(false);
+    let unexpected = std::sync::Mutex::new(Vec::<String>::new());
+    let free = |world: &World, addr: usize, ok: &AtomicUsize| {
+        // SAFETY: the objects' tokens were dropped before the batch was published.
+        match unsafe { world.kfree_addr(addr) } {
+            Ok(()) => _ = ok.fetch_add(1, Ordering::Relaxed),
+            // The loser is refused: the object is already free, or the
+            // winner's free emptied the slab and it was discarded.
+            Err(SlabError::DoubleFree { .. } | SlabError::NotSlabObject { .. }) => {}
+            Err(e) => unexpected.lock().unwrap().push(format!("{addr:#x}: {e:?}")),
+        }
+    };
+    let wait_for = |counter: &AtomicUsize, n: usize| {
+        let mut spins = 0u32;
+        while counter.load(Ordering::Acquire) < n && !stop.load(Ordering::Acquire) {
+            spins += 1;
+            if spins.is_multiple_of(64) {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    };
+    let (mut frees, mut twice) = (0usize, Vec::new());
+    std::thread::scope(|scope| {
+        let (world, batch, ok, cursor, finished, stop) = (&world, &batch, &ok, &cursor, &finished, &stop);
+        let (free, wait_for) = (&free, &wait_for);
+        scope.spawn(move || {
+            set_current_cpu(1);
+            let mut n = 0;
+            while !stop.load(Ordering::Acquire) {
+                wait_for(cursor, n + 1);
+                let addrs = batch.lock().unwrap().clone();
+                for (i, addr) in addrs.iter().enumerate() {
+                    wait_for(cursor, n + i + 1);
+                    free(world, *addr, &ok[i]);
+                }
+                n += BATCH;
+                finished.store(n, Ordering::Release);
+            }
+        });
+        set_current_cpu(0);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(1) && twice.is_empty() && unexpected.lock().unwrap().is_empty() {
+            let Ok(addrs) = (0..BATCH).map(|_| cache.alloc().map(|o| o.addr())).collect::<Result<Vec<_>, _>>() else {
+                unexpected.lock().unwrap().push("alloc failed".into());
+                break;
+            };
+            ok.iter().for_each(|o| o.store(0, Ordering::Relaxed));
+            *batch.lock().unwrap() = addrs.clone();
+            for (i, addr) in addrs.iter().enumerate() {
+                cursor.store(frees + i + 1, Ordering::Release);
+                free(world, *addr, &ok[i]);
+            }
+            frees += BATCH;
+            wait_for(finished, frees);
+            for (addr, ok) in addrs.iter().zip(ok) {
+                match ok.load(Ordering::Relaxed) {
+                    1 => {}
+                    times => twice.push((*addr, times)),
+                }
+            }
+        }
+        stop.store(true, Ordering::Release);
+    });
+    eprintln!("racing kfree_addr: {frees} addresses freed by two CPUs");
+    let unexpected = unexpected.into_inner().unwrap();
+    assert!(unexpected.is_empty(), "{} unexpected results, first {:?}", unexpected.len(), unexpected.first());
+    assert!(
+        twice.is_empty(),
+        "{} addresses freed other than once, first (address, frees) {:x?}",
+        twice.len(),
+        twice[0]
+    );
+    assert!(frees >= 10 * BATCH, "the race ran {frees} times");
+    assert_eq!(cache.stats().unwrap().live_objects(), 0);
+    kmem_cache_destroy(cache).unwrap();
+}

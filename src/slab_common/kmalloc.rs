@@ -4,8 +4,6 @@
 //! Mirrors `mm/slab_common.c` (`kmalloc_caches`, `__kmalloc_large_node`,
 //! `kfree`) and the `free_consistency_checks()` side of `slub_debug=F`.
 
-use std::ptr::NonNull;
-
 use crate::config::{KMALLOC_MAX_SIZE, PAGE_SIZE};
 use crate::error::SlabError;
 use crate::flags::SLAB_CONSISTENCY_CHECKS;
@@ -94,9 +92,13 @@ impl World {
     /// token's back would let the token reach memory that has been handed out
     /// again. (The allocator's own state stays consistent either way: in a
     /// checked cache every free, by token or by address, is validated under
-    /// the node lock.)
+    /// the node lock.) Two calls racing on one address free it once: as
+    /// `free_to_partial_list()` does, the check and the free share one
+    /// `list_lock` section, and the loser gets [`SlabError::DoubleFree`] (or
+    /// [`SlabError::NotSlabObject`] if the winner's free emptied the slab
+    /// and it was discarded).
     pub unsafe fn kfree_addr(&self, addr: usize) -> Result<(), SlabError> {
-        let _guard = self.core.memory.discard_lock.read();
+        let guard = self.core.memory.discard_lock.read();
         let PageEntry::Slab(slab) = self.core.memory.map.lookup(addr) else {
             let error = SlabError::NotSlabObject { addr };
             self.core.report("kfree", None, Some(addr), error.to_string());
@@ -106,26 +108,36 @@ impl World {
         let storage = unsafe { slab.as_ref().storage.as_ref() };
         let name = storage.primary_name();
         let result = if !storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {
-            Err(SlabError::Unchecked { cache: name, addr })
+            Err(SlabError::Unchecked { cache: name.clone(), addr })
         } else {
-            // SAFETY: live slab of this storage.
-            match unsafe { storage.free_consistency_checks(slab, addr) } {
-                Ok(()) => {
-                    drop(_guard);
-                    // SAFETY: the checks (under the node lock) found an
-                    // allocated object start of this slab; debug caches have
-                    // no sheaves, so "not on the freelist" is "allocated". By
-                    // this function's contract no token names `addr`, so no one
-                    // else frees it between the check and this free, and an
-                    // allocated object keeps its slab (and storage) alive.
-                    unsafe { storage.__slab_free(slab, NonNull::new_unchecked(addr as *mut u8)) };
-                    return Ok(());
-                }
-                Err(check) => Err(check_error(check, name, addr)),
+            // BROKEN ON PURPOSE, loom only (`Broken::KfreeAddrCheckThenFree`):
+            // the check and the free in two list_lock sections, so two frees
+            // of one address can both pass the check.
+            #[cfg(loom)]
+            if self.core.config.broken == Some(crate::config::Broken::KfreeAddrCheckThenFree) {
+                // SAFETY: live slab of this storage.
+                return match unsafe { storage.free_consistency_checks(slab, addr) } {
+                    Ok(()) => {
+                        drop(guard);
+                        // SAFETY: none; this is the race being modelled.
+                        unsafe { storage.__slab_free(slab, std::ptr::NonNull::new_unchecked(addr as *mut u8)) };
+                        Ok(())
+                    }
+                    Err(check) => Err(check_error(check, name, addr)),
+                };
+            }
+            // The guard goes with the call: `storage` is not used after it.
+            // SAFETY: the read lock keeps `slab` alive until the function
+            // drops it; a debug cache has no sheaves; by this function's
+            // contract no token names `addr`. Check and free share one
+            // list_lock section, so of two racing frees only one passes.
+            match unsafe { storage.free_debug_checked(slab, addr, guard) } {
+                Ok(()) => return Ok(()),
+                Err(check) => Err(check_error(check, name.clone(), addr)),
             }
         };
         if let Err(e) = &result {
-            self.core.report("kfree", Some(storage.primary_name()), Some(addr), e.to_string());
+            self.core.report("kfree", Some(name), Some(addr), e.to_string());
         }
         result
     }

@@ -233,3 +233,58 @@ impl CacheStorage {
         st
     }
 }
+
+impl CacheStorage {
+    /// Mirrors `free_to_partial_list()` with `free_debug_processing()`: the
+    /// free of a `SLAB_CONSISTENCY_CHECKS` cache validates the address
+    /// (`check_valid_pointer()`, `on_freelist()`) and puts the object back on
+    /// its slab in one `list_lock` section, so two frees of the same address
+    /// cannot both pass the check. `pin` (what keeps `slab` alive without an
+    /// object token: the page-map read lock) is dropped after the lock, before
+    /// a discard, which takes the page map's write side.
+    ///
+    /// # Safety
+    /// `slab` is live and belongs to this storage while `pin` is held; the
+    /// storage has no sheaves (debug caches), so "not on the freelist" is
+    /// "allocated"; no object token names `addr`.
+    pub(crate) unsafe fn free_debug_checked<P>(
+        &self,
+        slab: NonNull<Slab>,
+        addr: usize,
+        pin: P,
+    ) -> Result<(), FreeCheck> {
+        // SAFETY: live slab while `pin` is held.
+        let s = unsafe { slab.as_ref() };
+        let first = s.base.as_ptr() as usize + self.layout.red_left_pad as usize;
+        let stride = self.layout.size as usize;
+        if addr < first || !(addr - first).is_multiple_of(stride) || (addr - first) / stride >= s.objects as usize {
+            return Err(FreeCheck::NotObjectStart);
+        }
+        let discard = {
+            let mut n = self.nodes[s.node as usize].list_lock.lock();
+            // SAFETY: list_lock held; the freelist only links free objects.
+            let on_freelist = unsafe {
+                let mut cur = s.with_state(|st| st.freelist);
+                while !cur.is_null() && cur as usize != addr {
+                    cur = get_freepointer(cur, self.layout.offset);
+                }
+                !cur.is_null()
+            };
+            if on_freelist {
+                return Err(FreeCheck::AlreadyFree);
+            }
+            // SAFETY: list_lock held; an allocated object start of `slab`
+            // that no token names: this free is its only owner. Once the lock
+            // drops a racing final destroy may release the storage, so the
+            // memory is taken while the lock still pins `self`.
+            unsafe { self.free_locked(&mut n, slab, NonNull::new_unchecked(addr as *mut u8)) }
+                .map(|slab| (slab, self.memory.clone()))
+        };
+        drop(pin);
+        if let Some((slab, memory)) = discard {
+            // SAFETY: unlinked, empty, ours alone; `memory` outlives any storage.
+            unsafe { super::storage::discard_slab(&memory, slab) };
+        }
+        Ok(())
+    }
+}

@@ -443,6 +443,48 @@ fn loom_mainline_destroy_racing_merging_create_is_refcounted() {
 }
 
 // ---------------------------------------------------------------------------
+// Model 7: two kfree_addr() of one address.
+
+fn racing_kfree_addr_of_one_address(broken: Option<Broken>) {
+    model("racing_kfree_addr_of_one_address", move || {
+        set_current_cpu(0);
+        let mw = ModelWorld::new(tiny(Scheme::Mainline, 2, broken));
+        let world = mw.world;
+        let c = world
+            .kmem_cache_create("checked", 32, KmemCacheArgs::default(), crate::flags::SLAB_CONSISTENCY_CHECKS)
+            .expect("kmem_cache_create");
+        // Two objects: the slab stays (one object in use) whoever wins.
+        let (keep, object) = (c.alloc().unwrap(), c.alloc().unwrap());
+        let addr = object.addr();
+        drop(object); // the token is given up before its address is freed
+        let other = thread::spawn(move || {
+            set_current_cpu(1);
+            // SAFETY: no token names `addr`.
+            unsafe { world.kfree_addr(addr) }
+        });
+        // SAFETY: no token names `addr`.
+        let mine = unsafe { world.kfree_addr(addr) };
+        let theirs = other.join().unwrap();
+        let oks = usize::from(mine.is_ok()) + usize::from(theirs.is_ok());
+        assert_eq!(oks, 1, "exactly one free of the address succeeds: {mine:?}, {theirs:?}");
+        assert!(matches!(mine.and(theirs), Err(SlabError::DoubleFree { .. })));
+        assert_eq!(c.stats().unwrap().live_objects(), 1);
+        c.free(keep).unwrap();
+        kmem_cache_destroy(c).unwrap();
+        // SAFETY: the thread is joined and the handle was destroyed.
+        assert_eq!(unsafe { mw.power_off() }, 0);
+    });
+}
+
+/// mm/slub.c: free_to_partial_list(): the checks of free_debug_processing()
+/// and the free run under one list_lock, so of two racing frees of one
+/// address exactly one succeeds and the other is a double free.
+#[test]
+fn loom_racing_kfree_addr_frees_once() {
+    racing_kfree_addr_of_one_address(None);
+}
+
+// ---------------------------------------------------------------------------
 // Proof that the models fail: broken teardown steps, run in a child process.
 
 /// Set in the child process that runs a model with a broken step.
@@ -504,5 +546,18 @@ fn loom_catches_shutdown_counting_objects_only() {
         Broken::ShutdownCountsObjectsOnly,
         destroy_last_alias_races_kfree,
         &["released at destroy", "Allocation leaked"],
+    );
+}
+
+/// mm/slub.c: free_to_partial_list(): checking under one list_lock section
+/// and freeing under another lets both of two racing frees pass, which
+/// model 7 catches.
+#[test]
+fn loom_catches_kfree_addr_check_then_free() {
+    expect_caught(
+        "tests::loom::loom_catches_kfree_addr_check_then_free",
+        Broken::KfreeAddrCheckThenFree,
+        racing_kfree_addr_of_one_address,
+        &["exactly one free of the address succeeds", "attempt to subtract with overflow"],
     );
 }
