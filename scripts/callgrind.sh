@@ -4,6 +4,11 @@
 #
 # Usage: scripts/callgrind.sh [N]   (N calls per fast path, default 100000)
 #
+# Valgrind has no membarrier(2), so by default this counts the per-cpu
+# protocol's FALLBACK (a CAS trylock per entry). FASTPATH_ASSUME_MEMBARRIER=1
+# (passed through to the harness) counts the owner's fast path instead; it is
+# a counting-only assumption, see examples/fastpath.rs.
+#
 # Each counted function runs in its own valgrind process with
 # --collect-atstart=no --toggle-collect=<function>, so the total is exactly
 # the inclusive cost of N calls of that function; the harness warms the
