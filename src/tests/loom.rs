@@ -452,15 +452,23 @@ const BROKEN_CHILD: &str = "SLABMERGE_LOOM_BROKEN_CHILD";
 /// runs test `test` alone in a child process and asserts that it failed with
 /// one of the `expected` messages on its stderr.
 pub(super) fn expect_caught(test: &str, broken: Broken, run: fn(Option<Broken>), expected: &[&str]) {
+    expect_caught_at(test, broken, run, expected, None);
+}
+
+/// [`expect_caught`] with the child's preemption bound set to `preemptions`
+/// (`LOOM_MAX_PREEMPTIONS`), for a bug whose interleaving needs more
+/// preemptions than the passing models are run with.
+fn expect_caught_at(test: &str, broken: Broken, run: fn(Option<Broken>), expected: &[&str], preemptions: Option<&str>) {
     if std::env::var_os(BROKEN_CHILD).is_some() {
         run(Some(broken));
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(BROKEN_CHILD, "1")
-        .output()
-        .expect("run the test binary");
+    let mut child = std::process::Command::new(std::env::current_exe().expect("the test binary"));
+    child.args([test, "--exact", "--nocapture", "--test-threads=1"]).env(BROKEN_CHILD, "1");
+    if let Some(bound) = preemptions {
+        child.env("LOOM_MAX_PREEMPTIONS", bound);
+    }
+    let out = child.output().expect("run the test binary");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "loom did not catch {broken:?}:\n{stderr}");
     assert!(
@@ -496,14 +504,20 @@ fn loom_catches_flush_without_cpu_lock() {
 
 /// mm/slub.c: __kmem_cache_shutdown() is clean only when no slab is left;
 /// counting objects alone releases a slab that a racing kfree() emptied,
-/// which model 2 catches.
+/// which model 2 catches. Three preemptions: flush_all() copies the CPUs'
+/// objects out and frees them to slabs after letting the CPUs go (as the
+/// kernel's sheaf_flush_main() does), so the kfree() that missed its sheaves
+/// no longer blocks on a list_lock the flush holds; it must be preempted
+/// between the miss and its __slab_free(), and the destroy once more before
+/// its final check.
 #[test]
 fn loom_catches_shutdown_counting_objects_only() {
-    expect_caught(
+    expect_caught_at(
         "tests::loom::loom_catches_shutdown_counting_objects_only",
         Broken::ShutdownCountsObjectsOnly,
         destroy_last_alias_races_kfree,
         &["released at destroy", "Allocation leaked"],
+        Some("3"),
     );
 }
 
@@ -668,7 +682,9 @@ fn pcs_two_on_one_slot(fallback: bool) {
         let me = user()();
         let other = other.join().unwrap();
         if !fallback {
-            assert!(me ^ other, "exactly one of the two owns the slot: {me} {other}");
+            // The first claimer owns the slot until it exits; the other may
+            // then steal it, so each answer is "owned when I last looked".
+            assert!(me || other, "neither thread got the slot");
         }
         let a = std::sync::Arc::into_inner(a).expect("the thread is joined");
         pcs_finish(mw, a);
@@ -725,17 +741,6 @@ fn loom_catches_pcs_skip_heavy_fence() {
         "tests::loom::loom_catches_pcs_skip_heavy_fence",
         Broken::SkipHeavyFence,
         pcs_owner_vs_flush_membarrier,
-        PCS_CAUGHT,
-    );
-}
-
-/// A steal without membarrier, caught by the migration model.
-#[test]
-fn loom_catches_pcs_steal_skip_heavy_fence() {
-    expect_caught(
-        "tests::loom::loom_catches_pcs_steal_skip_heavy_fence",
-        Broken::SkipHeavyFence,
-        pcs_steal_from_migrated,
         PCS_CAUGHT,
     );
 }

@@ -105,3 +105,57 @@ fn loom_catches_percpu_slot_busy() {
         &["Causality violation", "lost or duplicated"],
     );
 }
+
+/// A owns slot 0 and migrates to CPU 1, but its fast path still runs on
+/// slot 0 (stale); C, on CPU 0, steals the slot through the remote protocol.
+fn steal_from_stale_owner(broken: Option<Broken>) {
+    model("percpu_steal_from_stale_owner", move || {
+        let mut pcs = PerCpu::new(2, Mode::Auto, |i| Stack::with(10 + i as u32));
+        pcs.set_broken(broken);
+        let pcs = Arc::new(pcs);
+        set_current_cpu(0);
+        drop(pcs.slot(0).enter().expect("the first entry claims the slot"));
+        let c = {
+            let pcs = pcs.clone();
+            thread::spawn(move || {
+                set_current_cpu(0);
+                let mut held = Vec::new();
+                if let Some((idx, mut g)) = pcs.enter_local() {
+                    assert_eq!(idx, 0);
+                    held.extend(g.with_mut(Stack::pop));
+                }
+                held
+            })
+        };
+        set_current_cpu(1);
+        let mut held = Vec::new();
+        if let Some(mut g) = pcs.slot(0).enter() {
+            if let Some(o) = g.with_mut(Stack::pop) {
+                g.with_mut(|s| s.push(o));
+            }
+        }
+        held.extend(c.join().unwrap());
+        for slot in pcs.iter() {
+            slot.lock_remote().with_mut(|s| s.flush(&mut held));
+        }
+        held.sort_unstable();
+        assert_eq!(held, [10, 11], "an object was lost or duplicated");
+    });
+}
+
+/// The steal waits, after its heavy fence, for the stale owner's section.
+#[test]
+fn loom_percpu_claimer_steals_from_stale_owner() {
+    steal_from_stale_owner(None);
+}
+
+/// A steal without membarrier enters alongside the stale owner.
+#[test]
+fn loom_catches_percpu_steal_skip_heavy_fence() {
+    expect_caught(
+        "tests::loom_percpu::loom_catches_percpu_steal_skip_heavy_fence",
+        Broken::SkipHeavyFence,
+        steal_from_stale_owner,
+        &["Causality violation", "lost or duplicated"],
+    );
+}
