@@ -26,9 +26,10 @@
 //! Before the counted calls, one uncounted pair fills the CPU's sheaf, so
 //! every counted call is a sheaf hit and the count per call is exact.
 //!
-//! Valgrind answers `membarrier(2)` with `ENOSYS`, so under callgrind the
-//! per-cpu slots run in their fallback (a compare-and-swap trylock per
-//! entry). `FASTPATH_ASSUME_MEMBARRIER=1` makes the harness *assume*
+//! Valgrind 3.19 implements `membarrier(2)`, so callgrind counts the owner's
+//! fast path; `PERCPU_FORCE_FALLBACK=1` counts the fallback (a
+//! compare-and-swap trylock per entry). A valgrind that answers `ENOSYS`
+//! counts the fallback; there `FASTPATH_ASSUME_MEMBARRIER=1` makes the harness *assume*
 //! membarrier is available, for counting only: this single thread then owns
 //! its CPU's slots and every counted call is the owner's fast path. It is
 //! sound only because nothing here ever needs the heavy fence (no flush, no

@@ -4,10 +4,11 @@
 #
 # Usage: scripts/callgrind.sh [N]   (N calls per fast path, default 100000)
 #
-# Valgrind has no membarrier(2), so by default this counts the per-cpu
-# protocol's FALLBACK (a CAS trylock per entry). FASTPATH_ASSUME_MEMBARRIER=1
-# (passed through to the harness) counts the owner's fast path instead; it is
-# a counting-only assumption, see examples/fastpath.rs.
+# Valgrind 3.19 implements membarrier(2), so this counts the per-cpu
+# protocol's owner fast path; PERCPU_FORCE_FALLBACK=1 counts the fallback (a
+# CAS trylock per entry). Under a valgrind that answers ENOSYS the default is
+# the fallback, and FASTPATH_ASSUME_MEMBARRIER=1 (a counting-only assumption,
+# see examples/fastpath.rs) counts the owner's path.
 #
 # Each counted function runs in its own valgrind process with
 # --collect-atstart=no --toggle-collect=<function>, so the total is exactly

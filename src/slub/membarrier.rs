@@ -9,7 +9,8 @@
 //!
 //! Detection happens once per process: `MEMBARRIER_CMD_QUERY` must list
 //! `PRIVATE_EXPEDITED` and `REGISTER_PRIVATE_EXPEDITED` and the registration
-//! must succeed. Valgrind answers `ENOSYS`, old kernels (< 4.14) lack the
+//! must succeed. Valgrind versions without the syscall answer `ENOSYS` (3.19
+//! implements it), old kernels (< 4.14) lack the
 //! command, seccomp sandboxes may refuse it: all of these select the fallback.
 //! Setting `PERCPU_FORCE_FALLBACK=1` in the environment forces the fallback
 //! for the whole process; `SlabConfig::percpu_fallback` forces it for the
@@ -60,8 +61,8 @@ pub fn available() -> bool {
 }
 
 /// Benchmarks only: makes [`available`] answer true *without* registering,
-/// so a single-threaded instruction count under valgrind (which answers
-/// `ENOSYS`) measures the membarrier-mode fast path. Fail-stop, not unsound:
+/// so a single-threaded instruction count under a valgrind that answers
+/// `ENOSYS` measures the membarrier-mode fast path. Fail-stop, not unsound:
 /// any heavy fence (a remote operation or a steal) then gets an error from
 /// the kernel or valgrind and panics in [`private_expedited`] before touching
 /// the data. Must be called before the first [`available`]; returns whether

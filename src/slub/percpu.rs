@@ -674,8 +674,8 @@ mod tests {
         (mode, taken)
     }
 
-    /// `SlabConfig::percpu_fallback` keeps the fallback tested outside
-    /// valgrind: every entry takes the slot's trylock, so a second thread on
+    /// `SlabConfig::percpu_fallback` keeps the fallback tested wherever
+    /// membarrier works: every entry takes the slot's trylock, so a second thread on
     /// an idle CPU slot gets the sheaves (the scheme before membarrier).
     #[test]
     fn forced_fallback_shares_a_cpu_slot_by_trylock() {
@@ -684,7 +684,7 @@ mod tests {
 
     /// With membarrier, a live owner keeps its CPU's slot: a second thread on
     /// that CPU takes the slab slow path, as a second context on a kernel CPU
-    /// would find the per-cpu lock taken. Without membarrier (valgrind, old
+    /// would find the per-cpu lock taken. Without membarrier (some valgrinds, old
     /// kernels, `PERCPU_FORCE_FALLBACK=1`) the default is the fallback.
     #[test]
     fn owner_keeps_its_cpu_slot_unless_membarrier_is_missing() {
