@@ -4,6 +4,12 @@
 #
 # Usage: scripts/callgrind.sh [N]   (N calls per fast path, default 100000)
 #
+# Valgrind 3.19 implements membarrier(2), so this counts the per-cpu
+# protocol's owner fast path; PERCPU_FORCE_FALLBACK=1 counts the fallback (a
+# CAS trylock per entry). Under a valgrind that answers ENOSYS the default is
+# the fallback, and FASTPATH_ASSUME_MEMBARRIER=1 (a counting-only assumption,
+# see examples/fastpath.rs) counts the owner's path.
+#
 # Each counted function runs in its own valgrind process with
 # --collect-atstart=no --toggle-collect=<function>, so the total is exactly
 # the inclusive cost of N calls of that function; the harness warms the

@@ -94,6 +94,10 @@ pub struct SlabConfig {
     pub barn_max_sheaves: u32,
     /// Static instance slots of the simulated kernel image (`World::image_static`).
     pub image_statics: usize,
+    /// Forces the per-cpu protocol's fallback (a compare-and-swap trylock on
+    /// every sheaf access, as when `membarrier(2)` is unavailable) for the
+    /// caches of this world. `PERCPU_FORCE_FALLBACK=1` does it process-wide.
+    pub percpu_fallback: bool,
     /// Loom builds only: run one deliberately broken teardown step, to show
     /// that the loom models catch it (`src/loom_tests.rs`).
     #[cfg(loom)]
@@ -118,6 +122,22 @@ pub enum Broken {
     /// `kfree_addr()` checks the address under one `list_lock` section and
     /// frees it under another, so two frees of one address both pass.
     KfreeAddrCheckThenFree,
+    /// Per-cpu protocol (`slub/percpu.rs`): the owner does not re-check
+    /// `owner` after publishing its busy word (it checks before only).
+    SkipRecheck,
+    /// The owner omits the light fence (a real bug on any CPU with store buffers).
+    SkipLightFence,
+    /// The remote side does not issue the heavy fence (membarrier).
+    SkipHeavyFence,
+    /// The owner ends its busy period before it is done with the sheaves.
+    EarlyClear,
+    /// The remote side does not wait for the displaced owner's busy word.
+    NoWait,
+    /// The busy word lives in the slot (the protocol's first design): a
+    /// preempted former owner's clearing store cancels the new owner's busy.
+    SlotBusy,
+    /// In fallback mode the remote side does not take the slot's trylock.
+    FallbackNoLock,
 }
 
 impl Default for SlabConfig {
@@ -142,6 +162,7 @@ impl Default for SlabConfig {
             max_objects_per_slab: None,
             barn_max_sheaves: 10,
             image_statics: 16,
+            percpu_fallback: false,
             #[cfg(loom)]
             broken: None,
         }

@@ -6,9 +6,16 @@
 //! |---|---|---|
 //! | `atomic::*` | `std::sync::atomic` | `loom::sync::atomic` |
 //! | [`Mutex`], [`RwLock`] | `parking_lot` | newtypes over `loom::sync` |
-//! | [`UnsafeCell`] | newtype over `std::cell::UnsafeCell` with `with`/`with_mut` | `loom::cell::UnsafeCell` |
+//! | [`UnsafeCell`] | newtype over `std::cell::UnsafeCell` with `with_mut` | `loom::cell::UnsafeCell` |
 //! | [`Arc`] | `std::sync::Arc` | `std::sync::Arc` (see the loom module) |
 //! | [`raw_alloc`] / [`raw_free`] | `std::alloc` | `loom::alloc` (loom fails a run that leaks) |
+//! | [`light_fence`] | `compiler_fence(SeqCst)` | `fence(SeqCst)` |
+//! | [`heavy_fence`] | `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` | `fence(SeqCst)` |
+//! | [`spin_wait`] | spin, then `yield_now` | `loom::thread::yield_now` |
+//!
+//! The fence pair is the per-cpu protocol's asymmetric barrier
+//! (`slub/percpu.rs`); why a pair of SeqCst fences models it under loom is in
+//! `design/allocator.md` ("What loom models").
 //!
 //! parking_lot has no loom support: it blocks the one OS thread loom runs its
 //! model on. The loom newtypes keep the same method names so call sites do not change.
@@ -33,12 +40,6 @@ mod imp {
         /// Wraps `value`.
         pub const fn new(value: T) -> Self {
             UnsafeCell(std::cell::UnsafeCell::new(value))
-        }
-
-        /// Calls `f` with a shared raw pointer to the contents.
-        #[inline(always)]
-        pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
-            f(self.0.get())
         }
 
         /// Calls `f` with a unique raw pointer to the contents.
@@ -68,10 +69,28 @@ mod imp {
         unsafe { std::alloc::dealloc(ptr, layout) }
     }
 
-    /// Spin-wait hint.
+    /// The owner side's half of the asymmetric fence: a compiler barrier only.
+    /// `membarrier()` on the remote side upgrades it to a full barrier for the
+    /// Dekker pair of the per-cpu protocol (see `slub/membarrier.rs`).
+    #[inline(always)]
+    pub fn light_fence() {
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The remote side's half: `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`.
     #[inline]
-    pub fn spin_loop() {
-        std::hint::spin_loop()
+    pub fn heavy_fence() {
+        crate::slub::membarrier::private_expedited();
+    }
+
+    /// One round of a remote side's wait for an owner: spin, then yield.
+    #[inline]
+    pub fn spin_wait(round: u32) {
+        if round < 64 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
     }
 }
 
@@ -154,9 +173,20 @@ mod imp {
         unsafe { loom::alloc::dealloc(ptr, layout) }
     }
 
-    /// A yield point for loom.
-    pub fn spin_loop() {
-        loom::hint::spin_loop()
+    /// Models the owner's compiler barrier *as upgraded by a concurrent
+    /// membarrier*: a SeqCst fence (an over-approximation, see `design/allocator.md`).
+    pub fn light_fence() {
+        loom::sync::atomic::fence(loom::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Models `membarrier(PRIVATE_EXPEDITED)`: a SeqCst fence.
+    pub fn heavy_fence() {
+        loom::sync::atomic::fence(loom::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A yield point for loom (every spin loop needs one).
+    pub fn spin_wait(_round: u32) {
+        loom::thread::yield_now();
     }
 }
 

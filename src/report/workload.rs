@@ -28,8 +28,7 @@ use crate::input::replay::Replay;
 use crate::input::snapshot::Known;
 use crate::slab_common::cache::{KmemCache, Object};
 use crate::slub::cpu::with_cpu;
-use crate::slub::sheaf::PerCpuSheaves;
-use crate::slub::storage::{CacheStorage, KmemCacheNode};
+use crate::slub::storage::{CacheStorage, KmemCacheNode, PcsSlot};
 
 /// The report's default seed.
 pub const DEFAULT_SEED: u64 = 0x51ab_3e76_e5ee_d001;
@@ -159,7 +158,7 @@ pub struct Memory {
     pub storages: u64,
     /// `kmem_cache_instances * size_of::<KmemCache>()`.
     pub instance_bytes: u64,
-    /// Per storage: `size_of::<CacheStorage>()` + `nr_cpus * size_of::<PerCpuSheaves>()`
+    /// Per storage: `size_of::<CacheStorage>()` + `nr_cpus * size_of::<PcsSlot>()`
     /// + `nr_nodes * size_of::<KmemCacheNode>()`.
     pub storage_bytes: u64,
     /// Bytes of every allocated sheaf (header and object-pointer array).
@@ -394,11 +393,11 @@ impl Workload {
 }
 
 /// The fixed bytes of one storage: `CacheStorage` itself, one
-/// `PerCpuSheaves` slot per CPU and one `KmemCacheNode` per node (sheaves
+/// `PcsSlot` (the protocol's words and `PerCpuSheaves`) per CPU and one `KmemCacheNode` per node (sheaves
 /// are counted separately, as they come and go).
 pub fn storage_fixed_bytes(nr_cpus: u32, nr_nodes: u32) -> u64 {
     (size_of::<CacheStorage>()
-        + nr_cpus.max(1) as usize * size_of::<PerCpuSheaves>()
+        + nr_cpus.max(1) as usize * size_of::<PcsSlot>()
         + nr_nodes.max(1) as usize * size_of::<KmemCacheNode>()) as u64
 }
 

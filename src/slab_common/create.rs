@@ -267,13 +267,14 @@ impl WorldCore {
             cfg.nr_cpus,
             cfg.nr_nodes,
             cfg.barn_max_sheaves,
+            cfg.percpu_fallback,
         )
         .ok_or(SlabError::NoMemory)?;
         // Loom builds only: hand the storage the teardown step to break, if any.
         #[cfg(loom)]
         // SAFETY: the storage is ours until published through `set_storage`.
         unsafe {
-            (*storage.as_ptr()).broken = cfg.broken;
+            CacheStorage::set_broken(storage, cfg.broken);
         }
         let inst = if hidden { Box::leak(Box::new(KmemCache::new())).into() } else { instance_for(&req.placement) };
         // SAFETY: a fresh or unused instance; nobody else uses it yet.

@@ -58,11 +58,7 @@ impl KmemCache {
         let sheaf = if size > capacity {
             SlabSheaf::alloc(storage.self_ptr(), size).ok_or(SlabError::NoMemory)?
         } else {
-            let pcs = storage.pcs(slot);
-            pcs.lock_remote();
-            let spare = pcs.spare();
-            pcs.set_spare(None);
-            pcs.unlock();
+            let spare = storage.with_local_pcs(|_, pcs| pcs.spare.take());
             let from_barn = || {
                 let (barn, _) = storage.barn(node);
                 let mut b = barn.lock();
@@ -129,14 +125,16 @@ impl Drop for PrefilledSheaf<'_> {
         let sheaf = self.sheaf;
         if !self.oversize() {
             let slot = cpu_slot(storage.nr_cpus());
-            let pcs = storage.pcs(slot);
-            pcs.lock_remote();
-            if pcs.spare().is_none() {
-                pcs.set_spare(Some(sheaf));
-                pcs.unlock();
+            let parked = storage.with_local_pcs(|_, pcs| {
+                let empty = pcs.spare.is_none();
+                if empty {
+                    pcs.spare = Some(sheaf);
+                }
+                empty
+            });
+            if parked {
                 return;
             }
-            pcs.unlock();
             storage.refill_sheaf(sheaf, storage.node_of_slot(slot));
             let (barn, max) = storage.barn(storage.node_of_slot(slot));
             let mut b = barn.lock();

@@ -10,59 +10,50 @@ use super::sheaf::{PerCpuSheaves, SlabSheaf};
 use super::slab::{OnList, Slab, get_freepointer, set_freepointer};
 use super::stat::StatItem::*;
 use super::storage::{CacheStorage, NodeLists, discard_slab};
-use crate::slub::cpu::cpu_slot;
 use crate::slub::page::PageEntry;
 
 impl CacheStorage {
     /// Mirrors `slab_alloc_node()`: the per-cpu sheaves, then the slab lists.
+    /// A miss (another thread owns this CPU's slot, a remote flush holds it,
+    /// first use or a steal in the fallback's slow entry) takes the slab path
+    /// of the CPU's node.
     #[inline]
     pub(crate) fn slab_alloc(&self) -> Option<NonNull<u8>> {
-        let slot = cpu_slot(self.cpu_sheaves.len());
-        match self.alloc_from_pcs(slot) {
+        match self.cpu_sheaves.with_local_or(|slot, pcs| self.alloc_from_pcs(slot, pcs), || None) {
             Some(object) => Some(object),
-            None => self.slab_alloc_slow(self.node_of_slot(slot)),
+            None => self.slab_alloc_slow(self.node_of_slot(self.cpu_sheaves.current_index())),
         }
     }
 
-    /// Mirrors `alloc_from_pcs()`: pop from the CPU's main sheaf.
+    /// Mirrors `alloc_from_pcs()`: pop from the CPU's main sheaf. Runs inside
+    /// the CPU slot's critical section (`local_trylock` held).
     #[inline(always)]
-    pub(super) fn alloc_from_pcs(&self, slot: usize) -> Option<NonNull<u8>> {
-        let pcs = self.pcs(slot);
-        if !pcs.try_lock() {
-            return None;
-        }
-        let mut main = pcs.main();
-        // SAFETY: we hold the CPU's lock, so the main sheaf is ours.
+    pub(super) fn alloc_from_pcs(&self, slot: usize, pcs: &mut PerCpuSheaves) -> Option<NonNull<u8>> {
+        let mut main = pcs.main;
+        // SAFETY: we are inside the CPU's critical section, so the main sheaf is ours.
         if unsafe { main.as_ref().size } == 0 {
-            match self.pcs_replace_empty_main(pcs, slot) {
-                Some(full) => main = full,
-                None => {
-                    pcs.unlock();
-                    return None;
-                }
-            }
+            main = self.pcs_replace_empty_main(pcs, slot)?;
         }
-        // SAFETY: lock held and the sheaf is non-empty.
+        // SAFETY: inside the critical section and the sheaf is non-empty.
         let object = unsafe { SlabSheaf::pop(main) };
         self.stat(ALLOC_PCS);
-        pcs.unlock();
         // SAFETY: sheaves only hold object addresses, never null.
         Some(unsafe { NonNull::new_unchecked(object) })
     }
 
     /// Mirrors `__pcs_replace_empty_main()`: swap in the spare, exchange with
-    /// the barn, or refill from slabs. Called with the CPU's lock held.
+    /// the barn, or refill from slabs. Called inside the CPU's critical section.
     #[cold]
-    pub(super) fn pcs_replace_empty_main(&self, pcs: &PerCpuSheaves, slot: usize) -> Option<NonNull<SlabSheaf>> {
+    pub(super) fn pcs_replace_empty_main(&self, pcs: &mut PerCpuSheaves, slot: usize) -> Option<NonNull<SlabSheaf>> {
         if self.layout.sheaf_capacity == 0 {
             return None;
         }
-        let main = pcs.main();
-        if let Some(spare) = pcs.spare() {
-            // SAFETY: lock held; the spare belongs to this CPU.
+        let main = pcs.main;
+        if let Some(spare) = pcs.spare {
+            // SAFETY: inside the critical section; the spare belongs to this CPU.
             if unsafe { spare.as_ref().size } > 0 {
-                pcs.set_main(spare);
-                pcs.set_spare(Some(main));
+                pcs.main = spare;
+                pcs.spare = Some(main);
                 return Some(spare);
             }
         }
@@ -73,16 +64,17 @@ impl CacheStorage {
             if let Some(full) = barn.full.pop() {
                 self.stat(BARN_GET);
                 barn.empty.push(main);
-                pcs.set_main(full);
+                pcs.main = full;
                 return Some(full);
             }
         }
         self.stat(BARN_GET_FAIL);
         // refill_sheaf(): from partial slabs, then new slabs. The kernel
-        // unlocks the CPU around the refill because it may sleep; we keep the
-        // CPU locked, which only sends same-slot threads to the slow path.
+        // unlocks the CPU around the refill because it may sleep; we stay in
+        // the critical section, which only sends same-slot threads to the
+        // slow path and makes a remote flush wait for the refill.
         self.refill_sheaf(main, self.node_of_slot(slot));
-        // SAFETY: lock held.
+        // SAFETY: inside the critical section.
         if unsafe { main.as_ref().size } > 0 { Some(main) } else { None }
     }
 

@@ -4,70 +4,18 @@
 //! each thread has a CPU id: assigned round-robin on first use, or set with
 //! [`set_current_cpu`] / [`with_cpu`] (tests, loom models and benchmarks pin
 //! them). A world with `nr_cpus` slots uses `id % nr_cpus`, so any number of
-//! threads can share a world; threads on the same slot exclude each other
-//! through the slot's trylock (see `sheaf.rs`).
+//! threads can share a world. The id lives in the thread's record
+//! (`thread.rs`), next to the owner token and busy word of the per-cpu
+//! protocol (`percpu.rs`), so the fast path gets both from one thread-local
+//! load. One context at a time per slot: while a live thread on its CPU owns
+//! a slot, another thread mapped to that slot takes the slab slow path, as a
+//! second context on a kernel CPU would find `local_trylock` taken.
+//!
+//! Loom models must pin every thread before it touches a cache (a
+//! process-wide round-robin counter would hand out other ids when loom
+//! replays a run).
 
-use std::cell::Cell;
-
-#[cfg(not(loom))]
-std::thread_local! {
-    static CURRENT_CPU: Cell<u32> = const { Cell::new(u32::MAX) };
-}
-
-#[cfg(loom)]
-loom::thread_local! {
-    static CURRENT_CPU: Cell<u32> = Cell::new(u32::MAX);
-}
-
-#[cfg(not(loom))]
-static NEXT_CPU: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
-/// The CPU of a thread that never chose one: the next id, round-robin.
-#[cfg(not(loom))]
-fn next_cpu() -> u32 {
-    NEXT_CPU.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xffff
-}
-
-/// A process-wide counter would outlive a loom iteration and hand out other
-/// ids when loom replays the run, so models must say where each thread runs.
-#[cfg(loom)]
-fn next_cpu() -> u32 {
-    panic!("loom models pin every thread with cpu::set_current_cpu before touching a cache")
-}
-
-/// `raw_smp_processor_id()`: this thread's CPU id.
-#[inline(always)]
-pub fn current_cpu() -> u32 {
-    CURRENT_CPU.with(|c| {
-        let cpu = c.get();
-        if cpu != u32::MAX {
-            cpu
-        } else {
-            let cpu = next_cpu();
-            c.set(cpu);
-            cpu
-        }
-    })
-}
-
-/// Moves this thread to `cpu` (as if the scheduler migrated it).
-pub fn set_current_cpu(cpu: u32) {
-    assert!(cpu != u32::MAX, "CPU id out of range");
-    CURRENT_CPU.with(|c| c.set(cpu));
-}
-
-/// Runs `f` on `cpu`, then moves the thread back.
-pub fn with_cpu<R>(cpu: u32, f: impl FnOnce() -> R) -> R {
-    let old = CURRENT_CPU.with(|c| c.replace(cpu));
-    struct Restore(u32);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            CURRENT_CPU.with(|c| c.set(self.0));
-        }
-    }
-    let _restore = Restore(old);
-    f()
-}
+pub use crate::slub::thread::{current_cpu, set_current_cpu, with_cpu};
 
 /// This thread's slot among `nr_cpus` per-cpu slots.
 #[inline(always)]

@@ -10,7 +10,6 @@ use super::sheaf::{PerCpuSheaves, SlabSheaf};
 use super::slab::{OnList, Slab, set_freepointer};
 use super::stat::StatItem::*;
 use super::storage::{CacheStorage, NodeLists, discard_slab};
-use crate::slub::cpu::cpu_slot;
 use crate::slub::page::PageEntry;
 
 impl CacheStorage {
@@ -20,59 +19,57 @@ impl CacheStorage {
     /// `object` is an allocated object of `slab`, which belongs to this storage.
     #[inline]
     pub(crate) unsafe fn slab_free(&self, slab: NonNull<Slab>, object: NonNull<u8>) {
-        let slot = cpu_slot(self.cpu_sheaves.len());
-        // SAFETY: slab is live while it has an allocated object.
-        let local = self.nodes.len() == 1 || unsafe { slab.as_ref().node } as usize == self.node_of_slot(slot);
-        if !(local && self.free_to_pcs(slot, object)) {
+        let pushed = self.cpu_sheaves.with_local_or(
+            |slot, pcs| {
+                // SAFETY: slab is live while it has an allocated object.
+                let local = self.nodes.len() == 1 || unsafe { slab.as_ref().node } as usize == self.node_of_slot(slot);
+                local && self.free_to_pcs(slot, pcs, object)
+            },
+            || false,
+        );
+        if !pushed {
             self.stat(FREE_SLOWPATH);
             // SAFETY: forwarded.
             unsafe { self.__slab_free(slab, object) };
         }
     }
 
-    /// Mirrors `free_to_pcs()`: push into the CPU's main sheaf.
+    /// Mirrors `free_to_pcs()`: push into the CPU's main sheaf. Runs inside
+    /// the CPU slot's critical section (`local_trylock` held).
     #[inline(always)]
-    pub(super) fn free_to_pcs(&self, slot: usize, object: NonNull<u8>) -> bool {
-        let pcs = self.pcs(slot);
-        if !pcs.try_lock() {
-            return false;
-        }
-        let mut main = pcs.main();
-        // SAFETY: lock held.
+    pub(super) fn free_to_pcs(&self, slot: usize, pcs: &mut PerCpuSheaves, object: NonNull<u8>) -> bool {
+        let mut main = pcs.main;
+        // SAFETY: inside the critical section, so the main sheaf is ours.
         if unsafe { main.as_ref().size == main.as_ref().capacity } {
             match self.pcs_replace_full_main(pcs, slot) {
                 Some(empty) => main = empty,
-                None => {
-                    pcs.unlock();
-                    return false;
-                }
+                None => return false,
             }
         }
-        // SAFETY: lock held and the sheaf has room.
+        // SAFETY: inside the critical section and the sheaf has room.
         unsafe { SlabSheaf::push(main, object.as_ptr()) };
         self.stat(FREE_PCS);
-        pcs.unlock();
         true
     }
 
-    /// Mirrors `__pcs_replace_full_main()`. Called with the CPU's lock held;
-    /// returns the main sheaf, now with room, or `None` to free to the slab.
+    /// Mirrors `__pcs_replace_full_main()`. Called inside the CPU's critical
+    /// section; returns the main sheaf, now with room, or `None` to free to the slab.
     #[cold]
-    pub(super) fn pcs_replace_full_main(&self, pcs: &PerCpuSheaves, slot: usize) -> Option<NonNull<SlabSheaf>> {
+    pub(super) fn pcs_replace_full_main(&self, pcs: &mut PerCpuSheaves, slot: usize) -> Option<NonNull<SlabSheaf>> {
         let capacity = self.layout.sheaf_capacity;
         if capacity == 0 {
             return None;
         }
-        let main = pcs.main();
+        let main = pcs.main;
         let barn = &self.nodes[self.node_of_slot(slot)].barn;
-        match pcs.spare() {
+        match pcs.spare {
             None => {
                 // An empty sheaf from the barn or a new one; the full main becomes the spare.
                 let empty = barn.lock().empty.pop().or_else(|| SlabSheaf::alloc(self.self_ptr(), capacity));
                 match empty {
                     Some(empty) => {
-                        pcs.set_spare(Some(main));
-                        pcs.set_main(empty);
+                        pcs.spare = Some(main);
+                        pcs.main = empty;
                         Some(empty)
                     }
                     None => {
@@ -81,10 +78,10 @@ impl CacheStorage {
                     }
                 }
             }
-            // SAFETY: lock held; the spare is this CPU's.
+            // SAFETY: inside the critical section; the spare is this CPU's.
             Some(spare) if unsafe { spare.as_ref().size < spare.as_ref().capacity } => {
-                pcs.set_main(spare);
-                pcs.set_spare(Some(main));
+                pcs.main = spare;
+                pcs.spare = Some(main);
                 Some(spare)
             }
             Some(spare) => {
@@ -95,8 +92,8 @@ impl CacheStorage {
                     drop(b);
                     self.stat(BARN_PUT_FAIL);
                     self.sheaf_flush(spare);
-                    pcs.set_main(spare);
-                    pcs.set_spare(Some(main));
+                    pcs.main = spare;
+                    pcs.spare = Some(main);
                     return Some(spare);
                 }
                 let empty = match b.empty.pop() {
@@ -117,7 +114,7 @@ impl CacheStorage {
                 };
                 b.full.push(main);
                 self.stat(BARN_PUT);
-                pcs.set_main(empty);
+                pcs.main = empty;
                 Some(empty)
             }
         }

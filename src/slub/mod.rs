@@ -19,26 +19,37 @@
 //!   1. slab_mutex                (slab_common: the registry, sysfs, modules)
 //!   2.   instance meta           (slab_common: KmemCache::meta; one at a time,
 //!                                 except an alias's and then its primary's)
-//!   3.     per-cpu sheaves       (PerCpuSheaves: the CPU's own, or taken
-//!                                 remotely by flush_all; never two at once)
+//!   3.     per-cpu sheaves       (a `percpu::Slot` of `cpu_sheaves`: the CPU's
+//!                                 own by the owner's fast path or the fallback
+//!                                 trylock, never two at once; or remotely by
+//!                                 flush_all/stats, which hold every CPU's slot
+//!                                 at once, taken in index order)
 //!   4.       list_lock           (KmemCacheNode::list_lock, one node at a time)
 //!   5.       barn lock           (KmemCacheNode::barn; never with list_lock)
 //!   6.         discard_lock      (SlabMemory: write side only in discard and
 //!                                 large kfree; read side in kfree_addr)
 //! ```
 //!
-//! The fast paths (a sheaf hit on alloc or free) take only step 3. A slow
-//! path takes 3 and then 4 or 5, never 4 and 5 together. `kfree_addr` takes
+//! The fast paths (a sheaf hit on alloc or free) take only step 3, with plain
+//! stores (the owner) or one compare-and-swap (the fallback). A slow path
+//! takes 3 and then 4 or 5, never 4 and 5 together. A remote on step 3 holds
+//! the slots' `remote` mutexes and waits for each displaced owner's critical
+//! section to end, so nothing inside a critical section may wait for a
+//! remote: no `flush_all`, `stats` or `with_local_pcs` from inside one
+//! (asserted). `flush_all` lets the slots go before it takes step 4. `kfree_addr` takes
 //! 6 (read) and then 4: a discard holds 4, releases it, then takes 6 (write).
 
 mod alloc;
 pub mod cpu;
 mod free;
 pub mod layout;
+pub mod membarrier;
 pub(crate) mod memory;
 pub(crate) mod page;
+pub mod percpu;
 pub(crate) mod sheaf;
 pub(crate) mod slab;
 pub mod stat;
 pub mod storage;
 mod teardown;
+pub mod thread;

@@ -5,19 +5,19 @@
 //! by the object pointers (the kernel's flexible array), so popping an object
 //! costs the same loads as in the kernel.
 //!
-//! "Per-cpu" in userspace: each CPU slot carries a trylock flag that stands in
-//! for `local_trylock_t`. The kernel's version disables preemption and marks
-//! the lock taken; ours is one uncontended compare-and-swap on a cache line
-//! that only the CPU's threads touch. Two threads mapped to the same CPU slot
-//! then exclude each other exactly like task and interrupt contexts do in the
-//! kernel: the loser falls back to the slab slow path.
+//! "Per-cpu" in userspace: each CPU's `PerCpuSheaves` sits in a slot of the
+//! per-cpu protocol (`percpu.rs`), which stands in for `local_trylock_t`: the
+//! slot's owner thread enters with plain stores, remote flushes shut it out
+//! with `membarrier(2)`, and without membarrier every entry takes a
+//! compare-and-swap trylock. A second thread mapped to an owned CPU slot
+//! falls back to the slab slow path, as a second context on a kernel CPU
+//! finds the trylock taken.
 
 use std::alloc::Layout;
 use std::ptr::NonNull;
 
 use crate::slub::slab::StorageRef;
-use crate::sync::atomic::{AtomicBool, Ordering};
-use crate::sync::{UnsafeCell, raw_alloc, raw_free};
+use crate::sync::{raw_alloc, raw_free};
 
 /// `struct slab_sheaf`: header of a sheaf; `capacity` object pointers follow it.
 #[repr(C)]
@@ -115,71 +115,24 @@ impl SlabSheaf {
     }
 }
 
-/// `struct slub_percpu_sheaves`: one CPU's sheaves of one cache, on its own cache line.
-#[repr(align(64))]
+/// `struct slub_percpu_sheaves`: one CPU's sheaves of one cache. Plain data:
+/// the slot of the per-cpu protocol that holds it (`percpu::Slot`, one cache
+/// line per CPU) stands in for `local_trylock_t` and hands it out to one
+/// context at a time.
 pub(crate) struct PerCpuSheaves {
-    /// Stands in for `local_trylock_t`.
-    lock: AtomicBool,
     /// `pcs->main`: never null while the cache lives.
-    pub(crate) main: UnsafeCell<*mut SlabSheaf>,
-    /// `pcs->spare`: empty, full or null.
-    pub(crate) spare: UnsafeCell<*mut SlabSheaf>,
+    pub(crate) main: NonNull<SlabSheaf>,
+    /// `pcs->spare`: empty, full or none.
+    pub(crate) spare: Option<NonNull<SlabSheaf>>,
 }
 
-// SAFETY: the sheaf pointers are only used while `lock` is held.
+// SAFETY: the sheaves belong to the storage; the per-cpu slot hands the
+// pointers to one context at a time.
 unsafe impl Send for PerCpuSheaves {}
-// SAFETY: as above.
-unsafe impl Sync for PerCpuSheaves {}
 
 impl PerCpuSheaves {
     pub(crate) fn new(main: NonNull<SlabSheaf>) -> PerCpuSheaves {
-        PerCpuSheaves {
-            lock: AtomicBool::new(false),
-            main: UnsafeCell::new(main.as_ptr()),
-            spare: UnsafeCell::new(std::ptr::null_mut()),
-        }
-    }
-
-    /// `local_trylock(&s->cpu_sheaves->lock)`.
-    #[inline(always)]
-    pub(crate) fn try_lock(&self) -> bool {
-        self.lock.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok()
-    }
-
-    /// `local_unlock`.
-    #[inline(always)]
-    pub(crate) fn unlock(&self) {
-        self.lock.store(false, Ordering::Release);
-    }
-
-    /// Takes the lock from another CPU (the kernel runs `flush_all` work on
-    /// each CPU instead); the holders never block on anything that waits for us.
-    pub(crate) fn lock_remote(&self) {
-        while !self.try_lock() {
-            crate::sync::spin_loop();
-        }
-    }
-
-    /// `pcs->main`; the caller holds the lock.
-    #[inline(always)]
-    pub(crate) fn main(&self) -> NonNull<SlabSheaf> {
-        // SAFETY: `main` is never null after construction.
-        self.main.with(|m| unsafe { NonNull::new_unchecked(*m) })
-    }
-
-    pub(crate) fn set_main(&self, sheaf: NonNull<SlabSheaf>) {
-        // SAFETY: the caller holds the lock, so nobody else accesses the field.
-        self.main.with_mut(|m| unsafe { *m = sheaf.as_ptr() });
-    }
-
-    pub(crate) fn spare(&self) -> Option<NonNull<SlabSheaf>> {
-        // SAFETY: the caller holds the lock.
-        self.spare.with(|s| NonNull::new(unsafe { *s }))
-    }
-
-    pub(crate) fn set_spare(&self, sheaf: Option<NonNull<SlabSheaf>>) {
-        // SAFETY: the caller holds the lock.
-        self.spare.with_mut(|s| unsafe { *s = sheaf.map_or(std::ptr::null_mut(), NonNull::as_ptr) });
+        PerCpuSheaves { main, spare: None }
     }
 }
 

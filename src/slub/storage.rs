@@ -15,6 +15,7 @@ use std::ptr::NonNull;
 
 use crate::slub::layout::CacheLayout;
 use crate::slub::memory::SlabMemory;
+use crate::slub::percpu::{Mode, PerCpu, Slot};
 use crate::slub::sheaf::{NodeBarn, PerCpuSheaves, SlabSheaf};
 use crate::slub::slab::{OnList, Slab, SlabList, StorageRef};
 use crate::sync::atomic::AtomicPtr;
@@ -116,10 +117,15 @@ impl StorageRef {
     }
 }
 
+/// One CPU's slot of `s->cpu_sheaves`: the per-cpu protocol's words and the
+/// CPU's sheaves, on one cache line.
+pub(crate) type PcsSlot = Slot<PerCpuSheaves>;
+
 /// The allocation side of a (primary) cache.
 pub(crate) struct CacheStorage {
-    /// Per-cpu sheaves (`s->cpu_sheaves`); first, as the fast path reads it first.
-    pub(super) cpu_sheaves: Box<[PerCpuSheaves]>,
+    /// Per-cpu sheaves (`s->cpu_sheaves`), each in its slot of the per-cpu
+    /// protocol; first, as the fast path reads it first.
+    pub(super) cpu_sheaves: PerCpu<PerCpuSheaves>,
     /// `virt_to_slab()` for the free path, one load from here.
     pub(crate) page_map: crate::slub::page::PageMapReader,
     /// Object layout (`size`, `offset`, `oo`, ...).
@@ -144,7 +150,7 @@ pub(crate) struct CacheStorage {
     pub(crate) broken: Option<crate::config::Broken>,
 }
 
-// SAFETY: all shared mutable state is behind the per-cpu trylocks, the node
+// SAFETY: all shared mutable state is behind the per-cpu slots, the node
 // mutexes or atomics; raw pointers inside are owned by this storage.
 unsafe impl Send for CacheStorage {}
 // SAFETY: as above.
@@ -152,7 +158,9 @@ unsafe impl Sync for CacheStorage {}
 
 impl CacheStorage {
     /// Allocates the storage: per-cpu main sheaves and per-node lists
-    /// (`init_kmem_cache_nodes`, `init_percpu_sheaves`).
+    /// (`init_kmem_cache_nodes`, `init_percpu_sheaves`). `fallback` forces
+    /// the per-cpu protocol's trylock fallback (`SlabConfig::percpu_fallback`).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         layout: CacheLayout,
         ctor: Option<Ctor>,
@@ -160,6 +168,7 @@ impl CacheStorage {
         nr_cpus: u32,
         nr_nodes: u32,
         barn_max: u32,
+        fallback: bool,
     ) -> Option<NonNull<CacheStorage>> {
         let nodes = (0..nr_nodes.max(1))
             .map(|_| KmemCacheNode {
@@ -175,7 +184,7 @@ impl CacheStorage {
         // The storage must exist before its sheaves can name it: allocate it
         // with no per-cpu sheaves, then install one main sheaf per CPU.
         let storage = Box::new(CacheStorage {
-            cpu_sheaves: Box::new([]),
+            cpu_sheaves: PerCpu::empty(),
             page_map: memory.map.reader(),
             layout,
             ctor,
@@ -196,7 +205,7 @@ impl CacheStorage {
                 None => {
                     for p in pcs {
                         // SAFETY: these sheaves were just allocated and are referenced nowhere else.
-                        unsafe { SlabSheaf::free(p.main()) };
+                        unsafe { SlabSheaf::free(p.main) };
                     }
                     // SAFETY: `ptr` came from Box::leak above and was never shared.
                     drop(unsafe { Box::from_raw(ptr.as_ptr()) });
@@ -204,8 +213,11 @@ impl CacheStorage {
                 }
             }
         }
+        let mode = if fallback { Mode::Fallback } else { Mode::Auto };
+        let mut pcs = pcs.into_iter();
+        let cpu_sheaves = PerCpu::new(pcs.len(), mode, |_| pcs.next().expect("one per CPU"));
         // SAFETY: the storage is not shared yet; we are its only user.
-        unsafe { (*ptr.as_ptr()).cpu_sheaves = pcs.into_boxed_slice() };
+        unsafe { (*ptr.as_ptr()).cpu_sheaves = cpu_sheaves };
         Some(ptr)
     }
 
@@ -217,18 +229,46 @@ impl CacheStorage {
     /// [`CacheStorage::shutdown`] returned no remaining objects.
     pub(crate) unsafe fn release(ptr: NonNull<CacheStorage>) {
         // SAFETY: the caller guarantees exclusive ownership.
-        let storage = unsafe { Box::from_raw(ptr.as_ptr()) };
-        for pcs in storage.cpu_sheaves.iter() {
-            debug_assert!(pcs.spare().is_none());
+        let mut storage = unsafe { Box::from_raw(ptr.as_ptr()) };
+        for slot in storage.cpu_sheaves.iter_mut() {
+            let pcs = slot.get_mut();
+            debug_assert!(pcs.spare.is_none());
             // SAFETY: shutdown emptied every sheaf; the main sheaf is ours alone now.
-            unsafe { SlabSheaf::free(pcs.main()) };
+            unsafe { SlabSheaf::free(pcs.main) };
         }
     }
 
-    #[inline(always)]
-    pub(crate) fn pcs(&self, slot: usize) -> &PerCpuSheaves {
-        // SAFETY: `cpu_slot` returns an index below `cpu_sheaves.len()`.
-        unsafe { self.cpu_sheaves.get_unchecked(slot) }
+    /// Runs `f` on the calling thread's CPU sheaves, like the kernel's
+    /// blocking `local_lock()`: the owner's fast path, else the remote
+    /// protocol on that CPU's slot (another thread owns it, or first use).
+    /// Not for the allocation fast paths, which give up instead of waiting.
+    pub(crate) fn with_local_pcs<R>(&self, f: impl FnOnce(usize, &mut PerCpuSheaves) -> R) -> R {
+        let mut f = Some(f);
+        if let Some(r) = self.cpu_sheaves.with_local(|slot, pcs| f.take().expect("called once")(slot, pcs)) {
+            return r;
+        }
+        let slot = self.cpu_sheaves.current_index();
+        self.cpu_sheaves.slot(slot).lock_remote().with_mut(|pcs| f.take().expect("called once")(slot, pcs))
+    }
+
+    /// Loom builds only: whether the calling thread owns its CPU's slot
+    /// (membarrier mode; never in fallback mode).
+    #[cfg(loom)]
+    pub(crate) fn owns_local_pcs(&self) -> bool {
+        self.cpu_sheaves.slot(self.cpu_sheaves.current_index()).owned_by_current()
+    }
+
+    /// Loom builds only: the seeded bug to run (`SlabConfig::broken`), for
+    /// the teardown steps and for the per-cpu protocol.
+    ///
+    /// # Safety
+    /// The storage is not shared yet.
+    #[cfg(loom)]
+    pub(crate) unsafe fn set_broken(ptr: NonNull<CacheStorage>, broken: Option<crate::config::Broken>) {
+        // SAFETY: forwarded: we are the storage's only user.
+        let storage = unsafe { &mut *ptr.as_ptr() };
+        storage.broken = broken;
+        storage.cpu_sheaves.set_broken(broken);
     }
 
     /// Number of per-cpu slots.

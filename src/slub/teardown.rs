@@ -13,28 +13,48 @@ use super::storage::{CacheStorage, FreeCheck, StorageStats};
 impl CacheStorage {
     /// Mirrors `pcs_flush_all()` run on every CPU (`flush_all`): main and
     /// spare back to slabs; the spare sheaf is freed.
+    ///
+    /// The kernel queues the flush on each CPU; here one remote protocol run
+    /// takes every CPU's slot with one heavy fence for all of them
+    /// (`lock_remote_all`), empties the main sheaves and takes the spares,
+    /// and lets the CPUs go again before any object reaches a slab, so no
+    /// `list_lock` is taken inside a per-cpu critical section of another CPU.
     pub(crate) fn flush_all(&self) {
-        for pcs in self.cpu_sheaves.iter() {
-            // BROKEN ON PURPOSE, loom only (`Broken::FlushWithoutCpuLock`):
-            // flushes the CPU's sheaves while that CPU may be using them.
-            #[cfg(loom)]
-            let locked = self.broken != Some(crate::config::Broken::FlushWithoutCpuLock);
-            #[cfg(not(loom))]
-            let locked = true;
-            if locked {
-                pcs.lock_remote();
+        let mut objects = Vec::new();
+        let mut spares = Vec::new();
+        let mut take = |pcs: &mut super::sheaf::PerCpuSheaves| {
+            // SAFETY: we hold the CPU's sheaves (remote protocol), so its
+            // main sheaf is ours until the guard drops.
+            unsafe {
+                objects.extend_from_slice(SlabSheaf::objects(pcs.main));
+                (*pcs.main.as_ptr()).size = 0;
             }
-            let spare = pcs.spare();
-            pcs.set_spare(None);
-            self.sheaf_flush(pcs.main());
-            if locked {
-                pcs.unlock();
+            spares.extend(pcs.spare.take());
+        };
+        // BROKEN ON PURPOSE, loom only (`Broken::FlushWithoutCpuLock`):
+        // flushes the CPUs' sheaves while those CPUs may be using them.
+        #[cfg(loom)]
+        if self.broken == Some(crate::config::Broken::FlushWithoutCpuLock) {
+            for slot in self.cpu_sheaves.iter() {
+                // SAFETY: none; this is the seeded bug loom must report.
+                unsafe { slot.with_unprotected(&mut take) };
             }
-            if let Some(spare) = spare {
-                self.sheaf_flush(spare);
-                // SAFETY: taken off the CPU under its lock; ours alone.
-                unsafe { SlabSheaf::free(spare) };
+        } else {
+            for mut g in self.cpu_sheaves.lock_remote_all() {
+                g.with_mut(&mut take);
             }
+        }
+        #[cfg(not(loom))]
+        for mut g in self.cpu_sheaves.lock_remote_all() {
+            g.with_mut(&mut take);
+        }
+        // SAFETY: the objects were cached in this storage's sheaves, which no
+        // longer list them.
+        unsafe { self.free_objects_to_slabs(&objects) };
+        for spare in spares {
+            self.sheaf_flush(spare);
+            // SAFETY: taken off the CPU inside the remote protocol; ours alone.
+            unsafe { SlabSheaf::free(spare) };
         }
     }
 
@@ -219,16 +239,17 @@ impl CacheStorage {
                 st.sheaf_bytes += SlabSheaf::bytes(sheaf.capacity);
             }
         }
-        for pcs in self.cpu_sheaves.iter() {
-            pcs.lock_remote();
-            for sheaf in std::iter::once(pcs.main()).chain(pcs.spare()) {
-                // SAFETY: the CPU's lock is held.
-                let sheaf = unsafe { sheaf.as_ref() };
-                st.sheaf_objects += sheaf.size as usize;
-                st.sheaves += 1;
-                st.sheaf_bytes += SlabSheaf::bytes(sheaf.capacity);
-            }
-            pcs.unlock();
+        // One remote protocol run for every CPU (one heavy fence).
+        for mut g in self.cpu_sheaves.lock_remote_all() {
+            g.with_mut(|pcs| {
+                for sheaf in std::iter::once(pcs.main).chain(pcs.spare) {
+                    // SAFETY: we hold the CPU's sheaves (remote protocol).
+                    let sheaf = unsafe { sheaf.as_ref() };
+                    st.sheaf_objects += sheaf.size as usize;
+                    st.sheaves += 1;
+                    st.sheaf_bytes += SlabSheaf::bytes(sheaf.capacity);
+                }
+            });
         }
         st
     }

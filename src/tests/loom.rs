@@ -33,7 +33,7 @@ use crate::{
 /// iterations and the time taken (`--nocapture`). The models fit loom's
 /// default of 1,000 branch points per iteration, which is also what catches
 /// a spin loop that never yields to loom.
-fn model(name: &'static str, f: impl Fn() + Sync + Send + 'static) {
+pub(super) fn model(name: &'static str, f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if std::env::var("LOOM_MAX_PREEMPTIONS").is_err() {
         builder.preemption_bound = Some(2);
@@ -493,16 +493,24 @@ const BROKEN_CHILD: &str = "SLABMERGE_LOOM_BROKEN_CHILD";
 /// In the child: runs `run(Some(broken))`, which must fail. In the parent:
 /// runs test `test` alone in a child process and asserts that it failed with
 /// one of the `expected` messages on its stderr.
-fn expect_caught(test: &str, broken: Broken, run: fn(Option<Broken>), expected: &[&str]) {
+pub(super) fn expect_caught(test: &str, broken: Broken, run: fn(Option<Broken>), expected: &[&str]) {
+    expect_caught_at(test, broken, run, expected, None);
+}
+
+/// [`expect_caught`] with the child's preemption bound set to `preemptions`
+/// (`LOOM_MAX_PREEMPTIONS`), for a bug whose interleaving needs more
+/// preemptions than the passing models are run with.
+fn expect_caught_at(test: &str, broken: Broken, run: fn(Option<Broken>), expected: &[&str], preemptions: Option<&str>) {
     if std::env::var_os(BROKEN_CHILD).is_some() {
         run(Some(broken));
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(BROKEN_CHILD, "1")
-        .output()
-        .expect("run the test binary");
+    let mut child = std::process::Command::new(std::env::current_exe().expect("the test binary"));
+    child.args([test, "--exact", "--nocapture", "--test-threads=1"]).env(BROKEN_CHILD, "1");
+    if let Some(bound) = preemptions {
+        child.env("LOOM_MAX_PREEMPTIONS", bound);
+    }
+    let out = child.output().expect("run the test binary");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "loom did not catch {broken:?}:\n{stderr}");
     assert!(
@@ -538,14 +546,272 @@ fn loom_catches_flush_without_cpu_lock() {
 
 /// mm/slub.c: __kmem_cache_shutdown() is clean only when no slab is left;
 /// counting objects alone releases a slab that a racing kfree() emptied,
-/// which model 2 catches.
+/// which model 2 catches. Three preemptions: flush_all() copies the CPUs'
+/// objects out and frees them to slabs after letting the CPUs go (as the
+/// kernel's sheaf_flush_main() does), so the kfree() that missed its sheaves
+/// no longer blocks on a list_lock the flush holds; it must be preempted
+/// between the miss and its __slab_free(), and the destroy once more before
+/// its final check.
 #[test]
 fn loom_catches_shutdown_counting_objects_only() {
-    expect_caught(
+    expect_caught_at(
         "tests::loom::loom_catches_shutdown_counting_objects_only",
         Broken::ShutdownCountsObjectsOnly,
         destroy_last_alias_races_kfree,
         &["released at destroy", "Allocation leaked"],
+        Some("3"),
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The per-cpu protocol (`slub/percpu.rs`), through the allocator's own paths:
+// `slab_alloc`/`slab_free` enter the CPU's slot (`with_local_or`), and
+// `shrink` runs `flush_all` (`lock_remote_all`, one heavy fence). Loom's
+// `UnsafeCell` tracking reports any execution in which an owner and a remote
+// touch a CPU's `PerCpuSheaves` without a happens-before edge; the object
+// accounting after `join` catches a lost or duplicated sheaf object.
+
+/// What a protocol model reports when a seeded bug lets two contexts in.
+const PCS_CAUGHT: &[&str] = &["Causality violation", "attempt to subtract with overflow", "live objects"];
+
+/// Frees everything, checks the accounting, destroys the cache and powers off.
+fn pcs_finish(mw: ModelWorld, a: Cache<'static>) {
+    let st = a.stats().unwrap();
+    assert_eq!(st.live_objects(), 0, "live objects after every free: {st:?}");
+    kmem_cache_destroy(a).unwrap();
+    assert_eq!(mw.world.pages(), 0);
+    // SAFETY: the threads are joined and the handle was destroyed.
+    assert_eq!(unsafe { mw.power_off() }, 0);
+}
+
+fn pcs_config(cpus: u32, broken: Option<Broken>, fallback: bool) -> SlabConfig {
+    SlabConfig { percpu_fallback: fallback, ..tiny(Scheme::Mainline, cpus, broken) }
+}
+
+// Model P1: the owner's fast path against a remote flush_all().
+
+fn pcs_owner_vs_flush(broken: Option<Broken>, fallback: bool) {
+    model("pcs_owner_vs_flush", move || {
+        set_current_cpu(0);
+        let mw = ModelWorld::new(pcs_config(2, broken, fallback));
+        let a = std::sync::Arc::new(create(mw.world, "pcs_a"));
+        // Claim CPU 0's slot and fill its main sheaf before the remote
+        // exists, so the race is the owner's fast path against the flush.
+        let x = a.alloc().unwrap();
+        let remote = {
+            let a = a.clone();
+            thread::spawn(move || {
+                set_current_cpu(1);
+                a.shrink().unwrap();
+            })
+        };
+        a.free(x).unwrap();
+        let y = a.alloc().unwrap();
+        remote.join().unwrap();
+        a.free(y).unwrap();
+        let a = std::sync::Arc::into_inner(a).expect("the remote is joined");
+        if !fallback {
+            assert!(a.storage().unwrap().owns_local_pcs(), "a flush leaves the owner its slot");
+        }
+        pcs_finish(mw, a);
+    });
+}
+
+/// mm/slub.c: flush_all() against the owner CPU's alloc_from_pcs() and
+/// free_to_pcs(): the flush shuts the owner out (membarrier), waits for its
+/// critical section, empties its sheaves and gives the slot back.
+#[test]
+fn loom_pcs_owner_fast_path_vs_remote_flush() {
+    pcs_owner_vs_flush(None, false);
+}
+
+/// The same with `SlabConfig::percpu_fallback`: every entry takes the
+/// slot's compare-and-swap trylock, and so does the flush.
+#[test]
+fn loom_pcs_fallback_owner_vs_remote_flush() {
+    pcs_owner_vs_flush(None, true);
+}
+
+// Model P2: a thread on CPU 0 steals the slot of an owner that migrated.
+
+fn pcs_steal_from_migrated(broken: Option<Broken>) {
+    model("pcs_steal_from_migrated", move || {
+        set_current_cpu(0);
+        let mw = ModelWorld::new(pcs_config(2, broken, false));
+        let a = std::sync::Arc::new(create(mw.world, "pcs_a"));
+        let x = a.alloc().unwrap(); // claims CPU 0's slot
+        let claimer = {
+            let a = a.clone();
+            thread::spawn(move || {
+                set_current_cpu(0);
+                let o = a.alloc().unwrap();
+                a.free(o).unwrap();
+                a.storage().unwrap().owns_local_pcs()
+            })
+        };
+        a.free(x).unwrap(); // the owner's fast path on CPU 0's slot
+        set_current_cpu(1); // migrates: the claimer may now steal slot 0
+        let z = a.alloc().unwrap();
+        a.free(z).unwrap();
+        let stole = claimer.join().unwrap();
+        let a = std::sync::Arc::into_inner(a).expect("the claimer is joined");
+        with_cpu(0, || assert_eq!(a.storage().unwrap().owns_local_pcs(), !stole, "one owner per slot"));
+        pcs_finish(mw, a);
+    });
+}
+
+/// A thread that finds its CPU's slot owned by a thread that migrated
+/// away steals it through the remote protocol (heavy fence, wait for the
+/// displaced owner's critical section) and then takes the fast path.
+#[test]
+fn loom_pcs_claimer_steals_from_migrated_owner() {
+    pcs_steal_from_migrated(None);
+}
+
+// Model P3: the owner exits; a thread on its CPU takes the slot over.
+
+#[test]
+fn loom_pcs_claimer_steals_from_exited_owner() {
+    model("pcs_steal_from_exited", || {
+        set_current_cpu(0);
+        let mw = ModelWorld::new(pcs_config(1, None, false));
+        let a = std::sync::Arc::new(create(mw.world, "pcs_a"));
+        let owner = {
+            let a = a.clone();
+            thread::spawn(move || {
+                set_current_cpu(0);
+                let o = a.alloc().unwrap();
+                a.free(o).unwrap();
+            })
+        };
+        let o = a.alloc().unwrap();
+        a.free(o).unwrap();
+        owner.join().unwrap();
+        // The other thread has exited: this one must own CPU 0's slot once
+        // that thread's TLS destructor has marked it dead. Loom's `join`
+        // returns before a thread's TLS destructors run (std's waits for
+        // them), so retry with a yield; a model that never gets the slot
+        // runs into loom's branch limit and fails.
+        while !a.storage().unwrap().owns_local_pcs() {
+            let o = a.alloc().unwrap();
+            a.free(o).unwrap();
+            if !a.storage().unwrap().owns_local_pcs() {
+                thread::yield_now();
+            }
+        }
+        let a = std::sync::Arc::into_inner(a).expect("the thread is joined");
+        pcs_finish(mw, a);
+    });
+}
+
+// Model P4: two threads on one CPU: one context at a time.
+
+fn pcs_two_on_one_slot(fallback: bool) {
+    model("pcs_two_on_one_slot", move || {
+        set_current_cpu(0);
+        let mw = ModelWorld::new(pcs_config(1, None, fallback));
+        let a = std::sync::Arc::new(create(mw.world, "pcs_a"));
+        let user = || {
+            let a = a.clone();
+            move || {
+                set_current_cpu(0);
+                let o = a.alloc().unwrap();
+                a.free(o).unwrap();
+                a.storage().unwrap().owns_local_pcs()
+            }
+        };
+        let other = thread::spawn(user());
+        let me = user()();
+        let other = other.join().unwrap();
+        if !fallback {
+            // The first claimer owns the slot until it exits; the other may
+            // then steal it, so each answer is "owned when I last looked".
+            assert!(me || other, "neither thread got the slot");
+        }
+        let a = std::sync::Arc::into_inner(a).expect("the thread is joined");
+        pcs_finish(mw, a);
+    });
+}
+
+/// Two live threads on one CPU: the first to claim owns the slot, the other
+/// takes the slab slow path (never both inside, never neither owner).
+#[test]
+fn loom_pcs_two_threads_one_slot() {
+    pcs_two_on_one_slot(false);
+}
+
+/// The same in fallback mode: the trylock excludes them.
+#[test]
+fn loom_pcs_two_threads_one_slot_fallback() {
+    pcs_two_on_one_slot(true);
+}
+
+fn pcs_owner_vs_flush_membarrier(broken: Option<Broken>) {
+    pcs_owner_vs_flush(broken, false);
+}
+
+fn pcs_owner_vs_flush_fallback(broken: Option<Broken>) {
+    pcs_owner_vs_flush(broken, true);
+}
+
+/// The owner must re-check `owner` after publishing its busy word.
+#[test]
+fn loom_catches_pcs_skip_recheck() {
+    expect_caught(
+        "tests::loom::loom_catches_pcs_skip_recheck",
+        Broken::SkipRecheck,
+        pcs_owner_vs_flush_membarrier,
+        PCS_CAUGHT,
+    );
+}
+
+/// Without the owner's half of the fence its store and re-check reorder.
+#[test]
+fn loom_catches_pcs_skip_light_fence() {
+    expect_caught(
+        "tests::loom::loom_catches_pcs_skip_light_fence",
+        Broken::SkipLightFence,
+        pcs_owner_vs_flush_membarrier,
+        PCS_CAUGHT,
+    );
+}
+
+/// Without membarrier the flush may read a stale busy word.
+#[test]
+fn loom_catches_pcs_skip_heavy_fence() {
+    expect_caught(
+        "tests::loom::loom_catches_pcs_skip_heavy_fence",
+        Broken::SkipHeavyFence,
+        pcs_owner_vs_flush_membarrier,
+        PCS_CAUGHT,
+    );
+}
+
+/// The owner's busy period must cover its accesses to the sheaves.
+#[test]
+fn loom_catches_pcs_early_clear() {
+    expect_caught(
+        "tests::loom::loom_catches_pcs_early_clear",
+        Broken::EarlyClear,
+        pcs_owner_vs_flush_membarrier,
+        PCS_CAUGHT,
+    );
+}
+
+/// The flush must wait for the displaced owner's critical section.
+#[test]
+fn loom_catches_pcs_no_wait() {
+    expect_caught("tests::loom::loom_catches_pcs_no_wait", Broken::NoWait, pcs_owner_vs_flush_membarrier, PCS_CAUGHT);
+}
+
+/// In fallback mode the flush must take the slot's trylock.
+#[test]
+fn loom_catches_pcs_fallback_no_lock() {
+    expect_caught(
+        "tests::loom::loom_catches_pcs_fallback_no_lock",
+        Broken::FallbackNoLock,
+        pcs_owner_vs_flush_fallback,
+        PCS_CAUGHT,
     );
 }
 

@@ -2,3 +2,4 @@
 //! or `scripts/loom.sh`).
 
 mod loom;
+mod loom_percpu;

@@ -1,0 +1,694 @@
+//! Per-CPU slots with a fast path that has no atomic read-modify-write and no
+//! fence instruction: slots owned by one thread at a time, plain stores on the
+//! owner's side, `membarrier(2)` on the remote side. `CacheStorage` keeps its
+//! `PerCpuSheaves` in a [`PerCpu`] (`s->cpu_sheaves`); the protocol stands in
+//! for `local_trylock_t`, and its proof, fallback and loom models are in
+//! `design/allocator.md` ("Per-cpu in userspace").
+//!
+//! # Words
+//! * `Slot::owner` — the owning thread's token (the address of its
+//!   [`ThreadRec`], which the slot keeps alive with one strong reference), or
+//!   one of the sentinels [`UNOWNED`], `REMOTE` (a remote operator is at work)
+//!   and `FALLBACK` (membarrier is unavailable: nobody ever owns the slot).
+//!   Written only by holders of `Slot::remote`, the per-slot mutex.
+//! * `ThreadRec::seq` — the *owner's* busy word, odd while the thread is in a
+//!   critical section. Written only by its thread, with plain stores. It lives
+//!   in the thread's record, not in the slot: see "Why the busy word is per
+//!   thread" in `design/allocator.md` (a per-slot busy flag lets a preempted former owner
+//!   clear the new owner's flag; loom catches that as `Broken::SlotBusy`).
+//!
+//! # Fast path (owner)
+//! ```text
+//! s = me.seq; if s odd           -> None        (nested: like a failed local_trylock in IRQ)
+//! me.seq = s + 1                                  (plain store)
+//! compiler barrier                                (membarrier upgrades it to smp_mb)
+//! if slot.owner != me { me.seq = s + 2; -> slow } (a remote arrived: back off)
+//! ... plain accesses to the slot's data ...
+//! me.seq = s + 2                                  (Release store, on guard drop)
+//! ```
+//! # Remote side (flush, steal)
+//! ```text
+//! lock slot.remote; old = slot.owner; slot.owner = REMOTE
+//! membarrier()                                    (every running thread: smp_mb)
+//! s = old.seq; if s odd: wait until old.seq != s  (that critical section ended)
+//! ... exclusive ...
+//! slot.owner = old (flush) or = new owner (steal);  unlock
+//! ```
+
+use std::marker::PhantomData;
+
+#[cfg(loom)]
+use crate::config::Broken;
+use crate::slub::membarrier;
+use crate::slub::thread::{self, ThreadRec};
+use crate::sync::atomic::{AtomicU32, AtomicUsize, Ordering::*};
+use crate::sync::{Mutex, MutexGuard, UnsafeCell, heavy_fence, light_fence, spin_wait};
+
+/// `owner` of a slot nobody has claimed yet.
+pub const UNOWNED: usize = 1;
+/// `owner` while a remote operator holds the slot.
+const REMOTE: usize = 2;
+/// `owner` of every slot in fallback mode: never equals a token.
+const FALLBACK: usize = 3;
+
+/// How a [`PerCpu`] / [`Slot`] protects its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Ownership + membarrier if the kernel offers it (detected once per
+    /// process), else [`Mode::Fallback`].
+    Auto,
+    /// Never grant ownership: every entry takes a compare-and-swap trylock on
+    /// the slot (today's scheme), correct without membarrier. The fast path's
+    /// owner check fails (`FALLBACK` is no token) and the slow path sees the
+    /// sentinel: the fast path has no branch on a mode flag.
+    Fallback,
+}
+
+/// The effective mode of a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effective {
+    /// Ownership with the membarrier-based remote protocol.
+    Membarrier,
+    /// CAS trylock on every entry.
+    Fallback,
+}
+
+/// One CPU's slot: the protocol words and the data they protect, on its own
+/// cache line(s).
+#[repr(C, align(64))]
+pub struct Slot<T> {
+    /// A [`ThreadRec`] token or a sentinel; written only under `remote`.
+    owner: AtomicUsize,
+    /// Fallback mode's trylock (0 free, 1 held).
+    lock: AtomicU32,
+    /// This slot's index among `nr` (to tell whether an owner migrated away).
+    index: u32,
+    nr: u32,
+    /// Serialises remote operators and claimers of this slot.
+    remote: Mutex<()>,
+    #[cfg(loom)]
+    broken: Option<Broken>,
+    /// `Broken::SlotBusy`'s per-slot busy word.
+    #[cfg(loom)]
+    slot_busy: AtomicU32,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the slot hands out its data only to one context at a time (the
+// protocol's mutual exclusion), so it is shareable whenever the data may move
+// between threads. The owner token's Arc reference is only manipulated under
+// `remote`.
+unsafe impl<T: Send> Sync for Slot<T> {}
+// SAFETY: as above; the data moves with the slot.
+unsafe impl<T: Send> Send for Slot<T> {}
+
+/// Exclusive access to a slot's data from its owner (or, in fallback mode,
+/// the trylock holder). Ends the critical section on drop. Not `Send`: the
+/// busy word it clears belongs to the thread that entered.
+#[must_use]
+pub struct LocalGuard<'a, T> {
+    data: &'a UnsafeCell<T>,
+    /// The word to store `release` into on drop: the owner's `seq`, or the
+    /// slot's `lock` in fallback mode.
+    word: &'a AtomicU32,
+    release: u32,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T> LocalGuard<'_, T> {
+    /// Calls `f` with exclusive access to the slot's data.
+    #[inline(always)]
+    pub fn with_mut<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: the guard is the slot's only accessor until it drops (the
+        // protocol's invariant; `&mut self` rules out overlapping calls).
+        self.data.with_mut(|p| f(unsafe { &mut *p }))
+    }
+}
+
+impl<T> Drop for LocalGuard<'_, T> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // Release: a remote that reads this value (Acquire) sees every access
+        // of the critical section.
+        self.word.store(self.release, Release);
+    }
+}
+
+/// Exclusive access to a slot's data from any thread ([`Slot::lock_remote`]).
+#[must_use]
+pub struct RemoteGuard<'a, T> {
+    slot: &'a Slot<T>,
+    /// The owner to restore (a token, `UNOWNED` or `FALLBACK`).
+    old: usize,
+    _m: MutexGuard<'a, ()>,
+}
+
+impl<T> RemoteGuard<'_, T> {
+    /// Calls `f` with exclusive access to the slot's data.
+    pub fn with_mut<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: the remote protocol completed: the owner is out and cannot
+        // re-enter until `owner` is restored on drop.
+        self.slot.data.with_mut(|p| f(unsafe { &mut *p }))
+    }
+
+    fn needs_fence(&self) -> bool {
+        self.old != UNOWNED && self.old != FALLBACK
+    }
+
+    /// Waits until the displaced owner is out of its critical section.
+    fn wait_owner(&self) {
+        if self.needs_fence() {
+            // SAFETY: `old` is a token read under the mutex we hold.
+            unsafe { self.slot.wait_token(self.old) };
+        }
+    }
+}
+
+impl<T> Drop for RemoteGuard<'_, T> {
+    fn drop(&mut self) {
+        if self.old == FALLBACK {
+            #[cfg(loom)]
+            if self.slot.broken == Some(Broken::FallbackNoLock) {
+                return;
+            }
+            self.slot.lock.store(0, Release);
+        } else if self.old != UNOWNED {
+            // Release: the owner's Acquire re-check that reads its token back
+            // sees everything we did to the data.
+            self.slot.owner.store(self.old, Release);
+        }
+    }
+}
+
+/// Waits until a busy word that is odd now changes (the section ended).
+fn wait_quiescent(word: &AtomicU32) {
+    let s = word.load(Acquire);
+    if s & 1 == 0 {
+        return;
+    }
+    let mut round = 0u32;
+    while word.load(Acquire) == s {
+        spin_wait(round);
+        round = round.saturating_add(1);
+    }
+}
+
+impl<T> Slot<T> {
+    /// A standalone slot (index 0 of 1).
+    pub fn new(data: T, mode: Mode) -> Slot<T> {
+        Slot::with_index(data, mode, 0, 1)
+    }
+
+    fn with_index(data: T, mode: Mode, index: usize, nr: usize) -> Slot<T> {
+        assert!(index < nr && nr <= u32::MAX as usize);
+        let owner = match mode {
+            Mode::Auto if membarrier::available() => UNOWNED,
+            _ => FALLBACK,
+        };
+        Slot {
+            owner: AtomicUsize::new(owner),
+            lock: AtomicU32::new(0),
+            index: index as u32,
+            nr: nr as u32,
+            remote: Mutex::new(()),
+            #[cfg(loom)]
+            broken: None,
+            #[cfg(loom)]
+            slot_busy: AtomicU32::new(0),
+            data: UnsafeCell::new(data),
+        }
+    }
+
+    /// Exclusive access through `&mut self` (teardown: nobody else can reach the slot).
+    pub fn get_mut(&mut self) -> &mut T {
+        // SAFETY: `&mut self` excludes every other accessor.
+        self.data.with_mut(|p| unsafe { &mut *p })
+    }
+
+    /// Loom builds only: the data *without* the protocol, for seeded bugs
+    /// (`Broken::FlushWithoutCpuLock`) that must be caught as data races.
+    ///
+    /// # Safety
+    /// None: this is the bug. Only the seeded broken variants call it.
+    #[cfg(loom)]
+    pub(crate) unsafe fn with_unprotected<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: deliberately none (see above); loom reports the race.
+        self.data.with_mut(|p| f(unsafe { &mut *p }))
+    }
+
+    /// The slot's effective mode.
+    pub fn mode(&self) -> Effective {
+        if self.owner.load(Relaxed) == FALLBACK { Effective::Fallback } else { Effective::Membarrier }
+    }
+
+    /// Whether the calling thread currently owns the slot (diagnostics).
+    pub fn owned_by_current(&self) -> bool {
+        self.owner.load(Relaxed) == ThreadRec::token(thread::current_ptr())
+    }
+
+    /// `local_trylock()` + access: the fast path. `None` means "take the slow
+    /// path without the sheaves" (another live thread owns this CPU's slot, a
+    /// remote operator holds it, or the caller is already inside a guard).
+    #[inline(always)]
+    pub fn enter(&self) -> Option<LocalGuard<'_, T>> {
+        let rec = thread::current_ptr();
+        match self.try_fast(rec) {
+            Some(g) => Some(g),
+            None => self.enter_slow(),
+        }
+    }
+
+    /// [`Slot::enter`] in closure form: `f` runs in the critical section.
+    /// The preferred form on hot paths: the compiler keeps the hit path free
+    /// of the stack traffic that merging with the slow path's guard costs
+    /// (`f` is instantiated twice: inline on the hit path, and in the cold
+    /// slow path).
+    #[inline(always)]
+    pub fn with_local<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        self.with_local_or(|d| Some(f(d)), || None)
+    }
+
+    /// [`Slot::with_local`] with the miss handled by `miss` instead of an
+    /// `Option`: the leanest hit path (no `Option` to merge and test).
+    #[inline(always)]
+    pub fn with_local_or<R>(&self, f: impl FnOnce(&mut T) -> R, miss: impl FnOnce() -> R) -> R {
+        let rec = thread::current_ptr();
+        if let Some(mut g) = self.try_fast(rec) {
+            return g.with_mut(f);
+        }
+        self.with_local_or_slow(f, miss)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn with_local_or_slow<R>(&self, f: impl FnOnce(&mut T) -> R, miss: impl FnOnce() -> R) -> R {
+        match self.enter_slow() {
+            Some(mut g) => g.with_mut(f),
+            None => miss(),
+        }
+    }
+
+    /// The owner's fast path proper. No pre-check of `owner` before the busy
+    /// store: the busy word is this thread's own, so publishing it on a slot
+    /// we do not own disturbs nobody (a remote only waits on the busy word of
+    /// the owner it displaced), and the one check after the fence decides.
+    #[inline(always)]
+    fn try_fast(&self, rec: *const ThreadRec) -> Option<LocalGuard<'_, T>> {
+        let tok = ThreadRec::token(rec);
+        // SAFETY: `rec` is this thread's own record, alive as long as the
+        // thread and past it while a slot names it (and this slot names it for
+        // as long as the guard lives, because a steal cannot finish while our
+        // busy word is odd), or the static dummy.
+        let word: &AtomicU32 = unsafe { &(*rec).seq };
+        #[cfg(loom)]
+        let word: &AtomicU32 = if self.broken == Some(Broken::SlotBusy) {
+            // The first design: per-slot busy word, so it needs the pre-check.
+            if self.owner.load(Relaxed) != tok {
+                return None;
+            }
+            &self.slot_busy
+        } else {
+            word
+        };
+        #[cfg(loom)]
+        if self.broken == Some(Broken::SkipRecheck) && self.owner.load(Relaxed) != tok {
+            return None; // checked before publishing busy only
+        }
+        let s = word.load(Relaxed);
+        if s & 1 != 0 {
+            return None; // nested inside another guard of this thread
+        }
+        word.store(s.wrapping_add(1), Release);
+        #[cfg(loom)]
+        let light = self.broken != Some(Broken::SkipLightFence);
+        #[cfg(not(loom))]
+        let light = true;
+        if light {
+            light_fence();
+        }
+        #[cfg(loom)]
+        let recheck = self.broken != Some(Broken::SkipRecheck);
+        #[cfg(not(loom))]
+        let recheck = true;
+        // Acquire: if a remote restored our token, we see its data writes.
+        if recheck && self.owner.load(Acquire) != tok {
+            word.store(s.wrapping_add(2), Release);
+            return None;
+        }
+        #[cfg(loom)]
+        if self.broken == Some(Broken::EarlyClear) {
+            word.store(s.wrapping_add(2), Release);
+        }
+        Some(LocalGuard { data: &self.data, word, release: s.wrapping_add(2), _not_send: PhantomData })
+    }
+
+    /// Fallback mode's entry: today's compare-and-swap trylock.
+    #[inline]
+    fn enter_locked(&self) -> Option<LocalGuard<'_, T>> {
+        self.lock.compare_exchange(0, 1, Acquire, Relaxed).ok()?;
+        Some(LocalGuard { data: &self.data, word: &self.lock, release: 0, _not_send: PhantomData })
+    }
+
+    fn on_this_slot(&self, cpu: u32) -> bool {
+        (if cpu < self.nr { cpu } else { cpu % self.nr }) == self.index
+    }
+
+    /// Everything that is not an owner's hit: fallback mode, first use
+    /// (claim), stealing from an exited or migrated owner, losing.
+    #[cold]
+    #[inline(never)]
+    fn enter_slow(&self) -> Option<LocalGuard<'_, T>> {
+        let owner = self.owner.load(Relaxed);
+        if owner == FALLBACK {
+            return self.enter_locked();
+        }
+        if owner == REMOTE {
+            return None;
+        }
+        let rec = thread::init();
+        if thread::is_dummy(rec) {
+            return None; // thread teardown: no sheaves
+        }
+        let tok = ThreadRec::token(rec);
+        // SAFETY: `rec` is this thread's live record.
+        if unsafe { (*rec).seq.load(Relaxed) } & 1 != 0 {
+            return None; // nested inside another guard
+        }
+        if owner == tok {
+            return self.try_fast(rec); // a remote restored us meanwhile
+        }
+        // Claimers and remotes exclude each other; a busy mutex means someone
+        // is at work on this slot right now: lose, like a failed trylock.
+        let m = self.remote.try_lock()?;
+        let owner = self.owner.load(Relaxed); // stable while we hold the mutex
+        if owner == tok {
+            drop(m);
+            return self.try_fast(rec);
+        }
+        if owner != UNOWNED {
+            // SAFETY: under the mutex `owner` is a token (REMOTE is only set
+            // and cleared by mutex holders; FALLBACK never changes and was
+            // excluded above); the slot's strong reference keeps it alive.
+            let old = unsafe { &*(owner as *const ThreadRec) };
+            if old.alive.load(Acquire) && self.on_this_slot(old.cpu.load(Relaxed)) {
+                return None; // a live thread on this CPU owns it: one context at a time
+            }
+            // Steal (exited or migrated owner) through the remote protocol.
+            self.owner.store(REMOTE, Relaxed);
+            self.heavy();
+            // SAFETY: `owner` is a token read under the mutex we hold.
+            unsafe { self.wait_token(owner) };
+            // SAFETY: `rec` is this thread's live record.
+            self.owner.store(unsafe { thread::clone_ref(rec) }, Release);
+            // SAFETY: the slot held one reference through `owner`; `old` is not used after this.
+            unsafe { thread::release_ref(owner) };
+            drop(m);
+        } else {
+            // Nobody can be inside: a slot never returns to UNOWNED once owned.
+            // SAFETY: `rec` is this thread's live record.
+            self.owner.store(unsafe { thread::clone_ref(rec) }, Release);
+            drop(m);
+        }
+        self.try_fast(rec)
+    }
+
+    /// Waits until the thread behind `token` is out of its critical section.
+    ///
+    /// # Safety
+    /// `token` is a record token read from `owner` while holding `remote`
+    /// (so the slot's strong reference keeps the record alive).
+    unsafe fn wait_token(&self, token: usize) {
+        #[cfg(loom)]
+        if self.broken == Some(Broken::NoWait) {
+            return;
+        }
+        #[cfg(loom)]
+        if self.broken == Some(Broken::SlotBusy) {
+            return wait_quiescent(&self.slot_busy);
+        }
+        // SAFETY: forwarded from the caller: the record is alive.
+        wait_quiescent(unsafe { &(*(token as *const ThreadRec)).seq });
+    }
+
+    fn heavy(&self) {
+        #[cfg(loom)]
+        if self.broken == Some(Broken::SkipHeavyFence) {
+            return;
+        }
+        heavy_fence();
+    }
+
+    /// Phase 1 of the remote protocol: take the mutex and shut the owner out.
+    fn begin_remote(&self) -> RemoteGuard<'_, T> {
+        let me = thread::current_ptr();
+        if !thread::is_dummy(me) {
+            // SAFETY: this thread's live record.
+            let s = unsafe { (*me).seq.load(Relaxed) };
+            assert!(s & 1 == 0, "lock_remote inside a LocalGuard would deadlock");
+        }
+        let m = self.remote.lock();
+        let old = self.owner.load(Relaxed);
+        if old == FALLBACK {
+            #[cfg(loom)]
+            let take = self.broken != Some(Broken::FallbackNoLock);
+            #[cfg(not(loom))]
+            let take = true;
+            let mut round = 0u32;
+            while take && self.lock.compare_exchange(0, 1, Acquire, Relaxed).is_err() {
+                spin_wait(round);
+                round = round.saturating_add(1);
+            }
+        } else if old != UNOWNED {
+            self.owner.store(REMOTE, Relaxed);
+        }
+        RemoteGuard { slot: self, old, _m: m }
+    }
+
+    /// Takes the slot from any thread (flush, statistics): returns once the
+    /// owner is out of its critical section and cannot re-enter before the
+    /// guard drops; the owner keeps its ownership.
+    pub fn lock_remote(&self) -> RemoteGuard<'_, T> {
+        let g = self.begin_remote();
+        if g.needs_fence() {
+            self.heavy();
+        }
+        g.wait_owner();
+        g
+    }
+}
+
+impl<T> Drop for Slot<T> {
+    fn drop(&mut self) {
+        let owner = self.owner.load(Relaxed);
+        if owner > FALLBACK {
+            // SAFETY: the slot held one strong reference through its token.
+            unsafe { thread::release_ref(owner) };
+        }
+    }
+}
+
+/// `nr` slots indexed by virtual CPU id modulo `nr`.
+pub struct PerCpu<T> {
+    slots: Box<[Slot<T>]>,
+}
+
+impl<T> PerCpu<T> {
+    /// `nr` slots with data from `init(index)`.
+    pub fn new(nr: usize, mode: Mode, mut init: impl FnMut(usize) -> T) -> PerCpu<T> {
+        assert!(nr > 0, "at least one slot");
+        PerCpu { slots: (0..nr).map(|i| Slot::with_index(init(i), mode, i, nr)).collect() }
+    }
+
+    /// No slots: a placeholder until [`PerCpu::new`]'s slots are installed
+    /// (no entry may be attempted on it).
+    pub(crate) fn empty() -> PerCpu<T> {
+        PerCpu { slots: Box::new([]) }
+    }
+
+    /// Loom builds only: gives every slot a seeded bug (or none).
+    #[cfg(loom)]
+    pub(crate) fn set_broken(&mut self, broken: Option<Broken>) {
+        for s in self.slots.iter_mut() {
+            s.broken = broken;
+        }
+    }
+
+    /// Number of slots.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Never true (`new` asserts at least one slot).
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Slot `i`.
+    pub fn slot(&self, i: usize) -> &Slot<T> {
+        &self.slots[i]
+    }
+
+    /// All slots.
+    pub fn iter(&self) -> std::slice::Iter<'_, Slot<T>> {
+        self.slots.iter()
+    }
+
+    /// All slots, exclusively (teardown).
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, Slot<T>> {
+        self.slots.iter_mut()
+    }
+
+    /// The effective mode (the same for all slots).
+    pub fn mode(&self) -> Effective {
+        self.slots[0].mode()
+    }
+
+    /// The calling thread's slot index (`cpu % nr`).
+    pub fn current_index(&self) -> usize {
+        self.index_of(thread::current_cpu())
+    }
+
+    /// `cpu % nr` without a division when `cpu < nr` (the common case).
+    #[inline(always)]
+    fn index_of(&self, cpu: u32) -> usize {
+        let (cpu, nr) = (cpu as usize, self.slots.len());
+        if cpu < nr { cpu } else { cpu % nr }
+    }
+
+    /// The fast path on the calling thread's CPU slot: one TLS load gives the
+    /// token and the CPU. Returns the slot index with the guard.
+    #[inline(always)]
+    pub fn enter_local(&self) -> Option<(usize, LocalGuard<'_, T>)> {
+        let rec = thread::current_ptr();
+        // SAFETY: `rec` is this thread's live record or the static dummy.
+        let idx = self.index_of(unsafe { (*rec).cpu.load(Relaxed) });
+        // SAFETY: `idx < nr` by construction of `idx`.
+        let slot = unsafe { self.slots.get_unchecked(idx) };
+        match slot.try_fast(rec) {
+            Some(g) => Some((idx, g)),
+            None => self.enter_local_slow(),
+        }
+    }
+
+    /// [`PerCpu::enter_local`] in closure form (see [`Slot::with_local`]):
+    /// `f(slot index, data)` runs in the critical section of the calling
+    /// thread's CPU slot.
+    #[inline(always)]
+    pub fn with_local<R>(&self, f: impl FnOnce(usize, &mut T) -> R) -> Option<R> {
+        self.with_local_or(|i, d| Some(f(i, d)), || None)
+    }
+
+    /// [`PerCpu::with_local`] with the miss handled by `miss` (see [`Slot::with_local_or`]).
+    #[inline(always)]
+    pub fn with_local_or<R>(&self, f: impl FnOnce(usize, &mut T) -> R, miss: impl FnOnce() -> R) -> R {
+        let rec = thread::current_ptr();
+        // SAFETY: `rec` is this thread's live record or the static dummy.
+        let idx = self.index_of(unsafe { (*rec).cpu.load(Relaxed) });
+        // SAFETY: `idx < nr` by construction of `idx`.
+        let slot = unsafe { self.slots.get_unchecked(idx) };
+        if let Some(mut g) = slot.try_fast(rec) {
+            return g.with_mut(|d| f(idx, d));
+        }
+        self.with_local_or_slow(rec, idx, f, miss)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn with_local_or_slow<R>(
+        &self,
+        rec: *const ThreadRec,
+        idx: usize,
+        f: impl FnOnce(usize, &mut T) -> R,
+        miss: impl FnOnce() -> R,
+    ) -> R {
+        // Fallback mode's own hot path: `idx` is right unless `rec` is the dummy.
+        if !thread::is_dummy(rec) {
+            let slot = &self.slots[idx];
+            if slot.owner.load(Relaxed) == FALLBACK {
+                return match slot.enter_locked() {
+                    Some(mut g) => g.with_mut(|d| f(idx, d)),
+                    None => miss(),
+                };
+            }
+        }
+        match self.enter_local_slow() {
+            Some((idx, mut g)) => g.with_mut(|d| f(idx, d)),
+            None => miss(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn enter_local_slow(&self) -> Option<(usize, LocalGuard<'_, T>)> {
+        let idx = self.current_index(); // initialises the record (real CPU id)
+        self.slots[idx].enter_slow().map(|g| (idx, g))
+    }
+
+    /// Takes every slot remotely with one heavy fence for all of them
+    /// (`flush_all`): mutexes in index order, every owner shut out, one
+    /// membarrier, then each owner waited for.
+    pub fn lock_remote_all(&self) -> Vec<RemoteGuard<'_, T>> {
+        let guards: Vec<_> = self.slots.iter().map(Slot::begin_remote).collect();
+        if guards.iter().any(RemoteGuard::needs_fence) {
+            self.slots[0].heavy();
+        }
+        for g in &guards {
+            g.wait_owner();
+        }
+        guards
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Effective;
+    use crate::flags::SlabFlags;
+    use crate::slub::cpu::set_current_cpu;
+    use crate::slub::membarrier;
+    use crate::{KmemCacheArgs, Scheme, SlabConfig, World, kmem_cache_destroy};
+
+    /// Sets up a cache on CPU 0 whose main sheaf this thread has filled, then
+    /// lets a second live thread on CPU 0 allocate: returns the slots' mode
+    /// and how many objects that allocation took from the per-cpu sheaves.
+    fn second_thread_on_cpu0(fallback: bool) -> (Effective, usize) {
+        set_current_cpu(0);
+        let world =
+            World::bare(SlabConfig { percpu_fallback: fallback, ..SlabConfig::tiny(Scheme::Mainline, 1, 4, 8) });
+        let cache = world.kmem_cache_create("pcs_knob", 32, KmemCacheArgs::default(), SlabFlags::EMPTY).unwrap();
+        let x = cache.alloc().unwrap();
+        cache.free(x).unwrap();
+        let taken = std::thread::scope(|s| {
+            s.spawn(|| {
+                set_current_cpu(0);
+                let before = cache.stats().unwrap().sheaf_objects;
+                let y = cache.alloc().unwrap();
+                let after = cache.stats().unwrap().sheaf_objects;
+                cache.free(y).unwrap();
+                before - after
+            })
+            .join()
+            .unwrap()
+        });
+        let mode = cache.storage().unwrap().cpu_sheaves.mode();
+        kmem_cache_destroy(cache).unwrap();
+        (mode, taken)
+    }
+
+    /// `SlabConfig::percpu_fallback` keeps the fallback tested wherever
+    /// membarrier works: every entry takes the slot's trylock, so a second thread on
+    /// an idle CPU slot gets the sheaves (the scheme before membarrier).
+    #[test]
+    fn forced_fallback_shares_a_cpu_slot_by_trylock() {
+        assert_eq!(second_thread_on_cpu0(true), (Effective::Fallback, 1));
+    }
+
+    /// With membarrier, a live owner keeps its CPU's slot: a second thread on
+    /// that CPU takes the slab slow path, as a second context on a kernel CPU
+    /// would find the per-cpu lock taken. Without membarrier (some valgrinds, old
+    /// kernels, `PERCPU_FORCE_FALLBACK=1`) the default is the fallback.
+    #[test]
+    fn owner_keeps_its_cpu_slot_unless_membarrier_is_missing() {
+        let expected = if membarrier::available() { (Effective::Membarrier, 0) } else { (Effective::Fallback, 1) };
+        assert_eq!(second_thread_on_cpu0(false), expected);
+    }
+}
