@@ -21,6 +21,7 @@ pub mod kmem;
 pub mod picture;
 pub mod render;
 pub mod sysfs_trace;
+pub mod views;
 pub mod workload;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -321,37 +322,8 @@ pub fn run_with(input: &ReportInput<'_>, options: &ReportOptions) -> Comparative
     let mainline_replay = Replay::run(&mainline_world, trace, statics);
     let baseline = replay_groups(&mainline_replay);
     let snapshot = input.snapshot.map(|census| sysfs_trace::compare_replay(&mainline_world, &baseline, census));
-    let plan_groups: Vec<PlanGroup> =
-        baseline.iter().map(|g| PlanGroup { dir: g.dir.clone(), names: g.names.clone() }).collect();
-    let nr_cpus = ReportScheme::Mainline.config(statics).nr_cpus;
-    let sizes: BTreeMap<String, u32> = trace.rows.iter().map(|r| (r.name.clone(), r.size)).collect();
-    let mut options = options.clone();
-    let mut input_notes = input.notes.clone();
-    if let (true, Some(budget)) = (options.memory, options.memory_budget) {
-        let needed = Workload::divisor_for_budget(&plan_groups, input.census, &sizes, budget);
-        if needed > options.workload_divisor {
-            input_notes.push(format!(
-                "workload scaled down to fit the memory budget of {} MiB: live counts divided by {needed}{} \
-                 (--memory-budget to change the budget, --workload-divisor to choose a larger divisor)",
-                budget >> 20,
-                if options.workload_divisor > 1 {
-                    format!(" instead of the {} asked for", options.workload_divisor)
-                } else {
-                    String::new()
-                }
-            ));
-            options.workload_divisor = needed;
-        }
-    }
+    let (workload, options, input_notes, sizes) = plan_workload(input, options, &baseline);
     let options = &options;
-    let workload = Workload::plan(
-        &plan_groups,
-        input.census,
-        options.workload_divisor,
-        options.seed,
-        options.churn_percent,
-        nr_cpus,
-    );
     let statics_in_trace = static_names(trace, statics);
     let column = |scheme: ReportScheme, replay: &Replay<'_>, groups: Vec<ReportGroup>| {
         let shared_set = shared(&groups);
@@ -397,6 +369,50 @@ pub fn run_with(input: &ReportInput<'_>, options: &ReportOptions) -> Comparative
         snapshot,
         input_notes,
     }
+}
+
+/// The workload of a run: planned from the mainline groups and the census,
+/// the divisor raised to fit the memory budget (with a note saying so).
+/// Returns the workload, the options with the divisor used, the input notes
+/// with that note, and each trace name's size.
+pub(crate) fn plan_workload(
+    input: &ReportInput<'_>,
+    options: &ReportOptions,
+    baseline: &[ReportGroup],
+) -> (Workload, ReportOptions, Vec<String>, BTreeMap<String, u32>) {
+    let (trace, statics) = (input.trace, input.statics);
+    let plan_groups: Vec<PlanGroup> =
+        baseline.iter().map(|g| PlanGroup { dir: g.dir.clone(), names: g.names.clone() }).collect();
+    let nr_cpus = ReportScheme::Mainline.config(statics).nr_cpus;
+    let sizes: BTreeMap<String, u32> = trace.rows.iter().map(|r| (r.name.clone(), r.size)).collect();
+    let mut options = options.clone();
+    let mut input_notes = input.notes.clone();
+    if let (true, Some(budget)) = (options.memory, options.memory_budget) {
+        let needed = Workload::divisor_for_budget(&plan_groups, input.census, &sizes, budget);
+        if needed > options.workload_divisor {
+            input_notes.push(format!(
+                "workload scaled down to fit the memory budget of {} MiB: live counts divided by {needed}{} \
+                 (--memory-budget to change the budget, --workload-divisor to choose a larger divisor)",
+                budget >> 20,
+                if options.workload_divisor > 1 {
+                    format!(" instead of the {} asked for", options.workload_divisor)
+                } else {
+                    String::new()
+                }
+            ));
+            options.workload_divisor = needed;
+        }
+    }
+    let options = &options;
+    let workload = Workload::plan(
+        &plan_groups,
+        input.census,
+        options.workload_divisor,
+        options.seed,
+        options.churn_percent,
+        nr_cpus,
+    );
+    (workload, options.clone(), input_notes, sizes)
 }
 
 /// Builds the static set from the command line: `image` and `module`

@@ -288,6 +288,18 @@ impl Workload {
     /// Drives the workload through `replay`'s handles, measures, then frees
     /// everything. `sizes` gives each name's requested object size (payload).
     pub fn run(&self, replay: &Replay<'_>, sizes: &BTreeMap<String, u32>) -> Memory {
+        self.run_with_peak(replay, sizes, |_| {})
+    }
+
+    /// [`Workload::run`], calling `peak` on the world once every object is
+    /// allocated and the churn is done (what a snapshot of the machine would
+    /// see), before everything is freed.
+    pub fn run_with_peak(
+        &self,
+        replay: &Replay<'_>,
+        sizes: &BTreeMap<String, u32>,
+        peak: impl FnOnce(&crate::slab_common::world::World),
+    ) -> Memory {
         let world = replay.world;
         let handles: Vec<Option<&KmemCache>> =
             self.shares.iter().map(|(name, _)| replay.handle(name).map(|h| h.cache())).collect();
@@ -324,6 +336,7 @@ impl Workload {
         }
 
         self.measure(&mut memory, &handles, &objects, sizes, world);
+        peak(world);
 
         for (ev, obj) in self.events.iter().zip(objects.iter_mut()) {
             if let (Some(obj), Some(cache)) = (obj.take(), handles[ev.name as usize])
