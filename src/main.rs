@@ -267,7 +267,11 @@ fn run(args: &Args) -> Result<(), String> {
 
     if let Some(name) = &args.explain {
         let explanation = report::explain(&trace, &statics, name, &ReportScheme::ALL)?;
-        emit(&explanation.to_string())?;
+        match args.format {
+            FormatArg::Json => emit(&explanation.to_json())?,
+            FormatArg::Table => emit(&explanation.to_string())?,
+            other => return Err(format!("--explain prints text or JSON, not {other:?} (--format table or json)")),
+        }
         if args.svg.is_none() && args.html.is_none() {
             return Ok(());
         }

@@ -878,3 +878,24 @@ fn report_options_are_refused_with_a_view() {
     let err = run_err(&["slabinfo", "-a", "-T"]);
     assert!(err.contains("cannot be used with"), "{err}");
 }
+
+/// `--explain NAME --format json`: each scheme's decision, target and group as data.
+#[test]
+fn explain_honours_format_json() {
+    let text = run_ok(&["--explain", "fs_cache", "--format", "json"]);
+    let j = JsonParser::parse(&text).unwrap();
+    assert_eq!(j.get("name").str(), "fs_cache");
+    assert_eq!(j.get("row").get("size").num(), 56.0);
+    let schemes = j.get("schemes").arr();
+    let names: Vec<&str> = schemes.iter().map(|s| s.get("scheme").str()).collect();
+    assert_eq!(names, ["mainline", "viro-v3", "viro-v1", "primary", "nomerge"]);
+    assert_eq!(schemes[0].get("decision").str(), "merged");
+    assert_eq!(schemes[0].get("target").str(), "anon_vma_chain");
+    assert!(schemes[0].get("group").get("names").strings().contains(&"eventpoll_pwq".to_owned()));
+    assert_eq!(schemes[1].get("decision").str(), "not_merged");
+    assert!(schemes[1].get("reason").str().contains("SLAB_PREALLOCATED"), "{text}");
+    assert_eq!(schemes[1].get("group").get("names").strings(), ["fs_cache"]);
+    assert!(!schemes[1].get("text").strings().is_empty());
+    let err = run_err(&["--explain", "fs_cache", "--format", "csv"]);
+    assert!(err.contains("text or JSON"), "{err}");
+}
