@@ -73,6 +73,10 @@ struct Args {
     /// Seed of the memory workload (decimal or 0x-prefixed hex).
     #[arg(global = true, long, value_parser = parse_seed)]
     seed: Option<u64>,
+    /// Run the memory workload under N seeds (--seed and the N-1 following it)
+    /// and show each memory figure as the median with its min–max range.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    seeds: u32,
     /// Percent of the workload's objects freed and allocated again.
     #[arg(global = true, long, default_value_t = report::DEFAULT_CHURN_PERCENT, value_parser = clap::value_parser!(u32).range(0..=100))]
     churn: u32,
@@ -237,6 +241,7 @@ fn run(args: &Args) -> Result<(), String> {
             ("--kmem-trace", args.kmem_trace.is_some()),
             ("--kmem-sites", args.kmem_sites.is_some()),
             ("--format", !matches!(args.format, FormatArg::Table)),
+            ("--seeds", args.seeds > 1),
         ];
         if let Some((option, _)) = ignored.iter().find(|(_, given)| *given) {
             return Err(format!("{option} belongs to the comparative report, not to `slabmerge {name}`"));
@@ -323,7 +328,17 @@ fn run(args: &Args) -> Result<(), String> {
     if let Some(command) = &args.command {
         return subcommand(command, &input, &options);
     }
-    let result = report::run_with(&input, &options);
+    let result = if args.seeds > 1 {
+        if !options.memory {
+            return Err(
+                "--seeds varies the memory workload, which does not run here (--no-memory, or no counts)".to_owned()
+            );
+        }
+        let seeds: Vec<u64> = (0..u64::from(args.seeds)).map(|i| options.seed.wrapping_add(i)).collect();
+        report::run_seeds(&input, &options, &seeds)
+    } else {
+        report::run_with(&input, &options)
+    };
     if args.explain.is_none() {
         emit(&report::render::render(&result, args.format.into()))?;
     }

@@ -899,3 +899,29 @@ fn explain_honours_format_json() {
     let err = run_err(&["--explain", "fs_cache", "--format", "csv"]);
     assert!(err.contains("text or JSON"), "{err}");
 }
+
+/// `--seeds N`: medians with their range in the table, every seed's figures in the JSON.
+#[test]
+fn seeds_show_medians_with_ranges() {
+    let text = run_ok(&["--seeds", "3", "--workload-divisor", "16"]);
+    assert!(text.contains("3 seeds from 0x51ab3e76e5eed001"), "{text}");
+    let mainline = text.lines().find(|l| l.starts_with("mainline ")).unwrap();
+    assert!(mainline.contains('–') && mainline.contains('('), "{mainline}");
+    assert!(text.contains("over 3 seeds mainline's total moves"), "{text}");
+    let json = run_ok(&["--seeds", "3", "--workload-divisor", "16", "--format", "json"]);
+    let j = JsonParser::parse(&json).unwrap();
+    let seeds = j.get("seeds").arr();
+    assert_eq!(seeds.len(), 3);
+    assert_eq!(seeds[1].get("seed").str(), "0x51ab3e76e5eed002");
+    let totals: Vec<f64> =
+        seeds.iter().map(|s| s.get("schemes").arr()[0].get("memory").get("total_bytes").num()).collect();
+    let mut sorted = totals.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = j.get("schemes").arr()[0].get("memory").get("total_bytes").num();
+    assert_eq!(median, sorted[1], "the column holds the median of {totals:?}");
+    let err = run_err(&["--seeds", "2", "--no-memory"]);
+    assert!(err.contains("--seeds"), "{err}");
+    // One seed: the JSON's seeds array is empty, the table unchanged.
+    let one = JsonParser::parse(&run_ok(&["--no-memory", "--format", "json"])).unwrap();
+    assert!(one.get("seeds").arr().is_empty());
+}

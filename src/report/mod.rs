@@ -216,9 +216,19 @@ pub struct ComparativeReport {
     /// What the inputs could not give and had to be assumed (a snapshot's
     /// coverage and notes, a workload scaled down); printed first among the notes.
     pub input_notes: Vec<String>,
+    /// With `--seeds`: each seed and its figures per scheme (in column
+    /// order); the columns then hold the medians. Empty for one seed.
+    pub seeds: Vec<(u64, Vec<Memory>)>,
 }
 
 impl ComparativeReport {
+    /// With several seeds: the lowest and highest value of `figure` for the
+    /// column `index` over the seeds.
+    pub fn seed_range(&self, index: usize, figure: impl Fn(&Memory) -> u64) -> Option<(u64, u64)> {
+        let values = self.seeds.iter().map(|(_, m)| figure(&m[index]));
+        Some((values.clone().min()?, values.max()?))
+    }
+
     /// The column of `scheme`, if it was run.
     pub fn scheme(&self, scheme: ReportScheme) -> Option<&SchemeReport> {
         self.schemes.iter().find(|s| s.scheme == scheme)
@@ -368,7 +378,27 @@ pub fn run_with(input: &ReportInput<'_>, options: &ReportOptions) -> Comparative
         schemes,
         snapshot,
         input_notes,
+        seeds: Vec::new(),
     }
+}
+
+/// Runs the report once per seed of `seeds` (the partitions do not depend on
+/// the seed): each scheme's [`Memory`] becomes the per-figure median over the
+/// seeds (the lower of the two middle values for an even count), and
+/// [`ComparativeReport::seeds`] keeps every seed's figures.
+pub fn run_seeds(input: &ReportInput<'_>, options: &ReportOptions, seeds: &[u64]) -> ComparativeReport {
+    let mut runs: Vec<ComparativeReport> =
+        seeds.iter().map(|&seed| run_with(input, &ReportOptions { seed, ..options.clone() })).collect();
+    let mut report = runs.remove(0);
+    let mut per_seed: Vec<(u64, Vec<Memory>)> =
+        vec![(report.options.seed, report.schemes.iter().map(|s| s.memory.clone()).collect())];
+    per_seed.extend(runs.iter().map(|r| (r.options.seed, r.schemes.iter().map(|s| s.memory.clone()).collect())));
+    for (i, s) in report.schemes.iter_mut().enumerate() {
+        let all: Vec<&Memory> = per_seed.iter().map(|(_, m)| &m[i]).collect();
+        s.memory = Memory::median(&all);
+    }
+    report.seeds = per_seed;
+    report
 }
 
 /// The workload of a run: planned from the mainline groups and the census,

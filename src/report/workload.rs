@@ -178,6 +178,48 @@ pub struct Memory {
     pub clean: bool,
 }
 
+impl Memory {
+    /// The per-figure median of `runs` (the lower middle value for an even
+    /// count); `clean` only if every run was clean, skipped names of the first.
+    pub fn median(runs: &[&Memory]) -> Memory {
+        let mut out = runs.first().map(|m| (*m).clone()).unwrap_or_default();
+        macro_rules! median {
+            ($($f:ident),*) => {$(
+                let mut v: Vec<u64> = runs.iter().map(|m| m.$f).collect();
+                v.sort_unstable();
+                if let Some(&m) = v.get(v.len().saturating_sub(1) / 2) {
+                    out.$f = m;
+                }
+            )*};
+        }
+        median!(
+            objects_planned,
+            objects_live,
+            payload_bytes,
+            slabs,
+            slab_pages,
+            slab_bytes,
+            partial_slabs,
+            partial_free_objects,
+            partial_free_bytes,
+            sheaf_objects,
+            sheaf_object_bytes,
+            sheaves,
+            kmem_cache_instances,
+            storages,
+            instance_bytes,
+            storage_bytes,
+            sheaf_bytes,
+            overhead_bytes,
+            total_bytes,
+            alloc_failures,
+            free_failures
+        );
+        out.clean = runs.iter().all(|m| m.clean);
+        out
+    }
+}
+
 impl Workload {
     /// Plans the workload from the mainline groups and the census counts.
     ///
