@@ -227,6 +227,19 @@ fn emit(text: &str) -> Result<(), String> {
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    // `--snapshot` takes every path that follows it, so a subcommand named after
+    // it becomes a path; say so instead of reporting a missing file.
+    if args.command.is_none()
+        && let Some(p) = args.snapshot.iter().find(|p| {
+            ["slabinfo", "proc-slabinfo", "ls", "diff"].contains(&p.to_string_lossy().as_ref()) && !p.exists()
+        })
+    {
+        return Err(format!(
+            "`{}` was read as a --snapshot path: put the subcommand first (slabmerge {} ... --snapshot PATH...)",
+            p.display(),
+            p.display()
+        ));
+    }
     if let Some(command) = &args.command {
         let name = match command {
             Command::Slabinfo { .. } => "slabinfo",

@@ -875,6 +875,11 @@ fn report_options_are_refused_with_a_view() {
         let err = run_err(args);
         assert!(err.contains("belongs to the comparative report"), "{args:?}: {err}");
     }
+    let ls = snapshot_fixture("real/ls-l.txt");
+    let err = run_err(&["--snapshot", &ls, "ls"]);
+    assert!(err.contains("put the subcommand first"), "{err}");
+    let text = run_ok(&["ls", "--snapshot", &ls]);
+    assert!(text.starts_with("total 0\n"), "{text}");
     let err = run_err(&["slabinfo", "-a", "-T"]);
     assert!(err.contains("cannot be used with"), "{err}");
 }

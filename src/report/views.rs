@@ -74,7 +74,7 @@ pub fn view(input: &ReportInput<'_>, options: &ReportOptions, scheme: ReportSche
     notes.push(if options.memory {
         format!("{scheme}: the world after the trace, at the peak of the memory workload (seed {:#018x})", options.seed)
     } else {
-        format!("{scheme}: the world right after the trace, no object allocated (--no-memory)")
+        format!("{scheme}: the world right after the trace, no object allocated (no memory workload)")
     });
     (text, notes)
 }
