@@ -9,10 +9,12 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use slabmerge::census::Census;
 use slabmerge::input::snapshot::{Known, Snapshot, read_snapshots};
+use slabmerge::report::views::{self, View};
 use slabmerge::report::{self, Format, ReportOptions, ReportScheme};
+use slabmerge::slab_common::slabinfo::ListingSort;
 use slabmerge::trace::{ParseError, Trace};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -40,7 +42,7 @@ impl From<FormatArg> for Format {
 #[command(name = "slabmerge", version)]
 struct Args {
     /// A creation trace (TSV, the bundled trace's format) instead of the bundled 6.18 trace.
-    #[arg(long, value_name = "FILE")]
+    #[arg(global = true, long, value_name = "FILE")]
     trace: Option<PathBuf>,
     /// A slab snapshot, in any form (detected from the content): a /sys/kernel/slab
     /// directory or a `cp -a` copy, a tar or tar.gz of one, the text of `ls -l
@@ -48,13 +50,13 @@ struct Args {
     /// /proc/slabinfo, or a census TSV. Several paths of one kernel combine (e.g. `ls
     /// -l` output and /proc/slabinfo); `-` is standard input. Its live object counts
     /// drive the workload, and without --trace a trace is derived from it.
-    #[arg(long, alias = "sysfs", value_name = "PATH", num_args = 1..)]
+    #[arg(global = true, long, alias = "sysfs", value_name = "PATH", num_args = 1..)]
     snapshot: Vec<PathBuf>,
     /// Kernel-image static instances (default: the trace's static_v3 column).
-    #[arg(long = "static", value_name = "NAME[,NAME...]", value_delimiter = ',')]
+    #[arg(global = true, long = "static", value_name = "NAME[,NAME...]", value_delimiter = ',')]
     statics: Option<Vec<String>>,
     /// Static instances inside modules (default: none).
-    #[arg(long, value_name = "NAME[,NAME...]", value_delimiter = ',')]
+    #[arg(global = true, long, value_name = "NAME[,NAME...]", value_delimiter = ',')]
     module_static: Option<Vec<String>>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
@@ -69,21 +71,25 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
     /// Seed of the memory workload (decimal or 0x-prefixed hex).
-    #[arg(long, value_parser = parse_seed)]
+    #[arg(global = true, long, value_parser = parse_seed)]
     seed: Option<u64>,
+    /// Run the memory workload under N seeds (--seed and the N-1 following it)
+    /// and show each memory figure as the median with its min–max range.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    seeds: u32,
     /// Percent of the workload's objects freed and allocated again.
-    #[arg(long, default_value_t = report::DEFAULT_CHURN_PERCENT, value_parser = clap::value_parser!(u32).range(0..=100))]
+    #[arg(global = true, long, default_value_t = report::DEFAULT_CHURN_PERCENT, value_parser = clap::value_parser!(u32).range(0..=100))]
     churn: u32,
     /// Divide every census object count by N (rounded up) for a quicker run
     /// (raised further if the workload would not fit --memory-budget).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(global = true, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     workload_divisor: Option<u64>,
     /// Memory the workload may take (bytes, or with K, M, G): the live counts are
     /// divided down until it fits, and the divisor is printed.
-    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
+    #[arg(global = true, long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
     memory_budget: u64,
     /// Skip the memory workload (partitions only).
-    #[arg(long)]
+    #[arg(global = true, long)]
     no_memory: bool,
     /// Replay a capture of the kmem tracepoints (tracefs, trace-cmd report or
     /// perf script text; gzip read transparently; `-` for stdin) through every scheme.
@@ -92,6 +98,60 @@ struct Args {
     /// The call-site attribution table for --kmem-trace (default: the bundled data/kmem-call-sites.tsv).
     #[arg(long, value_name = "FILE")]
     kmem_sites: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// A scheme on the command line.
+fn parse_scheme(text: &str) -> Result<ReportScheme, String> {
+    ReportScheme::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = ReportScheme::ALL.iter().map(|s| s.name()).collect();
+        format!("unknown scheme {text:?} (one of {})", names.join(", "))
+    })
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// tools/mm/slabinfo's output for one scheme's world: the listing sorted by
+    /// name (default), -S by size, -L by loss, -a the aliases, -T the totals.
+    Slabinfo {
+        /// The scheme (mainline, viro-v3, viro-v1, primary, nomerge).
+        #[arg(long, default_value = "mainline", value_parser = parse_scheme)]
+        scheme: ReportScheme,
+        /// Aliases: each merged directory with the names linking to it.
+        #[arg(short = 'a', long = "aliases", group = "mode")]
+        aliases: bool,
+        /// Totals over every cache.
+        #[arg(short = 'T', long = "Totals", group = "mode")]
+        totals: bool,
+        /// The listing sorted by size, largest first.
+        #[arg(short = 'S', long = "Size", group = "mode")]
+        size: bool,
+        /// The listing sorted by loss (slab bytes not holding objects), largest first.
+        #[arg(short = 'L', long = "Loss", group = "mode")]
+        loss: bool,
+    },
+    /// /proc/slabinfo of one scheme's world.
+    ProcSlabinfo {
+        /// The scheme.
+        #[arg(long, default_value = "mainline", value_parser = parse_scheme)]
+        scheme: ReportScheme,
+    },
+    /// `ls -l /sys/kernel/slab` of one scheme's world.
+    Ls {
+        /// The scheme.
+        #[arg(long, default_value = "mainline", value_parser = parse_scheme)]
+        scheme: ReportScheme,
+    },
+    /// Two schemes compared: groups that split or join, directories that gain or lose pages.
+    Diff {
+        /// The first scheme.
+        #[arg(value_parser = parse_scheme)]
+        a: ReportScheme,
+        /// The second scheme.
+        #[arg(value_parser = parse_scheme)]
+        b: ReportScheme,
+    },
 }
 
 fn parse_seed(text: &str) -> Result<u64, String> {
@@ -167,6 +227,39 @@ fn emit(text: &str) -> Result<(), String> {
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    // `--snapshot` takes every path that follows it, so a subcommand named after
+    // it becomes a path; say so instead of reporting a missing file.
+    if args.command.is_none()
+        && let Some(p) = args.snapshot.iter().find(|p| {
+            ["slabinfo", "proc-slabinfo", "ls", "diff"].contains(&p.to_string_lossy().as_ref()) && !p.exists()
+        })
+    {
+        return Err(format!(
+            "`{}` was read as a --snapshot path: put the subcommand first (slabmerge {} ... --snapshot PATH...)",
+            p.display(),
+            p.display()
+        ));
+    }
+    if let Some(command) = &args.command {
+        let name = match command {
+            Command::Slabinfo { .. } => "slabinfo",
+            Command::ProcSlabinfo { .. } => "proc-slabinfo",
+            Command::Ls { .. } => "ls",
+            Command::Diff { .. } => "diff",
+        };
+        let ignored = [
+            ("--explain", args.explain.is_some()),
+            ("--svg", args.svg.is_some()),
+            ("--html", args.html.is_some()),
+            ("--kmem-trace", args.kmem_trace.is_some()),
+            ("--kmem-sites", args.kmem_sites.is_some()),
+            ("--format", !matches!(args.format, FormatArg::Table)),
+            ("--seeds", args.seeds > 1),
+        ];
+        if let Some((option, _)) = ignored.iter().find(|(_, given)| *given) {
+            return Err(format!("{option} belongs to the comparative report, not to `slabmerge {name}`"));
+        }
+    }
     let snapshot =
         if args.snapshot.is_empty() { None } else { Some(read_snapshots(&args.snapshot).map_err(|e| e.to_string())?) };
     let snapshot_label = args.snapshot.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" + ");
@@ -192,7 +285,11 @@ fn run(args: &Args) -> Result<(), String> {
 
     if let Some(name) = &args.explain {
         let explanation = report::explain(&trace, &statics, name, &ReportScheme::ALL)?;
-        emit(&explanation.to_string())?;
+        match args.format {
+            FormatArg::Json => emit(&explanation.to_json())?,
+            FormatArg::Table => emit(&explanation.to_string())?,
+            other => return Err(format!("--explain prints text or JSON, not {other:?} (--format table or json)")),
+        }
         if args.svg.is_none() && args.html.is_none() {
             return Ok(());
         }
@@ -241,7 +338,20 @@ fn run(args: &Args) -> Result<(), String> {
         snapshot: census_from_snapshot.as_ref(),
         notes: input_notes,
     };
-    let result = report::run_with(&input, &options);
+    if let Some(command) = &args.command {
+        return subcommand(command, &input, &options);
+    }
+    let result = if args.seeds > 1 {
+        if !options.memory {
+            return Err(
+                "--seeds varies the memory workload, which does not run here (--no-memory, or no counts)".to_owned()
+            );
+        }
+        let seeds: Vec<u64> = (0..u64::from(args.seeds)).map(|i| options.seed.wrapping_add(i)).collect();
+        report::run_seeds(&input, &options, &seeds)
+    } else {
+        report::run_with(&input, &options)
+    };
     if args.explain.is_none() {
         emit(&report::render::render(&result, args.format.into()))?;
     }
@@ -250,6 +360,41 @@ fn run(args: &Args) -> Result<(), String> {
     }
     if let Some(path) = &args.html {
         std::fs::write(path, report::picture::html(&result)).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Runs a view or a diff on the inputs the report would use.
+fn subcommand(command: &Command, input: &report::ReportInput<'_>, options: &ReportOptions) -> Result<(), String> {
+    let (text, notes) = match *command {
+        Command::Slabinfo { scheme, aliases, totals, size, loss } => {
+            let v = if aliases {
+                View::Aliases
+            } else if totals {
+                View::Totals
+            } else if size {
+                View::Listing(ListingSort::Size)
+            } else if loss {
+                View::Listing(ListingSort::Loss)
+            } else {
+                View::Listing(ListingSort::Name)
+            };
+            views::view(input, options, scheme, v)
+        }
+        Command::ProcSlabinfo { scheme } => views::view(input, options, scheme, View::ProcSlabinfo),
+        Command::Ls { scheme } => views::view(input, options, scheme, View::Ls),
+        Command::Diff { a, b } => {
+            if a == b {
+                return Err(format!("diff of {a} with itself: give two different schemes"));
+            }
+            let d = views::diff(input, options, a, b);
+            (views::render_diff(&d, options.memory), Vec::new())
+        }
+    };
+    emit(&text)?;
+    // The view's text stays exactly the kernel's; what it was made from goes to stderr.
+    for n in notes {
+        eprintln!("slabmerge: {n}");
     }
     Ok(())
 }

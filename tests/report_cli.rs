@@ -756,3 +756,177 @@ fn explain_suggests_near_names() {
     let err = run_err(&["--explain", "zzzzqqq"]);
     assert!(err.contains("no cache named `zzzzqqq`") && !err.contains("did you mean"), "{err}");
 }
+
+// ---------------------------------------------------------------------------
+// The kernel's views per scheme, and diff.
+
+fn run_ok_quiet(args: &[&str]) -> (String, String) {
+    let out = bin().args(args).output().expect("slabmerge runs");
+    assert!(out.status.success(), "slabmerge {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+/// `ls`, `slabinfo -a` and `proc-slabinfo` print the kernel's formats: read
+/// back as a snapshot, each gives mainline's own partition.
+#[test]
+fn views_read_back_as_snapshots_give_the_same_partition() {
+    let dir = scratch("views");
+    let ls = dir.join("ls.txt");
+    std::fs::write(&ls, run_ok(&["--no-memory", "ls"])).unwrap();
+    let aliases = dir.join("slabinfo-a.txt");
+    std::fs::write(&aliases, run_ok(&["--no-memory", "slabinfo", "-a"])).unwrap();
+    let proc = dir.join("proc.txt");
+    let (text, notes) = run_ok_quiet(&["proc-slabinfo", "--workload-divisor", "4"]);
+    assert!(text.starts_with("slabinfo - version: 2.1\n# name "), "{text}");
+    assert!(notes.contains("at the peak of the memory workload"), "{notes}");
+    std::fs::write(&proc, text).unwrap();
+    let cases: [&[&Path]; 3] = [&[&ls], &[&aliases], &[&ls, &proc]];
+    for paths in cases {
+        let mut args: Vec<&str> = vec!["--no-memory", "--format", "json", "--snapshot"];
+        args.extend(paths.iter().map(|p| p.to_str().unwrap()));
+        let text = run_ok(&args);
+        let j = JsonParser::parse(&text).unwrap();
+        assert_eq!(*j.get("snapshot").get("partition_identical"), Json::Bool(true), "{paths:?}: {text}");
+    }
+    let ls_text = std::fs::read_to_string(&ls).unwrap();
+    assert!(ls_text.starts_with("total 0\n") && ls_text.contains("lrwxrwxrwx 1 root root 0 fs_cache -> :A-0000064"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The listing (`-S`, `-L`, by name) and `-T` follow tools/mm/slabinfo.c, and
+/// the listing's counts drive a workload when read back.
+#[test]
+fn slabinfo_listing_and_totals_in_the_tool_formats() {
+    let size = run_ok(&["--workload-divisor", "4", "slabinfo", "-S"]);
+    let mut lines = size.lines();
+    assert_eq!(
+        lines.next(),
+        Some("Name                   Objects Objsize           Space Slabs/Part/Cpu  O/S O %Fr %Ef Flg")
+    );
+    // Sorted by Space, largest first: compare the slabs × pages per slab.
+    let bytes: Vec<u64> = lines
+        .map(|l| {
+            let t: Vec<&str> = l.split_whitespace().collect();
+            let slabs: u64 = t[4].split('/').next().unwrap().parse().unwrap();
+            slabs << t[6].parse::<u32>().unwrap()
+        })
+        .collect();
+    assert!(bytes.len() > 50 && bytes.windows(2).all(|w| w[0] >= w[1]), "{size}");
+    let loss = run_ok(&["--workload-divisor", "4", "slabinfo", "-L"]);
+    assert!(loss.starts_with("Name                   Objects Objsize            Loss Slabs/Part/Cpu"), "{loss}");
+    let by_name = run_ok(&["--workload-divisor", "4", "slabinfo"]);
+    let names: Vec<String> = by_name.lines().skip(1).map(|l| l.split(' ').next().unwrap().to_lowercase()).collect();
+    assert!(names.windows(2).all(|w| w[0] <= w[1]), "{by_name}");
+    // A merged directory keeps its :id and the * flag; a single-name one shows its name.
+    assert!(by_name.lines().any(|l| l.starts_with(":a-0000104 ") && l.ends_with(" *a")), "{by_name}");
+    let totals = run_ok(&["--workload-divisor", "4", "slabinfo", "-T"]);
+    assert!(
+        totals.starts_with("Slabcache Totals\n----------------\nSlabcaches :             235   Aliases  :"),
+        "{totals}"
+    );
+    assert!(totals.contains("\nPer Object        Average              Min              Max\n"), "{totals}");
+    // With counts (the listing) beside the links (ls), a workload runs on the read-back snapshot.
+    let dir = scratch("listing");
+    let (ls, listing) = (dir.join("ls.txt"), dir.join("listing.txt"));
+    std::fs::write(&ls, run_ok(&["--no-memory", "ls"])).unwrap();
+    std::fs::write(&listing, &by_name).unwrap();
+    let text = run_ok(&["--format", "json", "--snapshot", ls.to_str().unwrap(), listing.to_str().unwrap()]);
+    let j = JsonParser::parse(&text).unwrap();
+    assert_eq!(*j.get("workload").get("measured"), Json::Bool(true), "{text}");
+    assert_eq!(*j.get("snapshot").get("partition_identical"), Json::Bool(true), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Each scheme's world has its own views: nomerge merges nothing, primary marks its primaries.
+#[test]
+fn views_differ_per_scheme() {
+    assert_eq!(run_ok(&["--no-memory", "slabinfo", "-a", "--scheme", "nomerge"]), "");
+    let primary = run_ok(&["--no-memory", "slabinfo", "-a", "--scheme", "primary"]);
+    assert!(primary.lines().any(|l| l.contains(" <- [")), "{primary}");
+    let v3 = run_ok(&["--no-memory", "ls", "--scheme", "viro-v3"]);
+    assert!(!v3.contains(" fs_cache -> "), "fs_cache is its own directory under v3: {v3}");
+    let err = run_err(&["ls", "--scheme", "nosuch"]);
+    assert!(err.contains("unknown scheme") && err.contains("viro-v3"), "{err}");
+}
+
+/// diff names the groups that split and the directories whose pages change.
+#[test]
+fn diff_names_split_groups_and_page_changes() {
+    let text = run_ok(&["--workload-divisor", "4", "diff", "mainline", "viro-v3"]);
+    assert!(text.starts_with("diff mainline viro-v3\ngroups: mainline 235, viro-v3 236\n"), "{text}");
+    assert!(text.contains("split under viro-v3 (1):"), "{text}");
+    assert!(text.contains("-> [anon_vma_chain eventpoll_pwq] [fs_cache]"), "{text}");
+    assert!(text.contains("pages per directory"), "{text}");
+    let text = run_ok(&["--no-memory", "diff", "nomerge", "mainline"]);
+    assert!(text.contains("joined under mainline"), "{text}");
+    assert!(!text.contains("pages"), "no workload, no pages: {text}");
+    let err = run_err(&["diff", "primary", "primary"]);
+    assert!(err.contains("itself"), "{err}");
+}
+
+/// Options of the comparative report are refused with a view, not ignored.
+#[test]
+fn report_options_are_refused_with_a_view() {
+    for args in [
+        &["--svg", "x.svg", "ls"][..],
+        &["--format", "json", "slabinfo"],
+        &["--explain", "dentry", "diff", "mainline", "primary"],
+    ] {
+        let err = run_err(args);
+        assert!(err.contains("belongs to the comparative report"), "{args:?}: {err}");
+    }
+    let ls = snapshot_fixture("real/ls-l.txt");
+    let err = run_err(&["--snapshot", &ls, "ls"]);
+    assert!(err.contains("put the subcommand first"), "{err}");
+    let text = run_ok(&["ls", "--snapshot", &ls]);
+    assert!(text.starts_with("total 0\n"), "{text}");
+    let err = run_err(&["slabinfo", "-a", "-T"]);
+    assert!(err.contains("cannot be used with"), "{err}");
+}
+
+/// `--explain NAME --format json`: each scheme's decision, target and group as data.
+#[test]
+fn explain_honours_format_json() {
+    let text = run_ok(&["--explain", "fs_cache", "--format", "json"]);
+    let j = JsonParser::parse(&text).unwrap();
+    assert_eq!(j.get("name").str(), "fs_cache");
+    assert_eq!(j.get("row").get("size").num(), 56.0);
+    let schemes = j.get("schemes").arr();
+    let names: Vec<&str> = schemes.iter().map(|s| s.get("scheme").str()).collect();
+    assert_eq!(names, ["mainline", "viro-v3", "viro-v1", "primary", "nomerge"]);
+    assert_eq!(schemes[0].get("decision").str(), "merged");
+    assert_eq!(schemes[0].get("target").str(), "anon_vma_chain");
+    assert!(schemes[0].get("group").get("names").strings().contains(&"eventpoll_pwq".to_owned()));
+    assert_eq!(schemes[1].get("decision").str(), "not_merged");
+    assert!(schemes[1].get("reason").str().contains("SLAB_PREALLOCATED"), "{text}");
+    assert_eq!(schemes[1].get("group").get("names").strings(), ["fs_cache"]);
+    assert!(!schemes[1].get("text").strings().is_empty());
+    let err = run_err(&["--explain", "fs_cache", "--format", "csv"]);
+    assert!(err.contains("text or JSON"), "{err}");
+}
+
+/// `--seeds N`: medians with their range in the table, every seed's figures in the JSON.
+#[test]
+fn seeds_show_medians_with_ranges() {
+    let text = run_ok(&["--seeds", "3", "--workload-divisor", "16"]);
+    assert!(text.contains("3 seeds from 0x51ab3e76e5eed001"), "{text}");
+    let mainline = text.lines().find(|l| l.starts_with("mainline ")).unwrap();
+    assert!(mainline.contains('–') && mainline.contains('('), "{mainline}");
+    assert!(text.contains("over 3 seeds mainline's total moves"), "{text}");
+    let json = run_ok(&["--seeds", "3", "--workload-divisor", "16", "--format", "json"]);
+    let j = JsonParser::parse(&json).unwrap();
+    let seeds = j.get("seeds").arr();
+    assert_eq!(seeds.len(), 3);
+    assert_eq!(seeds[1].get("seed").str(), "0x51ab3e76e5eed002");
+    let totals: Vec<f64> =
+        seeds.iter().map(|s| s.get("schemes").arr()[0].get("memory").get("total_bytes").num()).collect();
+    let mut sorted = totals.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = j.get("schemes").arr()[0].get("memory").get("total_bytes").num();
+    assert_eq!(median, sorted[1], "the column holds the median of {totals:?}");
+    let err = run_err(&["--seeds", "2", "--no-memory"]);
+    assert!(err.contains("--seeds"), "{err}");
+    // One seed: the JSON's seeds array is empty, the table unchanged.
+    let one = JsonParser::parse(&run_ok(&["--no-memory", "--format", "json"])).unwrap();
+    assert!(one.get("seeds").arr().is_empty());
+}

@@ -263,3 +263,80 @@ impl fmt::Display for Explanation {
         Ok(())
     }
 }
+
+impl Explanation {
+    /// The explanation as one JSON object: `name`, `row` (the trace row's
+    /// `entry`, `size`, `align`, `flags`, `ctor`) and `schemes`, one object per
+    /// scheme with `scheme`, `placement`, `decision` (`merged`,
+    /// `alias_instance`, `hidden_primary`, `not_merged` or `no_alias_attempt`),
+    /// `reason`, `target` and `target_dir` (the cache it merged, or would have
+    /// merged, into), `candidates` (same-stride caches rejected, with `why`),
+    /// `group` (`dir` and `names` after the whole trace; null if creation
+    /// failed), `error`, and `text` (the lines of the text form).
+    pub fn to_json(&self) -> String {
+        use super::render::json_string as js;
+        let opt = |v: Option<String>| v.map_or_else(|| "null".to_owned(), |s| js(&s));
+        let r = &self.row;
+        let schemes: Vec<String> = self
+            .schemes
+            .iter()
+            .map(|s| {
+                let (kind, reason, target, candidates) = match &s.decision {
+                    Decision::NoAliasAttempt(entry) => ("no_alias_attempt", Some(format!("{entry}")), None, &[][..]),
+                    Decision::Merged { target, dir, alias_instance } => (
+                        if *alias_instance { "alias_instance" } else { "merged" },
+                        None,
+                        Some((target.clone(), dir.clone())),
+                        &[][..],
+                    ),
+                    Decision::HiddenPrimary { reason } => ("hidden_primary", Some(format!("{reason}")), None, &[][..]),
+                    Decision::NotMerged { reason, would_merge_into, candidates, .. } => {
+                        ("not_merged", Some(format!("{reason}")), would_merge_into.clone(), candidates.as_slice())
+                    }
+                };
+                let candidates: Vec<String> = candidates
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{{\"name\":{},\"dir\":{},\"why\":{}}}",
+                            js(&c.name),
+                            js(&c.dir),
+                            js(&c.why.to_string())
+                        )
+                    })
+                    .collect();
+                let (group, error) = match &s.outcome {
+                    Ok(g) => {
+                        let names: Vec<String> = g.names.iter().map(|n| js(n)).collect();
+                        (format!("{{\"dir\":{},\"names\":[{}]}}", js(&g.dir), names.join(",")), "null".to_owned())
+                    }
+                    Err(e) => ("null".to_owned(), js(e)),
+                };
+                let one = Explanation { name: self.name.clone(), row: self.row.clone(), schemes: vec![s.clone()] };
+                let text: Vec<String> = one.to_string().lines().skip(3).map(|l| js(l.trim_start())).collect();
+                format!(
+                    "{{\"scheme\":{},\"placement\":{},\"decision\":{},\"reason\":{},\"target\":{},\"target_dir\":{},\
+                     \"candidates\":[{}],\"group\":{group},\"error\":{error},\"text\":[{}]}}",
+                    js(s.scheme.name()),
+                    js(&s.placement),
+                    js(kind),
+                    opt(reason),
+                    opt(target.as_ref().map(|t| t.0.clone())),
+                    opt(target.map(|t| t.1)),
+                    candidates.join(","),
+                    text.join(",")
+                )
+            })
+            .collect();
+        format!(
+            "{{\"name\":{},\"row\":{{\"entry\":{},\"size\":{},\"align\":{},\"flags\":{},\"ctor\":{}}},\"schemes\":[{}]}}\n",
+            js(&self.name),
+            js(&r.entry.to_string()),
+            r.size,
+            r.align,
+            js(&r.flags.to_string()),
+            opt(r.ctor.clone()),
+            schemes.join(",")
+        )
+    }
+}

@@ -21,6 +21,7 @@ pub mod kmem;
 pub mod picture;
 pub mod render;
 pub mod sysfs_trace;
+pub mod views;
 pub mod workload;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -215,9 +216,19 @@ pub struct ComparativeReport {
     /// What the inputs could not give and had to be assumed (a snapshot's
     /// coverage and notes, a workload scaled down); printed first among the notes.
     pub input_notes: Vec<String>,
+    /// With `--seeds`: each seed and its figures per scheme (in column
+    /// order); the columns then hold the medians. Empty for one seed.
+    pub seeds: Vec<(u64, Vec<Memory>)>,
 }
 
 impl ComparativeReport {
+    /// With several seeds: the lowest and highest value of `figure` for the
+    /// column `index` over the seeds.
+    pub fn seed_range(&self, index: usize, figure: impl Fn(&Memory) -> u64) -> Option<(u64, u64)> {
+        let values = self.seeds.iter().map(|(_, m)| figure(&m[index]));
+        Some((values.clone().min()?, values.max()?))
+    }
+
     /// The column of `scheme`, if it was run.
     pub fn scheme(&self, scheme: ReportScheme) -> Option<&SchemeReport> {
         self.schemes.iter().find(|s| s.scheme == scheme)
@@ -321,37 +332,8 @@ pub fn run_with(input: &ReportInput<'_>, options: &ReportOptions) -> Comparative
     let mainline_replay = Replay::run(&mainline_world, trace, statics);
     let baseline = replay_groups(&mainline_replay);
     let snapshot = input.snapshot.map(|census| sysfs_trace::compare_replay(&mainline_world, &baseline, census));
-    let plan_groups: Vec<PlanGroup> =
-        baseline.iter().map(|g| PlanGroup { dir: g.dir.clone(), names: g.names.clone() }).collect();
-    let nr_cpus = ReportScheme::Mainline.config(statics).nr_cpus;
-    let sizes: BTreeMap<String, u32> = trace.rows.iter().map(|r| (r.name.clone(), r.size)).collect();
-    let mut options = options.clone();
-    let mut input_notes = input.notes.clone();
-    if let (true, Some(budget)) = (options.memory, options.memory_budget) {
-        let needed = Workload::divisor_for_budget(&plan_groups, input.census, &sizes, budget);
-        if needed > options.workload_divisor {
-            input_notes.push(format!(
-                "workload scaled down to fit the memory budget of {} MiB: live counts divided by {needed}{} \
-                 (--memory-budget to change the budget, --workload-divisor to choose a larger divisor)",
-                budget >> 20,
-                if options.workload_divisor > 1 {
-                    format!(" instead of the {} asked for", options.workload_divisor)
-                } else {
-                    String::new()
-                }
-            ));
-            options.workload_divisor = needed;
-        }
-    }
+    let (workload, options, input_notes, sizes) = plan_workload(input, options, &baseline);
     let options = &options;
-    let workload = Workload::plan(
-        &plan_groups,
-        input.census,
-        options.workload_divisor,
-        options.seed,
-        options.churn_percent,
-        nr_cpus,
-    );
     let statics_in_trace = static_names(trace, statics);
     let column = |scheme: ReportScheme, replay: &Replay<'_>, groups: Vec<ReportGroup>| {
         let shared_set = shared(&groups);
@@ -396,7 +378,71 @@ pub fn run_with(input: &ReportInput<'_>, options: &ReportOptions) -> Comparative
         schemes,
         snapshot,
         input_notes,
+        seeds: Vec::new(),
     }
+}
+
+/// Runs the report once per seed of `seeds` (the partitions do not depend on
+/// the seed): each scheme's [`Memory`] becomes the per-figure median over the
+/// seeds (the lower of the two middle values for an even count), and
+/// [`ComparativeReport::seeds`] keeps every seed's figures.
+pub fn run_seeds(input: &ReportInput<'_>, options: &ReportOptions, seeds: &[u64]) -> ComparativeReport {
+    let mut runs: Vec<ComparativeReport> =
+        seeds.iter().map(|&seed| run_with(input, &ReportOptions { seed, ..options.clone() })).collect();
+    let mut report = runs.remove(0);
+    let mut per_seed: Vec<(u64, Vec<Memory>)> =
+        vec![(report.options.seed, report.schemes.iter().map(|s| s.memory.clone()).collect())];
+    per_seed.extend(runs.iter().map(|r| (r.options.seed, r.schemes.iter().map(|s| s.memory.clone()).collect())));
+    for (i, s) in report.schemes.iter_mut().enumerate() {
+        let all: Vec<&Memory> = per_seed.iter().map(|(_, m)| &m[i]).collect();
+        s.memory = Memory::median(&all);
+    }
+    report.seeds = per_seed;
+    report
+}
+
+/// The workload of a run: planned from the mainline groups and the census,
+/// the divisor raised to fit the memory budget (with a note saying so).
+/// Returns the workload, the options with the divisor used, the input notes
+/// with that note, and each trace name's size.
+pub(crate) fn plan_workload(
+    input: &ReportInput<'_>,
+    options: &ReportOptions,
+    baseline: &[ReportGroup],
+) -> (Workload, ReportOptions, Vec<String>, BTreeMap<String, u32>) {
+    let (trace, statics) = (input.trace, input.statics);
+    let plan_groups: Vec<PlanGroup> =
+        baseline.iter().map(|g| PlanGroup { dir: g.dir.clone(), names: g.names.clone() }).collect();
+    let nr_cpus = ReportScheme::Mainline.config(statics).nr_cpus;
+    let sizes: BTreeMap<String, u32> = trace.rows.iter().map(|r| (r.name.clone(), r.size)).collect();
+    let mut options = options.clone();
+    let mut input_notes = input.notes.clone();
+    if let (true, Some(budget)) = (options.memory, options.memory_budget) {
+        let needed = Workload::divisor_for_budget(&plan_groups, input.census, &sizes, budget);
+        if needed > options.workload_divisor {
+            input_notes.push(format!(
+                "workload scaled down to fit the memory budget of {} MiB: live counts divided by {needed}{} \
+                 (--memory-budget to change the budget, --workload-divisor to choose a larger divisor)",
+                budget >> 20,
+                if options.workload_divisor > 1 {
+                    format!(" instead of the {} asked for", options.workload_divisor)
+                } else {
+                    String::new()
+                }
+            ));
+            options.workload_divisor = needed;
+        }
+    }
+    let options = &options;
+    let workload = Workload::plan(
+        &plan_groups,
+        input.census,
+        options.workload_divisor,
+        options.seed,
+        options.churn_percent,
+        nr_cpus,
+    );
+    (workload, options.clone(), input_notes, sizes)
 }
 
 /// Builds the static set from the command line: `image` and `module`

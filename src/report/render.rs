@@ -6,6 +6,9 @@
 //! `scheme`, `names`, `instances`, `shared_names`, `merges_lost`, `statics`,
 //! `statics_merged`, `failures`, `groups` (arrays of names, the instance's own
 //! name first) and `memory` (the figures of [`Memory`], in bytes and counts).
+//! With `--seeds N` the top-level `seeds` array holds, per seed, `seed` and
+//! `schemes` (each `scheme` with its `memory`), and each scheme's `memory` is
+//! the per-figure median; with one seed `seeds` is empty.
 //! The seed is written as a hexadecimal string, since JSON readers often keep
 //! numbers as doubles.
 
@@ -53,6 +56,19 @@ fn kib(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / 1024.0)
 }
 
+/// A memory cell: the figure, and with several seeds the median with its range.
+fn ranged(report: &ComparativeReport, figure: &dyn Fn(&Memory) -> u64, show: &dyn Fn(u64) -> String) -> Vec<String> {
+    report
+        .schemes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match report.seed_range(i, figure) {
+            Some((lo, hi)) => format!("{} ({}–{})", show(figure(&s.memory)), show(lo), show(hi)),
+            None => show(figure(&s.memory)),
+        })
+        .collect()
+}
+
 /// The columns of the table and Markdown forms: header, right-aligned, cell per scheme.
 fn columns(report: &ComparativeReport) -> Vec<(&'static str, bool, Vec<String>)> {
     let s = &report.schemes;
@@ -67,13 +83,13 @@ fn columns(report: &ComparativeReport) -> Vec<(&'static str, bool, Vec<String>)>
     ];
     if report.options.memory {
         cols.extend([
-            ("slab pages", true, col(&|r| r.memory.slab_pages.to_string())),
+            ("slab pages", true, ranged(report, &|m| m.slab_pages, &|v| v.to_string())),
             ("slab KiB", true, col(&|r| kib(r.memory.slab_bytes))),
             ("partial free KiB", true, col(&|r| kib(r.memory.partial_free_bytes))),
             ("sheaf objs", true, col(&|r| r.memory.sheaf_objects.to_string())),
             ("sheaf obj KiB", true, col(&|r| kib(r.memory.sheaf_object_bytes))),
             ("overhead KiB", true, col(&|r| kib(r.memory.overhead_bytes))),
-            ("total KiB", true, col(&|r| kib(r.memory.total_bytes))),
+            ("total KiB", true, ranged(report, &|m| m.total_bytes, &kib)),
         ]);
     }
     cols.push(("merges lost", false, col(&|r| lost_cell(&r.merges_lost))));
@@ -114,11 +130,20 @@ fn preamble(report: &ComparativeReport) -> Vec<String> {
     if o.memory {
         lines.push(format!(
             "workload: {} objects from the live counts of {}{}, split equally among each mainline group's names \
-             (remainder to the owner), seed {:#018x}, {} objects ({}%) freed and allocated again",
+             (remainder to the owner), {}, {} objects ({}%) freed and allocated again",
             report.workload_objects,
             report.census_label,
             if o.workload_divisor > 1 { format!(" divided by {}", o.workload_divisor) } else { String::new() },
-            o.seed,
+            if report.seeds.len() > 1 {
+                format!(
+                    "{} seeds from {:#018x} (memory figures are medians, slab pages and total KiB with their \
+                     min–max range)",
+                    report.seeds.len(),
+                    o.seed
+                )
+            } else {
+                format!("seed {:#018x}", o.seed)
+            },
             report.workload_churned,
             o.churn_percent
         ));
@@ -159,6 +184,28 @@ fn notes(report: &ComparativeReport) -> Vec<String> {
         let instances: Vec<String> =
             report.schemes.iter().map(|s| format!("{} {}", s.scheme, s.memory.kmem_cache_instances)).collect();
         notes.push(format!("struct kmem_cache instances: {}", instances.join(", ")));
+        if let (Some((lo, hi)), Some(base)) = (report.seed_range(0, |m| m.total_bytes), report.schemes.first()) {
+            let against: Vec<String> = report.schemes[1..]
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} {:+.1}",
+                        s.scheme,
+                        (s.memory.total_bytes as f64 - base.memory.total_bytes as f64) / 1024.0
+                    )
+                })
+                .collect();
+            notes.push(format!(
+                "over {} seeds {}'s total moves {} KiB ({}–{}); median total against {}'s, in KiB: {}",
+                report.seeds.len(),
+                base.scheme,
+                kib(hi - lo),
+                kib(lo),
+                kib(hi),
+                base.scheme,
+                against.join(", ")
+            ));
+        }
         let unclean: Vec<&str> = report.schemes.iter().filter(|s| !s.memory.clean).map(|s| s.scheme.name()).collect();
         notes.push(if unclean.is_empty() {
             "after freeing every object and shrinking every cache, no scheme holds a page".to_owned()
@@ -478,10 +525,24 @@ fn json(report: &ComparativeReport) -> String {
         }
     };
     let schemes: Vec<String> = report.schemes.iter().map(|s| json_scheme(s, o.memory)).collect();
+    // Every seed's figures per scheme, when --seeds gave more than one.
+    let seeds: Vec<String> = report
+        .seeds
+        .iter()
+        .map(|(seed, memory)| {
+            let per: Vec<String> = report
+                .schemes
+                .iter()
+                .zip(memory)
+                .map(|(s, m)| format!("{{\"scheme\":{},\"memory\":{}}}", json_string(s.scheme.name()), json_memory(m)))
+                .collect();
+            format!("{{\"seed\":{},\"schemes\":[{}]}}", json_string(&format!("{seed:#018x}")), per.join(","))
+        })
+        .collect();
     format!(
         "{{\"trace\":{},\"trace_names\":{},\"census\":{},\"static_set\":{{\"image\":{},\"module\":{}}},\
          \"workload\":{{\"measured\":{},\"seed\":{},\"churn_percent\":{},\"divisor\":{},\"objects\":{},\
-         \"churned\":{},\"unmatched_groups\":[{}]}},\"snapshot\":{},\"input_notes\":{},\"schemes\":[{}]}}\n",
+         \"churned\":{},\"unmatched_groups\":[{}]}},\"snapshot\":{},\"input_notes\":{},\"seeds\":[{}],\"schemes\":[{}]}}\n",
         json_string(&report.trace_label),
         report.trace_names,
         json_string(&report.census_label),
@@ -496,6 +557,7 @@ fn json(report: &ComparativeReport) -> String {
         unmatched.join(","),
         snapshot,
         json_strings(&report.input_notes),
+        seeds.join(","),
         schemes.join(",")
     )
 }

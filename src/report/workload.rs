@@ -177,6 +177,48 @@ pub struct Memory {
     pub clean: bool,
 }
 
+impl Memory {
+    /// The per-figure median of `runs` (the lower middle value for an even
+    /// count); `clean` only if every run was clean, skipped names of the first.
+    pub fn median(runs: &[&Memory]) -> Memory {
+        let mut out = runs.first().map(|m| (*m).clone()).unwrap_or_default();
+        macro_rules! median {
+            ($($f:ident),*) => {$(
+                let mut v: Vec<u64> = runs.iter().map(|m| m.$f).collect();
+                v.sort_unstable();
+                if let Some(&m) = v.get(v.len().saturating_sub(1) / 2) {
+                    out.$f = m;
+                }
+            )*};
+        }
+        median!(
+            objects_planned,
+            objects_live,
+            payload_bytes,
+            slabs,
+            slab_pages,
+            slab_bytes,
+            partial_slabs,
+            partial_free_objects,
+            partial_free_bytes,
+            sheaf_objects,
+            sheaf_object_bytes,
+            sheaves,
+            kmem_cache_instances,
+            storages,
+            instance_bytes,
+            storage_bytes,
+            sheaf_bytes,
+            overhead_bytes,
+            total_bytes,
+            alloc_failures,
+            free_failures
+        );
+        out.clean = runs.iter().all(|m| m.clean);
+        out
+    }
+}
+
 impl Workload {
     /// Plans the workload from the mainline groups and the census counts.
     ///
@@ -287,6 +329,18 @@ impl Workload {
     /// Drives the workload through `replay`'s handles, measures, then frees
     /// everything. `sizes` gives each name's requested object size (payload).
     pub fn run(&self, replay: &Replay<'_>, sizes: &BTreeMap<String, u32>) -> Memory {
+        self.run_with_peak(replay, sizes, |_| {})
+    }
+
+    /// [`Workload::run`], calling `peak` on the world once every object is
+    /// allocated and the churn is done (what a snapshot of the machine would
+    /// see), before everything is freed.
+    pub fn run_with_peak(
+        &self,
+        replay: &Replay<'_>,
+        sizes: &BTreeMap<String, u32>,
+        peak: impl FnOnce(&crate::slab_common::world::World),
+    ) -> Memory {
         let world = replay.world;
         let handles: Vec<Option<&KmemCache>> =
             self.shares.iter().map(|(name, _)| replay.handle(name).map(|h| h.cache())).collect();
@@ -323,6 +377,7 @@ impl Workload {
         }
 
         self.measure(&mut memory, &handles, &objects, sizes, world);
+        peak(world);
 
         for (ev, obj) in self.events.iter().zip(objects.iter_mut()) {
             if let (Some(obj), Some(cache)) = (obj.take(), handles[ev.name as usize])

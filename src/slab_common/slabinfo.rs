@@ -187,6 +187,282 @@ fn primary_groups(world: &World) -> Vec<(String, Vec<String>)> {
     groups.into_iter().map(|(_, line)| (line, Vec::new())).collect()
 }
 
+/// How `slabinfo`'s listing is sorted (`tools/mm/slabinfo.c: sort_slabs()`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListingSort {
+    /// By name ignoring case (the default).
+    Name,
+    /// `-S`: largest `slab_size()` first.
+    Size,
+    /// `-L`: largest `slab_waste()` first; the Space column shows the loss.
+    Loss,
+}
+
+/// One `/sys/kernel/slab` directory as `read_slab_dir()` reads it.
+#[derive(Clone, Debug)]
+struct SlabDir {
+    name: String,
+    refs: usize,
+    aliases: u64,
+    objects: u64,
+    objects_partial: u64,
+    object_size: u64,
+    slab_size: u64,
+    objs_per_slab: u64,
+    order: u32,
+    slabs: u64,
+    partial: u64,
+    flags: crate::flags::SlabFlags,
+}
+
+const PAGE_SIZE: u64 = 4096;
+
+impl SlabDir {
+    /// `slab_size()`: bytes of every slab.
+    fn size(&self) -> u64 {
+        self.slabs * (PAGE_SIZE << self.order)
+    }
+
+    /// `slab_waste()`: slab bytes not holding an object's payload.
+    fn waste(&self) -> u64 {
+        self.size().saturating_sub(self.objects * self.object_size)
+    }
+}
+
+/// The directories of the world's sysfs, with the figures `slabinfo` reads
+/// from their attributes, and the number of alias links. Directories are
+/// read from the instances on `slab_caches` that own a storage; `refs` counts
+/// the links to each (`link_slabs()`). The model has no cpu slabs (sheaves
+/// stand in for them), so `cpu_slabs` is 0; `objects_partial` is the objects
+/// in use on partial slabs (every free slot is on a partial slab).
+fn slab_dirs(world: &World) -> (Vec<SlabDir>, usize) {
+    let entries = world.sysfs();
+    let reg = world.core.slab_mutex.lock();
+    let mut dirs: Vec<SlabDir> = Vec::new();
+    for id in reg.slab_caches.iter() {
+        let cache = reg.caches[id].get();
+        if cache.is_alias() {
+            continue;
+        }
+        let info = CacheInfo::of(cache, &reg);
+        if dirs.iter().any(|d| d.name == info.sysfs_dir) {
+            continue;
+        }
+        let stats = cache.storage().map(|s| s.stats()).unwrap_or_default();
+        let objects = stats.active_objects() as u64;
+        let partial_slots = stats.partial_slabs as u64 * u64::from(info.objs_per_slab);
+        let free = stats.free_objects as u64;
+        let refs = entries
+            .iter()
+            .filter(|e| matches!(&e.node, SysfsNode::Link { target } if *target == info.sysfs_dir))
+            .count();
+        dirs.push(SlabDir {
+            name: info.sysfs_dir.clone(),
+            refs,
+            aliases: u64::try_from(info.refcount.max(1) - 1).unwrap_or(0),
+            objects,
+            objects_partial: partial_slots.saturating_sub(free),
+            object_size: u64::from(info.object_size),
+            slab_size: u64::from(info.size),
+            objs_per_slab: u64::from(info.objs_per_slab),
+            order: info.order,
+            slabs: stats.slabs as u64,
+            partial: stats.partial_slabs as u64,
+            flags: info.flags,
+        });
+    }
+    let links = entries.iter().filter(|e| matches!(e.node, SysfsNode::Link { .. })).count();
+    (dirs, links)
+}
+
+/// Slab pages per sysfs directory (every slab's `1 << order` pages).
+pub fn pages_by_dir(world: &World) -> std::collections::BTreeMap<String, u64> {
+    slab_dirs(world).0.into_iter().map(|d| (d.name, d.slabs << d.order)).collect()
+}
+
+/// `store_size()`: `-` for 0, else the value with K, M or G and one decimal
+/// (powers of 1000, digits truncated).
+pub fn store_size(value: u64) -> String {
+    if value == 0 {
+        return "-".to_owned();
+    }
+    let (divisor, trailer) = if value > 1_000_000_000 {
+        (100_000_000, Some('G'))
+    } else if value > 1_000_000 {
+        (100_000, Some('M'))
+    } else if value > 1000 {
+        (100, Some('K'))
+    } else {
+        (1, None)
+    };
+    let digits = (value / divisor).to_string();
+    match trailer {
+        None => digits,
+        Some(t) => {
+            let (int, dec) = digits.split_at(digits.len() - 1);
+            format!("{}.{dec}{t}", if int.is_empty() { "0" } else { int })
+        }
+    }
+}
+
+/// `slabinfo` (`-l`, the default), `slabinfo -S` and `slabinfo -L`: the
+/// listing of `slabcache()` after `link_slabs()`, `rename_slabs()` (a `:…`
+/// directory with one alias shows under that alias's name, one with none is
+/// left out) and `sort_slabs()`. Directories with no slab are skipped, as
+/// the tool does without `-z`.
+pub fn slabinfo_listing(world: &World, sort: ListingSort) -> String {
+    let (mut dirs, _) = slab_dirs(world);
+    let entries = world.sysfs();
+    dirs.retain_mut(|d| {
+        if !d.name.starts_with(':') || d.refs > 1 {
+            return true;
+        }
+        let alias = entries.iter().find_map(|e| match &e.node {
+            SysfsNode::Link { target } if *target == d.name => Some(e.name.clone()),
+            _ => None,
+        });
+        match alias {
+            Some(a) => {
+                d.name = a;
+                true
+            }
+            None => false,
+        }
+    });
+    dirs.sort_by(|a, b| {
+        let key = match sort {
+            ListingSort::Name => std::cmp::Ordering::Equal,
+            ListingSort::Size => b.size().cmp(&a.size()),
+            ListingSort::Loss => b.waste().cmp(&a.waste()),
+        };
+        key.then_with(|| strcasecmp(&a.name, &b.name))
+    });
+    let mut out = String::new();
+    for d in dirs.iter().filter(|d| d.slabs > 0) {
+        if out.is_empty() {
+            let _ = writeln!(
+                out,
+                "Name                   Objects Objsize           {} Slabs/Part/Cpu  O/S O %Fr %Ef Flg",
+                if sort == ListingSort::Loss { " Loss" } else { "Space" }
+            );
+        }
+        use crate::flags::*;
+        let mut flags = String::new();
+        for (on, c) in [
+            (d.aliases > 0, '*'),
+            (d.flags.contains(SLAB_CACHE_DMA), 'd'),
+            (d.flags.contains(SLAB_HWCACHE_ALIGN), 'A'),
+            (d.flags.contains(SLAB_POISON), 'P'),
+            (d.flags.contains(SLAB_RECLAIM_ACCOUNT), 'a'),
+            (d.flags.contains(SLAB_RED_ZONE), 'Z'),
+            (d.flags.contains(SLAB_CONSISTENCY_CHECKS), 'F'),
+            (d.flags.contains(SLAB_STORE_USER), 'U'),
+            (d.flags.contains(SLAB_TRACE), 'T'),
+        ] {
+            if on {
+                flags.push(c);
+            }
+        }
+        let space = store_size(if sort == ListingSort::Loss { d.waste() } else { d.size() });
+        let _ = writeln!(
+            out,
+            "{:<21} {:>8} {:>7} {:>15} {:>14} {:>4} {:>1} {:>3} {:>3} {flags}",
+            d.name,
+            d.objects,
+            d.object_size,
+            space,
+            format!("{}/{}/0", d.slabs, d.partial),
+            d.objs_per_slab,
+            d.order,
+            d.partial * 100 / d.slabs,
+            d.objects * d.object_size * 100 / d.size(),
+        );
+    }
+    out
+}
+
+/// `slabinfo -T`: `totals()` over every directory with slabs and objects.
+pub fn slabinfo_totals(world: &World) -> String {
+    let (dirs, links) = slab_dirs(world);
+    let used: Vec<&SlabDir> = dirs.iter().filter(|d| d.slabs > 0 && d.objects > 0).collect();
+    let total_objects: u64 = used.iter().map(|d| d.objects).sum();
+    if total_objects == 0 {
+        return "No objects\n".to_owned();
+    }
+    let n = used.len() as u64;
+    let stat = |f: &dyn Fn(&SlabDir) -> u64| {
+        let values: Vec<u64> = used.iter().map(|d| f(d)).collect();
+        let total: u64 = values.iter().sum();
+        (total / n, values.iter().copied().min().unwrap_or(0), values.iter().copied().max().unwrap_or(0), total)
+    };
+    let objects = stat(&|d| d.objects);
+    let slabs = stat(&|d| d.slabs);
+    let partial = stat(&|d| d.partial);
+    let ppart = stat(&|d| (d.partial * 100 / d.slabs).min(100));
+    let partobj = stat(&|d| d.objects_partial);
+    let ppartobj = stat(&|d| (d.objects_partial * 100 / d.objects).min(100));
+    let size = stat(&|d| d.size());
+    let used_b = stat(&|d| d.objects * d.object_size);
+    let waste = stat(&|d| d.waste());
+    let objwaste = stat(&|d| d.slab_size - d.object_size);
+    let memobj = stat(&|d| d.slab_size);
+    let objsize = stat(&|d| d.object_size);
+    let total_objwaste: u64 = used.iter().map(|d| d.objects * (d.slab_size - d.object_size)).sum();
+    let total_objsize: u64 = used.iter().map(|d| d.objects * d.slab_size).sum();
+    let targets = dirs.iter().filter(|d| d.name.starts_with(':')).count();
+    let s = store_size;
+    let mut out = String::new();
+    let _ = writeln!(out, "Slabcache Totals\n----------------");
+    let _ = writeln!(
+        out,
+        "Slabcaches : {:>15}   Aliases  : {:>11}->{:<3}  Active:    {:>3}",
+        dirs.len(),
+        links,
+        targets,
+        used.len()
+    );
+    let _ = writeln!(
+        out,
+        "Memory used: {:>15}   # Loss   : {:>15}   MRatio:{:>6}%",
+        s(size.3),
+        s(waste.3),
+        s(waste.3 * 100 / used_b.3.max(1))
+    );
+    let _ = writeln!(
+        out,
+        "# Objects  : {:>15}   # PartObj: {:>15}   ORatio:{:>6}%",
+        s(objects.3),
+        s(partobj.3),
+        s(partobj.3 * 100 / total_objects)
+    );
+    let _ = writeln!(out, "\nPer Cache         Average              Min              Max            Total");
+    let _ = writeln!(out, "{}", "-".repeat(76));
+    let row4 = |out: &mut String, label: &str, v: (u64, u64, u64, u64)| {
+        let _ = writeln!(out, "{label:<10}{:>15}  {:>15}  {:>15}  {:>15}", s(v.0), s(v.1), s(v.2), s(v.3));
+    };
+    let pct4 = |out: &mut String, label: &str, v: (u64, u64, u64, u64)| {
+        let _ = writeln!(out, "{label:<9}{:>15}% {:>15}% {:>15}% {:>15}%", s(v.0), s(v.1), s(v.2), s(v.3));
+    };
+    row4(&mut out, "#Objects", objects);
+    row4(&mut out, "#Slabs", slabs);
+    row4(&mut out, "#PartSlab", partial);
+    pct4(&mut out, "%PartSlab", (ppart.0, ppart.1, ppart.2, partial.3 * 100 / slabs.3));
+    row4(&mut out, "PartObjs", partobj);
+    pct4(&mut out, "% PartObj", (ppartobj.0, ppartobj.1, ppartobj.2, partobj.3 * 100 / total_objects));
+    row4(&mut out, "Memory", size);
+    row4(&mut out, "Used", used_b);
+    row4(&mut out, "Loss", waste);
+    let _ = writeln!(out, "\nPer Object        Average              Min              Max");
+    let _ = writeln!(out, "{}", "-".repeat(59));
+    let row3 = |out: &mut String, label: &str, avg: u64, v: (u64, u64, u64, u64)| {
+        let _ = writeln!(out, "{label:<10}{:>15}  {:>15}  {:>15}", s(avg), s(v.1), s(v.2));
+    };
+    row3(&mut out, "Memory", total_objsize / total_objects, memobj);
+    row3(&mut out, "User", used_b.3 / total_objects, objsize);
+    row3(&mut out, "Loss", total_objwaste / total_objects, objwaste);
+    out
+}
+
 /// `strcasecmp()`: byte order after ASCII lower-casing.
 fn strcasecmp(a: &str, b: &str) -> std::cmp::Ordering {
     a.bytes().map(|c| c.to_ascii_lowercase()).cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
@@ -197,6 +473,16 @@ mod tests {
     use super::*;
     use crate::flags::*;
     use crate::{KmemCacheArgs, Scheme, SlabConfig, kmem_cache_destroy};
+
+    /// tools/mm/slabinfo.c: store_size(), checked against a real `slabinfo` listing.
+    #[test]
+    fn store_size_matches_the_tool() {
+        assert_eq!(store_size(0), "-");
+        assert_eq!(store_size(999), "999");
+        assert_eq!(store_size(4096), "4.0K");
+        assert_eq!(store_size(2647 * 16384), "43.3M");
+        assert_eq!(store_size(1_500_000_000), "1.5G");
+    }
 
     fn tiny_world() -> World {
         // One CPU, sheaves of 2 objects, slabs of 4 objects: every figure is small and known.
