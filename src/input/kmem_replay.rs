@@ -25,12 +25,11 @@
 //! Memory is sampled after every event: pages now, peak, and the
 //! time-weighted mean over the capture's span.
 
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::config::PAGE_SIZE;
 use crate::input::kmem_sites::{Attribution, SiteTable};
-use crate::input::kmem_trace::{KmallocType, KmemEvent, KmemRecord};
+use crate::input::kmem_trace::{EventKind, Interned, KmallocType, KmemEvent, KmemRecord, RawRecord};
 use crate::input::replay::{Group, Replay};
 use crate::input::trace::Trace;
 use crate::slab_common::cache::{Cache, KmemCache, Object};
@@ -44,28 +43,8 @@ pub fn bundled_sites() -> SiteTable {
         .expect("the bundled call-site table parses")
 }
 
-/// A multiply-shift hasher for integer keys (pointers, ids).
-#[derive(Default, Clone, Copy)]
-pub struct IntHasher(u64);
-
-impl Hasher for IntHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (n ^ (n >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-}
-
-type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
+pub use crate::input::hash::IntHasher;
+use crate::input::hash::IntMap;
 
 /// What an event does, in the compact form the replay consumes (names are
 /// ids of a [`Names`] table).
@@ -80,8 +59,8 @@ pub enum Op {
     },
     /// `kmalloc` of `bytes_alloc` bytes from the `kind` row.
     Kmalloc {
-        /// `bytes_alloc`.
-        bytes: u64,
+        /// `bytes_alloc` (at most `u32::MAX`: larger requests are not kmalloc's).
+        bytes: u32,
         /// `kmalloc_type()` of the GFP flags.
         kind: KmallocType,
     },
@@ -92,13 +71,14 @@ pub enum Op {
     },
 }
 
-/// One event, ready to replay.
+/// One event, ready to replay: 32 bytes.
+///
+/// Events of one timestamp keep their order in the input (the reorder
+/// window is stable), so no line number is needed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CompactEvent {
     /// Trace timestamp (ns).
     pub timestamp_ns: u64,
-    /// Line number (orders events of one timestamp).
-    pub line: u64,
     /// Object address.
     pub ptr: u64,
     /// CPU.
@@ -107,25 +87,12 @@ pub struct CompactEvent {
     pub op: Op,
 }
 
-impl PartialOrd for CompactEvent {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for CompactEvent {
-    /// Reversed (timestamp, line), for a min-heap in [`Reorder`].
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (other.timestamp_ns, other.line).cmp(&(self.timestamp_ns, self.line))
-    }
-}
-
 /// Interned cache names.
 #[derive(Clone, Debug, Default)]
 pub struct Names {
     /// Id → name.
     pub names: Vec<String>,
-    ids: HashMap<String, u32>,
+    ids: crate::input::hash::FxMap<String, u32>,
 }
 
 impl Names {
@@ -177,10 +144,16 @@ pub struct Compactor {
     sites: SiteTable,
     /// Per trace-name id: the mainline group size of that name (0: unknown).
     group_size: Vec<u32>,
-    /// (trace name id, call-site text pointer) → creator id.
-    memo: HashMap<(u32, usize), (u32, u8)>,
+    /// (trace name id, call-site id) → creator id and how.
+    memo: IntMap<u64, (u32, u8)>,
+    /// (trace name id, call-site text pointer) → creator id, for [`Compactor::compact`].
+    memo_owned: HashMap<(u32, usize), (u32, u8)>,
+    /// Parser name id → name id here (`u32::MAX`: not seen yet).
+    from_parser: Vec<u32>,
     /// Names the boot trace knows.
     known: usize,
+    /// Allocations moved to another creator, by (trace name id, creator id).
+    moved_ids: BTreeMap<(u32, u32), u64>,
     /// Names in mainline groups as non-owners (seeing one in a trace means the kernel did not merge).
     mainline_aliases: std::collections::HashSet<String>,
 }
@@ -190,6 +163,10 @@ const ATTR_CONFIRMED: u8 = 1;
 const ATTR_IN_GROUP: u8 = 2;
 const ATTR_ALONE: u8 = 3;
 const ATTR_UNKNOWN_CACHE: u8 = 4;
+
+fn clamp32(n: u64) -> u32 {
+    n.min(u64::from(u32::MAX)) as u32
+}
 
 impl Compactor {
     /// A compactor for captures of a kernel whose caches `trace` creates,
@@ -216,7 +193,10 @@ impl Compactor {
             attribution: AttributionCounts::default(),
             sites,
             group_size,
-            memo: HashMap::new(),
+            memo: IntMap::default(),
+            memo_owned: HashMap::new(),
+            from_parser: Vec::new(),
+            moved_ids: BTreeMap::new(),
             known,
             mainline_aliases,
         }
@@ -236,42 +216,116 @@ impl Compactor {
     pub fn compact(&mut self, rec: &KmemRecord) -> CompactEvent {
         let op = match &rec.event {
             KmemEvent::CacheAlloc { call_site, name, bytes_alloc, .. } => {
-                if !self.attribution.nomerge_capture && self.mainline_aliases.contains(&**name) {
-                    self.attribution.nomerge_capture = true;
-                }
+                self.check_nomerge(name);
                 let trace_id = self.names.id(name);
                 let key = (trace_id, std::sync::Arc::as_ptr(&call_site.raw) as *const u8 as usize);
-                let (creator, how) = match self.memo.get(&key) {
+                let v = match self.memo_owned.get(&key) {
                     Some(&v) => v,
                     None => {
                         let v = self.attribute(trace_id, call_site.function());
-                        self.memo.insert(key, v);
+                        self.memo_owned.insert(key, v);
                         v
                     }
                 };
-                match how {
-                    ATTR_ALIAS => {
-                        self.attribution.to_alias += 1;
-                        *self
-                            .attribution
-                            .moved
-                            .entry((self.names.name(trace_id).to_owned(), self.names.name(creator).to_owned()))
-                            .or_default() += 1;
-                    }
-                    ATTR_CONFIRMED => self.attribution.confirmed += 1,
-                    ATTR_IN_GROUP => self.attribution.unattributed_in_group += 1,
-                    ATTR_ALONE => self.attribution.unattributed_alone += 1,
-                    _ => self.attribution.unknown_cache += 1,
-                }
-                Op::CacheAlloc { creator, bytes: (*bytes_alloc).min(u64::from(u32::MAX)) as u32 }
+                self.cache_alloc(trace_id, v, *bytes_alloc)
             }
             KmemEvent::Kmalloc { bytes_alloc, gfp, .. } => {
-                Op::Kmalloc { bytes: *bytes_alloc, kind: gfp.kmalloc_type() }
+                Op::Kmalloc { bytes: clamp32(*bytes_alloc), kind: gfp.kmalloc_type() }
             }
             KmemEvent::CacheFree { .. } => Op::Free { kfree: false },
             KmemEvent::Kfree { .. } => Op::Free { kfree: true },
         };
-        CompactEvent { timestamp_ns: rec.timestamp_ns, line: rec.line, ptr: rec.event.ptr(), cpu: rec.cpu, op }
+        CompactEvent { timestamp_ns: rec.timestamp_ns, ptr: rec.event.ptr(), cpu: rec.cpu, op }
+    }
+
+    /// The compact form of a borrowed record ([`crate::input::kmem_trace::KmemParser::next_raw`]):
+    /// names and call sites arrive as the parser's ids, so an event costs
+    /// two array or integer-map lookups.
+    #[inline]
+    pub fn compact_raw(&mut self, rec: &RawRecord<'_>) -> CompactEvent {
+        let op = match rec.kind {
+            EventKind::CacheAlloc => {
+                let pid = rec.name.expect("cache events have a name");
+                let trace_id = self.map_name(pid, rec.tables);
+                let site = rec.site;
+                let key = (u64::from(trace_id) << 32) | u64::from(site);
+                let v = match self.memo.get(&key) {
+                    Some(&v) => v,
+                    None => {
+                        let v = self.attribute(trace_id, rec.tables.site(site).function());
+                        if !Interned::is_scratch(site) {
+                            self.memo.insert(key, v);
+                        }
+                        v
+                    }
+                };
+                self.cache_alloc(trace_id, v, rec.bytes_alloc)
+            }
+            EventKind::Kmalloc => Op::Kmalloc {
+                bytes: clamp32(rec.bytes_alloc),
+                kind: rec.tables.kmalloc_type(rec.gfp.expect("allocations have GFP flags")),
+            },
+            EventKind::CacheFree => Op::Free { kfree: false },
+            EventKind::Kfree => Op::Free { kfree: true },
+        };
+        CompactEvent { timestamp_ns: rec.timestamp_ns, ptr: rec.ptr, cpu: rec.cpu, op }
+    }
+
+    /// The id here of the parser's name `pid`.
+    #[inline]
+    fn map_name(&mut self, pid: u32, tables: &Interned) -> u32 {
+        if let Some(&id) = self.from_parser.get(pid as usize)
+            && id != u32::MAX
+        {
+            return id;
+        }
+        let name = tables.name(pid);
+        self.check_nomerge(name);
+        let id = self.names.id(name);
+        if !Interned::is_scratch(pid) {
+            let i = pid as usize;
+            if self.from_parser.len() <= i {
+                self.from_parser.resize(i + 1, u32::MAX);
+            }
+            self.from_parser[i] = id;
+        }
+        id
+    }
+
+    /// A mainline alias's own name in a capture means the kernel did not merge.
+    fn check_nomerge(&mut self, name: &str) {
+        if !self.attribution.nomerge_capture && self.mainline_aliases.contains(name) {
+            self.attribution.nomerge_capture = true;
+        }
+    }
+
+    fn cache_alloc(&mut self, trace_id: u32, (creator, how): (u32, u8), bytes_alloc: u64) -> Op {
+        match how {
+            ATTR_ALIAS => {
+                self.attribution.to_alias += 1;
+                let key = (trace_id, creator);
+                match self.moved_ids.get_mut(&key) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.moved_ids.insert(key, 1);
+                    }
+                }
+            }
+            ATTR_CONFIRMED => self.attribution.confirmed += 1,
+            ATTR_IN_GROUP => self.attribution.unattributed_in_group += 1,
+            ATTR_ALONE => self.attribution.unattributed_alone += 1,
+            _ => self.attribution.unknown_cache += 1,
+        }
+        Op::CacheAlloc { creator, bytes: clamp32(bytes_alloc) }
+    }
+
+    /// The attribution figures, with the moved allocations by name.
+    pub fn attribution(&self) -> AttributionCounts {
+        let mut a = self.attribution.clone();
+        for (&(from, to), &n) in &self.moved_ids {
+            *a.moved.entry((self.names.name(from).to_owned(), self.names.name(to).to_owned())).or_default() += n;
+        }
+        a
     }
 
     fn attribute(&mut self, trace_id: u32, function: &str) -> (u32, u8) {
@@ -295,13 +349,15 @@ impl Compactor {
     }
 }
 
-/// A reorder window: events come out in (timestamp, line) order as long as
-/// no event is more than `window` events late (trace_pipe already merges the
-/// per-CPU buffers in order; trace-cmd and perf do too).
+/// A reorder window: events come out in timestamp order as long as no event
+/// is more than `window` events late (trace_pipe already merges the per-CPU
+/// buffers in order; trace-cmd and perf do too). Events of one timestamp
+/// keep their input order. The window is a sorted ring: an event in order
+/// is appended, a late one inserted by binary search.
 pub struct Reorder {
-    heap: BinaryHeap<CompactEvent>,
+    ring: VecDeque<CompactEvent>,
     window: usize,
-    last: Option<(u64, u64)>,
+    last: Option<u64>,
     /// Events that came out after a later one (beyond the window).
     pub out_of_order: u64,
 }
@@ -309,23 +365,31 @@ pub struct Reorder {
 impl Reorder {
     /// A window of `window` events.
     pub fn new(window: usize) -> Reorder {
-        Reorder { heap: BinaryHeap::with_capacity(window + 1), window: window.max(1), last: None, out_of_order: 0 }
+        let window = window.max(1);
+        Reorder { ring: VecDeque::with_capacity(window + 1), window, last: None, out_of_order: 0 }
     }
 
     /// Adds an event; returns the earliest one once the window is full.
+    #[inline]
     pub fn push(&mut self, ev: CompactEvent) -> Option<CompactEvent> {
-        self.heap.push(ev);
-        if self.heap.len() > self.window { self.pop() } else { None }
+        match self.ring.back() {
+            Some(b) if b.timestamp_ns > ev.timestamp_ns => {
+                let at = self.ring.partition_point(|e| e.timestamp_ns <= ev.timestamp_ns);
+                self.ring.insert(at, ev);
+            }
+            _ => self.ring.push_back(ev),
+        }
+        if self.ring.len() > self.window { self.pop() } else { None }
     }
 
     /// The earliest event left.
+    #[inline]
     pub fn pop(&mut self) -> Option<CompactEvent> {
-        let ev = self.heap.pop()?;
-        let key = (ev.timestamp_ns, ev.line);
-        if self.last.is_some_and(|l| l > key) {
+        let ev = self.ring.pop_front()?;
+        if self.last.is_some_and(|l| l > ev.timestamp_ns) {
             self.out_of_order += 1;
         }
-        self.last = Some(key);
+        self.last = Some(ev.timestamp_ns);
         Some(ev)
     }
 }
@@ -368,6 +432,8 @@ pub struct KmemSchemeResult {
     pub skipped: Skipped,
     /// Allocations of a `ptr` still live: the free was lost; the old object was freed first.
     pub lost_frees: u64,
+    /// `lost_frees` by the cache the old object came from.
+    pub lost_frees_by_cache: BTreeMap<String, u64>,
     /// Pages held (slabs and large kmalloc) at the peak.
     pub peak_pages: u64,
     /// Pages held after the last event.
@@ -443,6 +509,8 @@ pub struct SchemeState<'r, 'w> {
     live: IntMap<u64, Live>,
     /// Allocations and frees per name id.
     per_name: Vec<(u64, u64)>,
+    /// Lost frees per name id of the old object's cache (large kmalloc: `u32::MAX`).
+    lost_by_name: IntMap<u32, u64>,
     result: KmemSchemeResult,
     first_ts: Option<u64>,
     last_ts: u64,
@@ -496,6 +564,7 @@ impl<'r, 'w> SchemeState<'r, 'w> {
             kmalloc,
             live: IntMap::default(),
             per_name: Vec::new(),
+            lost_by_name: IntMap::default(),
             result: KmemSchemeResult::default(),
             first_ts: None,
             last_ts: 0,
@@ -572,6 +641,7 @@ impl<'r, 'w> SchemeState<'r, 'w> {
                 } else if bytes == 0 {
                     self.result.skipped.kmalloc_zero += 1;
                 } else if bytes as usize > KMALLOC_MAX_CACHE_SIZE {
+                    let bytes = u64::from(bytes);
                     match self.replay.world.kmalloc(bytes as usize) {
                         Ok(obj) => {
                             self.insert(ev.ptr, Live { obj, from: From::Large });
@@ -579,7 +649,7 @@ impl<'r, 'w> SchemeState<'r, 'w> {
                         Err(_) => self.result.skipped.alloc_failed += 1,
                     }
                 } else {
-                    let index = KMALLOC_SIZES.iter().position(|&s| u64::from(s) >= bytes).expect("<= 8 KiB");
+                    let index = KMALLOC_SIZES.iter().position(|&s| s >= bytes).expect("<= 8 KiB");
                     // Without the typed rows (a world with KMALLOC_NORMAL only), the normal row.
                     let id = self.kmalloc[kind_index(kind)][index].or(self.kmalloc[0][index]);
                     match id.and_then(|id| self.cache(id).map(|c| (id, c.alloc()))) {
@@ -599,6 +669,11 @@ impl<'r, 'w> SchemeState<'r, 'w> {
         self.result.events_replayed += 1;
         if let Some(old) = self.live.insert(ptr, live) {
             self.result.lost_frees += 1;
+            let id = match old.from {
+                From::Cache(id) => id,
+                From::Large => u32::MAX,
+            };
+            *self.lost_by_name.entry(id).or_default() += 1;
             self.release(old, true);
         }
         self.result.peak_objects_live = self.result.peak_objects_live.max(self.live.len() as u64);
@@ -700,6 +775,10 @@ impl<'r, 'w> SchemeState<'r, 'w> {
             }
             let pages = used.iter().map(|s| storage_pages.get(s).copied().unwrap_or(0)).sum();
             self.result.group_pages.insert(g.owner.clone(), pages);
+        }
+        for (&id, &n) in &self.lost_by_name {
+            let name = if id == u32::MAX { "(large kmalloc)" } else { names.name(id) };
+            self.result.lost_frees_by_cache.insert(name.to_owned(), n);
         }
         for (id, &(a, f)) in self.per_name.iter().enumerate() {
             if a + f > 0 {

@@ -7,6 +7,7 @@
 //! public API and nothing of the report above it.
 
 pub mod census;
+pub mod hash;
 pub mod kmem_replay;
 pub mod kmem_sites;
 pub mod kmem_trace;

@@ -79,7 +79,7 @@ pub fn replay_events(
     drop(replays);
     KmemReplayResult {
         schemes: schemes.iter().copied().zip(results).collect(),
-        attribution: compactor.attribution.clone(),
+        attribution: compactor.attribution(),
         events,
         out_of_order: reorder.out_of_order,
         span_ns: (first.unwrap_or(0), last),
@@ -106,7 +106,19 @@ pub fn run_capture(
     sites: crate::input::kmem_sites::SiteTable,
     progress: impl FnMut(u64),
 ) -> Result<KmemReport, String> {
-    let mut parser = crate::input::kmem_trace::KmemParser::open(path).map_err(|e| e.to_string())?;
+    let parser = crate::input::kmem_trace::KmemParser::open(path).map_err(|e| e.to_string())?;
+    run_parser(parser, trace, statics, schemes, sites, progress)
+}
+
+/// [`run_capture`] on a parser of any reader (a capture made in memory, a pipe).
+pub fn run_parser<R: std::io::BufRead>(
+    mut parser: crate::input::kmem_trace::KmemParser<R>,
+    trace: &Trace,
+    statics: &StaticSet,
+    schemes: &[ReportScheme],
+    sites: crate::input::kmem_sites::SiteTable,
+    progress: impl FnMut(u64),
+) -> Result<KmemReport, String> {
     let mainline_world = ReportScheme::Mainline.world(statics);
     let groups = Replay::run(&mainline_world, trace, statics).groups();
     let mut compactor = Compactor::new(trace, &groups, sites);
@@ -117,15 +129,15 @@ pub fn run_capture(
         statics,
         schemes,
         &mut compactor,
-        |c| match parser.next_record()? {
+        |c| match parser.next_raw()? {
             Ok(rec) => {
                 if !header_seen {
                     header_seen = true;
-                    if parser.stats().header.as_ref().and_then(|h| h.slab_nomerge) == Some(true) {
+                    if rec.stats.header.as_ref().and_then(|h| h.slab_nomerge) == Some(true) {
                         c.set_nomerge_capture();
                     }
                 }
-                Some(c.compact(&rec))
+                Some(c.compact_raw(&rec))
             }
             Err(e) => {
                 fatal = Some(e.to_string());
@@ -233,6 +245,26 @@ pub fn render_table(r: &KmemReport) -> String {
     if let Some((_, x)) = rp.schemes.iter().find(|(_, x)| !x.created.is_empty()) {
         let names: Vec<&str> = x.created.iter().map(|(n, _)| n.as_str()).collect();
         let _ = writeln!(o, "created from the events' sizes (not in the boot trace): {}", names.join(", "));
+    }
+    if let Some((_, x)) = rp.schemes.first()
+        && !x.lost_frees_by_cache.is_empty()
+    {
+        let mut by: Vec<(&String, &u64)> = x.lost_frees_by_cache.iter().collect();
+        by.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let parts: Vec<String> = by
+            .iter()
+            .take(8)
+            .map(|(n, c)| {
+                let traced = x.per_instance.get(*n).map_or(0, |&(_, f)| f.saturating_sub(**c));
+                let note = if traced == 0 { ", no free of it traced" } else { "" };
+                format!("{n} {c}{note}")
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "lost frees by cache (freed by a path without a tracepoint: kfree_rcu batches, bulk frees): {}",
+            parts.join("; ")
+        );
     }
     if crate::slub::stat::SLUB_STATS {
         let _ = writeln!(o, "\nCONFIG_SLUB_STATS (all storages):");

@@ -51,5 +51,5 @@ pub use error::{Diagnostic, TraceError};
 pub use event::{CallSite, Format, KmemEvent, KmemRecord};
 pub use gfp::{GfpFlags, KmallocType};
 pub use header::{CAPTURE_PREFIX, CaptureHeader, WORKLOAD_PREFIX};
-pub use parser::{KmemParser, ParserOptions, Stats, read_all};
+pub use parser::{EventKind, Interned, KmemParser, ParserOptions, RawRecord, Stats, read_all};
 pub use reader::{maybe_gunzip, open_path};

@@ -1,16 +1,17 @@
 //! The streaming parser.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::Path;
 use std::sync::Arc;
 
 use super::error::{Diagnostic, TraceError};
 use super::event::{CallSite, Format, KmemEvent, KmemRecord};
-use super::gfp::GfpFlags;
+use super::gfp::{GfpFlags, KmallocType};
 use super::header::{CAPTURE_PREFIX, CaptureHeader, WORKLOAD_PREFIX};
-use super::reader::{LineError, LineReader, open_path};
+use super::reader::{LineError, LineReader, memchr, open_path};
+use crate::input::hash::FxMap;
 
 /// Limits of a parse.
 #[derive(Clone, Debug)]
@@ -110,50 +111,165 @@ impl Stats {
     }
 }
 
-/// Interning tables: names, comms, call sites and flag texts repeat a lot.
-#[derive(Default)]
-struct Tables {
-    strs: HashSet<Arc<str>>,
-    sites: HashMap<Arc<str>, CallSite>,
-    gfps: HashMap<Arc<str>, GfpFlags>,
-}
-
-/// Past this many entries a table stops growing (adversarial inputs).
+/// Past this many entries a table stops growing (adversarial inputs): new
+/// texts then share one scratch id, [`Interned::is_scratch`].
 const TABLE_LIMIT: usize = 1 << 20;
 
-impl Tables {
-    fn intern(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.strs.get(s) {
-            return a.clone();
-        }
-        let a: Arc<str> = s.into();
-        if self.strs.len() < TABLE_LIMIT {
-            self.strs.insert(a.clone());
-        }
-        a
-    }
+/// One interning table: text → small id, id → value.
+struct Table<V> {
+    ids: FxMap<Box<str>, u32>,
+    values: Vec<V>,
+}
 
-    fn site(&mut self, s: &str) -> Result<CallSite, String> {
-        if let Some(c) = self.sites.get(s) {
-            return Ok(c.clone());
-        }
-        let c = CallSite::parse(s)?;
-        if self.sites.len() < TABLE_LIMIT {
-            self.sites.insert(c.raw.clone(), c.clone());
-        }
-        Ok(c)
+impl<V> Default for Table<V> {
+    fn default() -> Self {
+        Table { ids: FxMap::default(), values: Vec::new() }
     }
+}
 
-    fn gfp(&mut self, s: &str) -> Result<GfpFlags, String> {
-        if let Some(g) = self.gfps.get(s) {
-            return Ok(g.clone());
+impl<V> Table<V> {
+    /// The id of `text`, making its value with `make` the first time.
+    #[inline]
+    fn id(&mut self, text: &str, make: impl FnOnce(&str) -> Result<V, String>) -> Result<u32, String> {
+        if let Some(&id) = self.ids.get(text) {
+            return Ok(id);
         }
-        let bits = GfpFlags::parse_bits(s)?;
-        let g = GfpFlags { bits, raw: s.into() };
-        if self.gfps.len() < TABLE_LIMIT {
-            self.gfps.insert(g.raw.clone(), g.clone());
+        let v = make(text)?;
+        if self.ids.len() < TABLE_LIMIT {
+            let id = self.values.len() as u32;
+            self.values.push(v);
+            self.ids.insert(text.into(), id);
+            Ok(id)
+        } else {
+            // The table is full: the scratch slot, overwritten each time.
+            if self.values.len() == TABLE_LIMIT {
+                self.values.push(v);
+            } else {
+                self.values[TABLE_LIMIT] = v;
+            }
+            Ok(TABLE_LIMIT as u32)
         }
-        Ok(g)
+    }
+}
+
+/// The parse's interning tables: cache names, call sites and GFP flag texts
+/// repeat a lot, so each distinct text is parsed once and an event carries
+/// small integer ids ([`RawRecord`]).
+#[derive(Default)]
+pub struct Interned {
+    names: Table<Arc<str>>,
+    sites: Table<CallSite>,
+    gfps: Table<(GfpFlags, KmallocType)>,
+}
+
+impl Interned {
+    /// The cache name of id `id` (a [`RawRecord::name`]).
+    pub fn name(&self, id: u32) -> &Arc<str> {
+        &self.names.values[id as usize]
+    }
+    /// The call site of id `id` (a [`RawRecord::site`]).
+    pub fn site(&self, id: u32) -> &CallSite {
+        &self.sites.values[id as usize]
+    }
+    /// The GFP flags of id `id` (a [`RawRecord::gfp`]).
+    pub fn gfp(&self, id: u32) -> &GfpFlags {
+        &self.gfps.values[id as usize].0
+    }
+    /// `kmalloc_type()` of the GFP flags of id `id`.
+    pub fn kmalloc_type(&self, id: u32) -> KmallocType {
+        self.gfps.values[id as usize].1
+    }
+    /// True for the shared id of texts seen after a table filled up: its
+    /// value changes from event to event, so it must not be memoized.
+    pub fn is_scratch(id: u32) -> bool {
+        id as usize == TABLE_LIMIT
+    }
+}
+
+/// Which of the four events a [`RawRecord`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// `kmem:kmem_cache_alloc`.
+    CacheAlloc,
+    /// `kmem:kmem_cache_free`.
+    CacheFree,
+    /// `kmem:kmalloc`.
+    Kmalloc,
+    /// `kmem:kfree`.
+    Kfree,
+}
+
+/// One event as the parser read it, borrowing the line and the parser's
+/// [`Interned`] tables: no allocation per line. [`KmemParser::next_raw`]
+/// gives these; [`KmemParser::next_record`] turns them into owned
+/// [`KmemRecord`]s.
+#[derive(Clone, Copy)]
+pub struct RawRecord<'a> {
+    /// 1-based line number.
+    pub line: u64,
+    /// The CPU column.
+    pub cpu: u32,
+    /// Timestamp (ns), as [`KmemRecord::timestamp_ns`].
+    pub timestamp_ns: u64,
+    /// The task's PID.
+    pub pid: u32,
+    /// The task's comm as printed.
+    pub comm: &'a str,
+    /// The event.
+    pub kind: EventKind,
+    /// The object pointer.
+    pub ptr: u64,
+    /// Id of the call site in [`RawRecord::tables`].
+    pub site: u32,
+    /// Id of the `name=` (the two cache events).
+    pub name: Option<u32>,
+    /// `bytes_req=` (allocations; 0 for frees).
+    pub bytes_req: u64,
+    /// `bytes_alloc=` (allocations; 0 for frees).
+    pub bytes_alloc: u64,
+    /// Id of the `gfp_flags=` (allocations).
+    pub gfp: Option<u32>,
+    /// `node=`.
+    pub node: Option<i32>,
+    /// `accounted=`.
+    pub accounted: Option<bool>,
+    /// The tables the ids refer to.
+    pub tables: &'a Interned,
+    /// What the parse has seen so far (the capture header, before the first event).
+    pub stats: &'a Stats,
+}
+
+impl RawRecord<'_> {
+    /// The owned event.
+    pub fn event(&self) -> KmemEvent {
+        let t = self.tables;
+        let call_site = t.site(self.site).clone();
+        let ptr = self.ptr;
+        let name = || t.name(self.name.expect("cache events have a name")).clone();
+        let gfp = || t.gfp(self.gfp.expect("allocations have GFP flags")).clone();
+        match self.kind {
+            EventKind::CacheFree => KmemEvent::CacheFree { call_site, ptr, name: name() },
+            EventKind::Kfree => KmemEvent::Kfree { call_site, ptr },
+            EventKind::CacheAlloc => KmemEvent::CacheAlloc {
+                call_site,
+                ptr,
+                name: name(),
+                bytes_req: self.bytes_req,
+                bytes_alloc: self.bytes_alloc,
+                gfp: gfp(),
+                node: self.node,
+                accounted: self.accounted,
+            },
+            EventKind::Kmalloc => KmemEvent::Kmalloc {
+                call_site,
+                ptr,
+                bytes_req: self.bytes_req,
+                bytes_alloc: self.bytes_alloc,
+                gfp: gfp(),
+                node: self.node,
+                accounted: self.accounted,
+            },
+        }
     }
 }
 
@@ -164,18 +280,23 @@ impl Tables {
 /// events, LOST markers and header lines are not items: they are counted in
 /// [`KmemParser::stats`]. Read the stats after the iterator ends, and call
 /// [`Stats::check_nonempty`] to refuse an input without events.
+///
+/// [`KmemParser::next_raw`] is the allocation-free form the replay uses.
 pub struct KmemParser<R> {
     reader: LineReader<R>,
     state: State,
+    comms: Table<Arc<str>>,
     done: bool,
 }
 
 struct State {
     stats: Stats,
-    tables: Tables,
+    tables: Interned,
     max_diagnostics: usize,
     line: u64,
     pending_workload: bool,
+    /// The last line that was not UTF-8, decoded lossily.
+    lossy_line: String,
 }
 
 impl KmemParser<Box<dyn BufRead>> {
@@ -193,6 +314,109 @@ impl KmemParser<Box<dyn BufRead>> {
     }
 }
 
+/// A borrowed parse step: the next event, or the end (`None`), or a fatal error.
+type Step<'a> = Option<Result<RawRecord<'a>, TraceError>>;
+
+fn step<'a, R: BufRead>(reader: &'a mut LineReader<R>, state: &'a mut State, done: &mut bool) -> Step<'a> {
+    // Each line is handled without keeping a borrow of it past its
+    // iteration; the record found is then given its comm from the line again.
+    let (ev, lossy) = loop {
+        if *done {
+            return None;
+        }
+        let line = match reader.next_line() {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                *done = true;
+                return None;
+            }
+            Err(e) => {
+                *done = true;
+                let file = state.stats.file.clone();
+                let line = state.line + 1;
+                let err = match e {
+                    LineError::Io(source) => TraceError::Io { file, line, source },
+                    LineError::Nul => {
+                        TraceError::Binary { file, line, what: "NUL byte: binary data, not a kmem trace text".into() }
+                    }
+                    LineError::BinaryMagic(what) => TraceError::Binary { file, line, what: what.into() },
+                    LineError::TooLong => TraceError::LineTooLong { file, line, limit: reader.max },
+                };
+                state.stats.fatal = Some(err.to_string());
+                return Some(Err(err));
+            }
+        };
+        let buf = line.strip_suffix(b"\r").unwrap_or(line);
+        match std::str::from_utf8(buf) {
+            Ok(text) => {
+                if let Some(ev) = state.handle(text, false) {
+                    break (ev, false);
+                }
+            }
+            Err(_) => {
+                // Rare: decode lossily (the record's comm then comes from the copy).
+                let owned = String::from_utf8_lossy(buf).into_owned();
+                let found = state.handle(&owned, true);
+                state.lossy_line = owned;
+                if let Some(ev) = found {
+                    break (ev, true);
+                }
+            }
+        }
+    };
+    let (start, end) = ev.comm;
+    let comm = if lossy {
+        &state.lossy_line[start..end]
+    } else {
+        match reader.current() {
+            Ok(line) => std::str::from_utf8(&line[start..end]).expect("validated with its line"),
+            Err(source) => {
+                *done = true;
+                let err = TraceError::Io { file: state.stats.file.clone(), line: ev.line, source };
+                state.stats.fatal = Some(err.to_string());
+                return Some(Err(err));
+            }
+        }
+    };
+    Some(Ok(RawRecord {
+        line: ev.line,
+        cpu: ev.cpu,
+        timestamp_ns: ev.ts,
+        pid: ev.pid,
+        comm,
+        kind: ev.kind,
+        ptr: ev.ptr,
+        site: ev.site,
+        name: ev.name,
+        bytes_req: ev.bytes_req,
+        bytes_alloc: ev.bytes_alloc,
+        gfp: ev.gfp,
+        node: ev.node,
+        accounted: ev.accounted,
+        tables: &state.tables,
+        stats: &state.stats,
+    }))
+}
+
+/// An event found on a line, before its comm is borrowed again.
+struct Found {
+    line: u64,
+    cpu: u32,
+    ts: u64,
+    pid: u32,
+    /// Byte range of the comm in the line.
+    comm: (usize, usize),
+    kind: EventKind,
+    ptr: u64,
+    site: u32,
+    name: Option<u32>,
+    bytes_req: u64,
+    bytes_alloc: u64,
+    gfp: Option<u32>,
+    node: Option<i32>,
+    accounted: Option<bool>,
+}
+
 impl<R: BufRead> KmemParser<R> {
     /// Parses text from `reader`; `file` names it in diagnostics. The reader
     /// is read as is: pass it through [`super::maybe_gunzip`] for gzip.
@@ -207,11 +431,13 @@ impl<R: BufRead> KmemParser<R> {
             reader: LineReader::new(reader, options.max_line_len),
             state: State {
                 stats,
-                tables: Tables::default(),
+                tables: Interned::default(),
                 max_diagnostics: options.max_diagnostics,
                 line: 0,
                 pending_workload: false,
+                lossy_line: String::new(),
             },
+            comms: Table::default(),
             done: false,
         }
     }
@@ -226,44 +452,35 @@ impl<R: BufRead> KmemParser<R> {
         self.state.stats
     }
 
-    /// The next kmem event, `None` at the end of the input or after a fatal error.
+    /// The interning tables (the ids of [`RawRecord`]s).
+    pub fn tables(&self) -> &Interned {
+        &self.state.tables
+    }
+
+    /// The next kmem event, borrowing the line: `None` at the end of the
+    /// input or after a fatal error.
+    pub fn next_raw(&mut self) -> Option<Result<RawRecord<'_>, TraceError>> {
+        step(&mut self.reader, &mut self.state, &mut self.done)
+    }
+
+    /// The next kmem event, owned: `None` at the end of the input or after a fatal error.
     pub fn next_record(&mut self) -> Option<Result<KmemRecord, TraceError>> {
-        while !self.done {
-            match self.reader.next_line() {
-                Ok(true) => {}
-                Ok(false) => {
-                    self.done = true;
-                    return None;
-                }
-                Err(e) => {
-                    self.done = true;
-                    let file = self.state.stats.file.clone();
-                    let line = self.state.line + 1;
-                    let err = match e {
-                        LineError::Io(source) => TraceError::Io { file, line, source },
-                        LineError::Nul => TraceError::Binary {
-                            file,
-                            line,
-                            what: "NUL byte: binary data, not a kmem trace text".into(),
-                        },
-                        LineError::BinaryMagic(what) => TraceError::Binary { file, line, what: what.into() },
-                        LineError::TooLong => TraceError::LineTooLong { file, line, limit: self.reader.max },
-                    };
-                    self.state.stats.fatal = Some(err.to_string());
-                    return Some(Err(err));
-                }
-            }
-            let buf: &[u8] = &self.reader.buf;
-            let buf = buf.strip_suffix(b"\r").unwrap_or(buf);
-            let text = match std::str::from_utf8(buf) {
-                Ok(t) => Cow::Borrowed(t),
-                Err(_) => String::from_utf8_lossy(buf),
-            };
-            if let Some(rec) = self.state.handle(text) {
-                return Some(Ok(rec));
-            }
-        }
-        None
+        let raw = match step(&mut self.reader, &mut self.state, &mut self.done)? {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e)),
+        };
+        let comm = match self.comms.id(raw.comm, |c| Ok(c.into())) {
+            Ok(id) => self.comms.values[id as usize].clone(),
+            Err(_) => unreachable!("interning a comm cannot fail"),
+        };
+        Some(Ok(KmemRecord {
+            line: raw.line,
+            cpu: raw.cpu,
+            timestamp_ns: raw.timestamp_ns,
+            pid: raw.pid,
+            comm,
+            event: raw.event(),
+        }))
     }
 }
 
@@ -288,9 +505,9 @@ pub fn read_all(path: impl AsRef<Path>) -> Result<(Vec<KmemRecord>, Stats), Trac
     Ok((out, stats))
 }
 
-enum Parsed {
-    Kmem(Box<KmemRecord>, Format),
-    Other(String),
+enum Parsed<'a> {
+    Kmem(Fields<'a>, Format),
+    Other(&'a str),
 }
 
 impl State {
@@ -301,26 +518,28 @@ impl State {
         }
     }
 
-    fn handle(&mut self, text: Cow<'_, str>) -> Option<KmemRecord> {
+    fn handle(&mut self, text: &str, lossy: bool) -> Option<Found> {
         self.line += 1;
         self.stats.lines += 1;
-        let lossy = matches!(text, Cow::Owned(_));
         let t = text.trim_ascii();
         if t.is_empty() {
             self.stats.blank_lines += 1;
             return None;
         }
         let workload_expected = std::mem::take(&mut self.pending_workload);
-        if t.starts_with('#') {
+        let first = t.as_bytes()[0];
+        if first == b'#' {
             self.stats.header_lines += 1;
             self.header_line(t, workload_expected);
             return None;
         }
-        if is_tracecmd_header(t) {
+        if matches!(first, b'c' | b'v' | b'C') && is_tracecmd_header(t) {
             self.stats.header_lines += 1;
             return None;
         }
-        if let Some(m) = lost_marker(t) {
+        if matches!(first, b'C' | b'[')
+            && let Some(m) = lost_marker(t)
+        {
             match m {
                 Ok(Some(n)) => {
                     self.stats.lost_markers += 1;
@@ -334,35 +553,83 @@ impl State {
             }
             return None;
         }
-        match parse_event_line(t, lossy, self.line, &mut self.tables) {
-            Ok(Parsed::Kmem(rec, format)) => {
-                let rec = *rec;
-                let s = &mut self.stats;
-                s.format.get_or_insert(format);
-                *s.formats.entry(format).or_insert(0) += 1;
-                match rec.event {
-                    KmemEvent::CacheAlloc { .. } => s.cache_alloc += 1,
-                    KmemEvent::CacheFree { .. } => s.cache_free += 1,
-                    KmemEvent::Kmalloc { .. } => s.kmalloc += 1,
-                    KmemEvent::Kfree { .. } => s.kfree += 1,
+        let fields = match parse_event_line(t, lossy) {
+            Ok(Parsed::Kmem(f, format)) => match self.intern(&f) {
+                Ok(ids) => (f, format, ids),
+                Err(e) => {
+                    self.diag(e);
+                    return None;
                 }
-                let p = rec.event.ptr();
-                if p != 0 && p < (1 << 32) {
-                    s.small_ptrs += 1;
-                }
-                s.first_timestamp_ns.get_or_insert(rec.timestamp_ns);
-                s.last_timestamp_ns = Some(rec.timestamp_ns);
-                Some(rec)
-            }
+            },
             Ok(Parsed::Other(name)) => {
-                *self.stats.other_events.entry(name).or_insert(0) += 1;
-                None
+                match self.stats.other_events.get_mut(name) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.stats.other_events.insert(name.to_owned(), 1);
+                    }
+                }
+                return None;
             }
             Err(e) => {
                 self.diag(e);
-                None
+                return None;
             }
+        };
+        let (f, format, (site, name, gfp)) = fields;
+        let s = &mut self.stats;
+        if s.format != Some(format) {
+            s.format.get_or_insert(format);
         }
+        *s.formats.entry(format).or_insert(0) += 1;
+        match f.kind {
+            EventKind::CacheAlloc => s.cache_alloc += 1,
+            EventKind::CacheFree => s.cache_free += 1,
+            EventKind::Kmalloc => s.kmalloc += 1,
+            EventKind::Kfree => s.kfree += 1,
+        }
+        if f.ptr != 0 && f.ptr < (1 << 32) {
+            s.small_ptrs += 1;
+        }
+        s.first_timestamp_ns.get_or_insert(f.ts);
+        s.last_timestamp_ns = Some(f.ts);
+        let comm_start = f.comm.as_ptr() as usize - text.as_ptr() as usize;
+        Some(Found {
+            line: self.line,
+            cpu: f.cpu,
+            ts: f.ts,
+            pid: f.pid,
+            comm: (comm_start, comm_start + f.comm.len()),
+            kind: f.kind,
+            ptr: f.ptr,
+            site,
+            name,
+            bytes_req: f.bytes_req,
+            bytes_alloc: f.bytes_alloc,
+            gfp,
+            node: f.node,
+            accounted: f.accounted,
+        })
+    }
+
+    /// Interns the texts of an event's fields: (site, name, gfp) ids.
+    #[inline]
+    fn intern(&mut self, f: &Fields<'_>) -> Result<(u32, Option<u32>, Option<u32>), String> {
+        let t = &mut self.tables;
+        let site = t.sites.id(f.call_site, CallSite::parse)?;
+        let name = match f.name {
+            Some(n) => Some(t.names.id(n, |n| Ok(n.into()))?),
+            None => None,
+        };
+        let gfp = match f.gfp {
+            Some(g) => Some(t.gfps.id(g, |g| {
+                let bits = GfpFlags::parse_bits(g)?;
+                let flags = GfpFlags { bits, raw: g.into() };
+                let kind = flags.kmalloc_type();
+                Ok((flags, kind))
+            })?),
+            None => None,
+        };
+        Ok((site, name, gfp))
     }
 
     fn header_line(&mut self, t: &str, workload_expected: bool) {
@@ -450,10 +717,12 @@ fn lost_marker(t: &str) -> Option<Result<Option<u64>, String>> {
 fn find_cpu(t: &str) -> Option<(usize, usize, u32)> {
     let b = t.as_bytes();
     let mut i = 0;
-    while let Some(off) = b[i..].iter().position(|&c| c == b'[') {
+    while let Some(off) = memchr(b'[', &b[i..]) {
         let s = i + off;
         let mut j = s + 1;
-        while j < b.len() && b[j].is_ascii_digit() {
+        let mut cpu: u64 = 0;
+        while j < b.len() && b[j].is_ascii_digit() && j - s <= 10 {
+            cpu = cpu * 10 + u64::from(b[j] - b'0');
             j += 1;
         }
         if j > s + 1
@@ -461,7 +730,7 @@ fn find_cpu(t: &str) -> Option<(usize, usize, u32)> {
             && b[j] == b']'
             && (s == 0 || b[s - 1] == b' ')
             && (j + 1 == b.len() || b[j + 1] == b' ')
-            && let Ok(cpu) = t[s + 1..j].parse()
+            && let Ok(cpu) = u32::try_from(cpu)
         {
             return Some((s, j + 1, cpu));
         }
@@ -473,7 +742,7 @@ fn find_cpu(t: &str) -> Option<(usize, usize, u32)> {
 /// Splits the task column: `comm-pid` (tracefs, trace-cmd) or `comm pid` (perf),
 /// with an optional `(tgid)` after it (tracefs `record-tgid`).
 fn parse_task(task: &str) -> Result<(&str, u32), String> {
-    let mut task = task.trim();
+    let mut task = task.trim_ascii();
     if task.ends_with(')')
         && let Some(open) = task.rfind('(')
     {
@@ -485,66 +754,128 @@ fn parse_task(task: &str) -> Result<(&str, u32), String> {
     if task.is_empty() {
         return Err("no task (comm-pid) before the CPU column".into());
     }
-    if let Some((comm, pid)) = task.rsplit_once(' ')
-        && all_digits(pid)
-    {
-        let pid = pid.parse().map_err(|_| format!("bad pid in task `{task}`"))?;
-        return Ok((comm.trim_end(), pid));
+    // The pid: the digits at the end, after `-` or ` `.
+    let b = task.as_bytes();
+    let digits = b.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+    let sep = b.len() - digits;
+    if digits > 0 && sep > 0 && (b[sep - 1] == b' ' || b[sep - 1] == b'-') {
+        let pid = parse_digits(&b[sep..]).and_then(|p| u32::try_from(p).ok());
+        let pid = pid.ok_or_else(|| format!("bad pid in task `{task}`"))?;
+        let comm = &task[..sep - 1];
+        return Ok((if b[sep - 1] == b' ' { comm.trim_end() } else { comm }, pid));
     }
-    match task.rsplit_once('-') {
-        Some((comm, pid)) if all_digits(pid) => {
-            Ok((comm, pid.parse().map_err(|_| format!("bad pid in task `{task}`"))?))
+    Err(format!("task `{task}` is not COMM-PID"))
+}
+
+/// Decimal digits (at most 19) to a number.
+#[inline]
+fn parse_digits(d: &[u8]) -> Option<u64> {
+    if d.is_empty() || d.len() > 19 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &c in d {
+        if !c.is_ascii_digit() {
+            return None;
         }
-        _ => Err(format!("task `{task}` is not COMM-PID")),
+        n = n * 10 + u64::from(c - b'0');
     }
+    Some(n)
+}
+
+/// Decimal digits to a number, checked (for fields that may be up to `u64::MAX`).
+#[inline]
+fn parse_dec(d: &[u8]) -> Option<u64> {
+    if d.len() <= 19 {
+        return parse_digits(d);
+    }
+    let s = std::str::from_utf8(d).ok()?;
+    if !all_digits(s) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 /// `SECONDS.FRACTION:` to nanoseconds (a timestamp without a dot is taken as is).
 fn parse_timestamp(tok: &str) -> Option<u64> {
-    let t = tok.strip_suffix(':')?;
-    match t.split_once('.') {
-        Some((s, f)) => {
-            if !all_digits(s) || !all_digits(f) || f.len() > 9 {
+    let t = tok.strip_suffix(':')?.as_bytes();
+    match memchr(b'.', t) {
+        Some(dot) => {
+            let (s, f) = (&t[..dot], &t[dot + 1..]);
+            if f.len() > 9 {
                 return None;
             }
-            let secs: u64 = s.parse().ok()?;
-            let frac: u64 = f.parse().ok()?;
+            let secs = parse_dec(s)?;
+            let frac = parse_digits(f)?;
             let scale = 10u64.pow(9 - f.len() as u32);
             secs.checked_mul(1_000_000_000)?.checked_add(frac * scale)
         }
-        None => {
-            if all_digits(t) {
-                t.parse().ok()
-            } else {
-                None
-            }
-        }
+        None => parse_dec(t),
     }
 }
 
+#[inline]
 fn next_token<'a>(s: &mut &'a str) -> Option<&'a str> {
     let t = s.trim_start_matches(' ');
     if t.is_empty() {
         *s = t;
         return None;
     }
-    let end = t.find(' ').unwrap_or(t.len());
+    let end = memchr(b' ', t.as_bytes()).unwrap_or(t.len());
     let (tok, rest) = t.split_at(end);
     *s = rest;
     Some(tok)
 }
 
-/// `key=value` fields; a value runs to the next ` key=` (so it may hold spaces).
-struct Fields<'a> {
-    kv: [(&'a str, &'a str); 16],
-    n: usize,
+/// The fields the parser reads, by slot.
+const F_CALL_SITE: usize = 0;
+const F_PTR: usize = 1;
+const F_NAME: usize = 2;
+const F_BYTES_REQ: usize = 3;
+const F_BYTES_ALLOC: usize = 4;
+const F_GFP: usize = 5;
+const F_NODE: usize = 6;
+const F_ACCOUNTED: usize = 7;
+const SLOTS: usize = 8;
+/// Keys of other fields (counted against the 16-field limit, then ignored).
+const F_OTHER: usize = SLOTS;
+
+#[inline]
+fn slot(key: &[u8]) -> usize {
+    match key {
+        b"call_site" => F_CALL_SITE,
+        b"ptr" => F_PTR,
+        b"name" => F_NAME,
+        b"bytes_req" => F_BYTES_REQ,
+        b"bytes_alloc" => F_BYTES_ALLOC,
+        b"gfp_flags" => F_GFP,
+        b"node" => F_NODE,
+        b"accounted" => F_ACCOUNTED,
+        _ => F_OTHER,
+    }
 }
 
-impl<'a> Fields<'a> {
-    fn split(s: &'a str) -> Result<Fields<'a>, String> {
-        let mut f = Fields { kv: [("", ""); 16], n: 0 };
-        let mut starts: [usize; 16] = [0; 16];
+const KEY_NAMES: [&str; SLOTS] =
+    ["call_site", "ptr", "name", "bytes_req", "bytes_alloc", "gfp_flags", "node", "accounted"];
+
+/// `key=value` fields; a value runs to the next ` key=` (so it may hold
+/// spaces). The first of a repeated key counts.
+struct KeyVals<'a> {
+    /// Byte ranges of the values, by slot (`end == usize::MAX`: absent).
+    range: [(usize, usize); SLOTS],
+    s: &'a str,
+}
+
+impl<'a> KeyVals<'a> {
+    fn split(s: &'a str) -> Result<KeyVals<'a>, String> {
+        let mut f = KeyVals { range: [(0, usize::MAX); SLOTS], s };
         let b = s.as_bytes();
+        if let Some(c) = control_char(b) {
+            return Err(format!("control character U+{c:04X} in the line"));
+        }
+        let mut n = 0;
+        // The slot whose value a token without `=` extends (None: no field yet).
+        let mut last: Option<usize> = None;
         let mut i = 0;
         while i < b.len() {
             while i < b.len() && b[i] == b' ' {
@@ -554,69 +885,115 @@ impl<'a> Fields<'a> {
                 break;
             }
             let start = i;
-            while i < b.len() && b[i] != b' ' {
-                let c = b[i];
-                if (c < 0x20 && c != b'\t') || c == 0x7f {
-                    return Err(format!("control character U+{c:04X} in the line"));
+            let end = start + memchr(b' ', &b[start..]).unwrap_or(b.len() - start);
+            // `key=` starts the token: lowercase, digits and `_` up to a `=`.
+            let mut key_len = None;
+            for (k, &c) in b[start..end].iter().enumerate() {
+                if c == b'=' {
+                    key_len = Some(k).filter(|&k| k > 0);
+                    break;
                 }
-                i += 1;
+                if !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_') {
+                    break;
+                }
             }
-            let tok = &s[start..i];
-            let key_len = tok.find('=').filter(|&k| {
-                k > 0 && tok[..k].bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
-            });
+            i = end;
             match key_len {
                 Some(k) => {
-                    if f.n == f.kv.len() {
+                    if n == 16 {
                         return Err("more than 16 fields".into());
                     }
-                    f.kv[f.n] = (&tok[..k], &tok[k + 1..]);
-                    starts[f.n] = start + k + 1;
-                    f.n += 1;
+                    n += 1;
+                    let sl = slot(&b[start..start + k]);
+                    if sl < SLOTS && f.range[sl].1 == usize::MAX {
+                        f.range[sl] = (start + k + 1, end);
+                        last = Some(sl);
+                    } else {
+                        last = Some(F_OTHER);
+                    }
                 }
-                None if f.n > 0 => {
-                    let v = starts[f.n - 1];
-                    f.kv[f.n - 1].1 = &s[v..i];
-                }
-                None => return Err(format!("`{tok}` before the first key=value field")),
+                None => match last {
+                    Some(sl) if sl < SLOTS => f.range[sl].1 = end,
+                    Some(_) => {}
+                    None => return Err(format!("`{}` before the first key=value field", &s[start..end])),
+                },
             }
         }
         Ok(f)
     }
 
-    fn get(&self, key: &str) -> Option<&'a str> {
-        self.kv[..self.n].iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    #[inline]
+    fn get(&self, slot: usize) -> Option<&'a str> {
+        let (a, b) = self.range[slot];
+        if b == usize::MAX { None } else { Some(&self.s[a..b]) }
     }
 
-    fn req(&self, key: &str) -> Result<&'a str, String> {
-        match self.get(key) {
+    #[inline]
+    fn req(&self, slot: usize) -> Result<&'a str, String> {
+        match self.get(slot) {
             Some(v) => Ok(v),
-            None => Err(format!("missing field `{key}=`")),
+            None => Err(format!("missing field `{}=`", KEY_NAMES[slot])),
         }
     }
 }
 
+/// The first control character other than tab (and DEL) in `b`, eight bytes
+/// at a time: a word passes when no byte is below 0x20 or equal to 0x7f.
+fn control_char(b: &[u8]) -> Option<u8> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let bad = |c: u8| (c < 0x20 && c != b'\t') || c == 0x7f;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        // A byte below 0x20 (ASCII bytes only: a byte >= 0x80 has its high bit set and
+        // is not below 0x20), or a byte equal to 0x7f.
+        let below = w.wrapping_sub(LO * 0x20) & !w & HI;
+        let del = w ^ (LO * 0x7f);
+        let is_del = del.wrapping_sub(LO) & !del & HI;
+        if below | is_del != 0
+            && let Some(&x) = c.iter().find(|&&x| bad(x))
+        {
+            return Some(x);
+        }
+    }
+    chunks.remainder().iter().copied().find(|&x| bad(x))
+}
+
+#[inline]
 fn parse_ptr(v: &str) -> Result<u64, String> {
     if v == "(nil)" {
         return Ok(0);
     }
-    let h = v.strip_prefix("0x").unwrap_or(v);
-    if h.is_empty() || h.len() > 16 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let h = v.strip_prefix("0x").unwrap_or(v).as_bytes();
+    if h.is_empty() || h.len() > 16 {
         return Err(format!("bad ptr `{v}`"));
     }
-    u64::from_str_radix(h, 16).map_err(|_| format!("bad ptr `{v}`"))
+    let mut n: u64 = 0;
+    for &c in h {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return Err(format!("bad ptr `{v}`")),
+        };
+        n = (n << 4) | u64::from(d);
+    }
+    Ok(n)
 }
 
+#[inline]
 fn parse_u64(key: &str, v: &str) -> Result<u64, String> {
     if !all_digits(v) {
         return Err(format!("bad {key} `{v}`"));
     }
-    v.parse().map_err(|_| format!("{key} `{v}` out of range"))
+    parse_dec(v.as_bytes()).ok_or_else(|| format!("{key} `{v}` out of range"))
 }
 
 fn parse_node(v: Option<&str>) -> Result<Option<i32>, String> {
     match v {
         None => Ok(None),
+        Some("-1") => Ok(Some(-1)),
         Some(v) => v.parse().map(Some).map_err(|_| format!("bad node `{v}`")),
     }
 }
@@ -630,15 +1007,24 @@ fn parse_bool(v: Option<&str>) -> Result<Option<bool>, String> {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Kind {
-    CacheAlloc,
-    CacheFree,
-    Kmalloc,
-    Kfree,
+/// An event line's fields, borrowed.
+struct Fields<'a> {
+    kind: EventKind,
+    cpu: u32,
+    ts: u64,
+    pid: u32,
+    comm: &'a str,
+    ptr: u64,
+    call_site: &'a str,
+    name: Option<&'a str>,
+    gfp: Option<&'a str>,
+    bytes_req: u64,
+    bytes_alloc: u64,
+    node: Option<i32>,
+    accounted: Option<bool>,
 }
 
-fn parse_event_line(t: &str, lossy: bool, line: u64, tables: &mut Tables) -> Result<Parsed, String> {
+fn parse_event_line(t: &str, lossy: bool) -> Result<Parsed<'_>, String> {
     let Some((cpu_start, cpu_end, cpu)) = find_cpu(t) else {
         return Err(format!("not a trace line (no `[CPU]` column): `{}`", clip(t)));
     };
@@ -663,19 +1049,19 @@ fn parse_event_line(t: &str, lossy: bool, line: u64, tables: &mut Tables) -> Res
     let Some(ev) = ev_tok.strip_suffix(':') else {
         return Err(format!("expected `EVENT:` after the timestamp, found `{}`", clip(ev_tok)));
     };
-    let (system, name) = match ev.split_once(':') {
-        Some((sys, n)) => (Some(sys), n),
+    let (system, name) = match memchr(b':', ev.as_bytes()) {
+        Some(i) => (Some(&ev[..i]), &ev[i + 1..]),
         None => (None, ev),
     };
     if name.is_empty() {
         return Err("empty event name".into());
     }
     let kind = match (system, name) {
-        (None | Some("kmem"), "kmem_cache_alloc") => Kind::CacheAlloc,
-        (None | Some("kmem"), "kmem_cache_free") => Kind::CacheFree,
-        (None | Some("kmem"), "kmalloc") => Kind::Kmalloc,
-        (None | Some("kmem"), "kfree") => Kind::Kfree,
-        _ => return Ok(Parsed::Other(name.to_string())),
+        (None | Some("kmem"), "kmem_cache_alloc") => EventKind::CacheAlloc,
+        (None | Some("kmem"), "kmem_cache_free") => EventKind::CacheFree,
+        (None | Some("kmem"), "kmalloc") => EventKind::Kmalloc,
+        (None | Some("kmem"), "kfree") => EventKind::Kfree,
+        _ => return Ok(Parsed::Other(name)),
     };
     let (comm, pid) = parse_task(&t[..cpu_start])?;
     let mut fields = rest.trim_start_matches(' ');
@@ -689,40 +1075,42 @@ fn parse_event_line(t: &str, lossy: bool, line: u64, tables: &mut Tables) -> Res
             fields = fields[close + 1..].trim_start_matches(' ');
         }
     }
-    let f = Fields::split(fields)?;
-    let call_site = tables.site(f.req("call_site")?)?;
-    let ptr_text = f.req("ptr")?;
+    let f = KeyVals::split(fields)?;
+    let call_site = f.req(F_CALL_SITE)?;
+    let ptr_text = f.req(F_PTR)?;
     let ptr = parse_ptr(ptr_text)?;
-    let event = match kind {
-        Kind::CacheFree | Kind::Kfree => {
-            if let Kind::CacheFree = kind {
-                let name = f.req("name")?;
-                if name.is_empty() {
-                    return Err("empty `name=`".into());
-                }
-                KmemEvent::CacheFree { call_site, ptr, name: tables.intern(name) }
-            } else {
-                KmemEvent::Kfree { call_site, ptr }
+    let name = match kind {
+        EventKind::CacheAlloc | EventKind::CacheFree => {
+            let name = f.req(F_NAME)?;
+            if name.is_empty() {
+                return Err("empty `name=`".into());
             }
+            Some(name)
         }
-        Kind::CacheAlloc | Kind::Kmalloc => {
-            let bytes_req = parse_u64("bytes_req", f.req("bytes_req")?)?;
-            let bytes_alloc = parse_u64("bytes_alloc", f.req("bytes_alloc")?)?;
-            let gfp = tables.gfp(f.req("gfp_flags")?)?;
-            let node = parse_node(f.get("node"))?;
-            let accounted = parse_bool(f.get("accounted"))?;
-            if let Kind::CacheAlloc = kind {
-                let name = f.req("name")?;
-                if name.is_empty() {
-                    return Err("empty `name=`".into());
-                }
-                let name = tables.intern(name);
-                KmemEvent::CacheAlloc { call_site, ptr, name, bytes_req, bytes_alloc, gfp, node, accounted }
-            } else {
-                KmemEvent::Kmalloc { call_site, ptr, bytes_req, bytes_alloc, gfp, node, accounted }
-            }
-        }
+        _ => None,
     };
+    let mut out = Fields {
+        kind,
+        cpu,
+        ts,
+        pid,
+        comm,
+        ptr,
+        call_site,
+        name,
+        gfp: None,
+        bytes_req: 0,
+        bytes_alloc: 0,
+        node: None,
+        accounted: None,
+    };
+    if let EventKind::CacheAlloc | EventKind::Kmalloc = kind {
+        out.bytes_req = parse_u64("bytes_req", f.req(F_BYTES_REQ)?)?;
+        out.bytes_alloc = parse_u64("bytes_alloc", f.req(F_BYTES_ALLOC)?)?;
+        out.gfp = Some(f.req(F_GFP)?);
+        out.node = parse_node(f.get(F_NODE))?;
+        out.accounted = parse_bool(f.get(F_ACCOUNTED))?;
+    }
     let format = if system.is_some() {
         Format::PerfScript
     } else if preamble {
@@ -734,8 +1122,7 @@ fn parse_event_line(t: &str, lossy: bool, line: u64, tables: &mut Tables) -> Res
     } else {
         Format::Tracefs
     };
-    let comm = tables.intern(comm);
-    Ok(Parsed::Kmem(Box::new(KmemRecord { line, cpu, timestamp_ns: ts, pid, comm, event }), format))
+    Ok(Parsed::Kmem(out, format))
 }
 
 fn clip(s: &str) -> Cow<'_, str> {

@@ -51,29 +51,58 @@ pub(crate) enum LineError {
 
 /// Reads lines of at most `max` bytes, refusing NUL bytes as soon as it sees
 /// them, so an endless binary input fails fast with bounded memory.
+///
+/// A line that lies whole in the reader's buffer is returned in place (no
+/// copy); only a line that spans two fills is copied into `buf`.
 pub(crate) struct LineReader<R> {
     inner: R,
     pub(crate) buf: Vec<u8>,
     pub(crate) max: usize,
     first: bool,
+    /// Bytes of the last line returned in place, consumed at the next call.
+    pending: usize,
 }
 
 impl<R: BufRead> LineReader<R> {
     pub(crate) fn new(inner: R, max: usize) -> Self {
-        LineReader { inner, buf: Vec::with_capacity(512), max, first: true }
+        LineReader { inner, buf: Vec::with_capacity(512), max, first: true, pending: 0 }
     }
 
-    /// Reads the next line into `self.buf` (without the `\n`). `Ok(false)` at end of input.
-    pub(crate) fn next_line(&mut self) -> Result<bool, LineError> {
-        self.buf.clear();
+    fn fill(inner: &mut R) -> Result<&[u8], LineError> {
         loop {
-            let avail = match self.inner.fill_buf() {
-                Ok(b) => b,
+            match inner.fill_buf() {
+                // Re-borrow: the loop needs the borrow to end on `Interrupted`.
+                Ok(_) => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return Err(LineError::Io(e)),
-            };
-            if self.first {
-                self.first = false;
+            }
+        }
+        inner.fill_buf().map_err(LineError::Io)
+    }
+
+    /// The line the last [`LineReader::next_line`] returned.
+    pub(crate) fn current(&mut self) -> io::Result<&[u8]> {
+        if self.pending > 0 {
+            let n = self.pending - 1;
+            Ok(&self.inner.fill_buf()?[..n])
+        } else {
+            Ok(&self.buf)
+        }
+    }
+
+    /// The next line (without the `\n`), `Ok(None)` at end of input.
+    pub(crate) fn next_line(&mut self) -> Result<Option<&[u8]>, LineError> {
+        if self.pending > 0 {
+            self.inner.consume(std::mem::take(&mut self.pending));
+        }
+        self.buf.clear();
+        let mut spanning = false;
+        loop {
+            let first = std::mem::take(&mut self.first);
+            let max = self.max;
+            let have = self.buf.len();
+            let avail = Self::fill(&mut self.inner)?;
+            if first {
                 if avail.starts_with(TRACE_DAT_MAGIC) {
                     return Err(LineError::BinaryMagic("a trace-cmd trace.dat file: run `trace-cmd report -i FILE`"));
                 }
@@ -87,24 +116,49 @@ impl<R: BufRead> LineReader<R> {
                 }
             }
             if avail.is_empty() {
-                return Ok(!self.buf.is_empty());
+                return Ok(if spanning { Some(&self.buf) } else { None });
             }
-            let (take, done) = match avail.iter().position(|&b| b == b'\n') {
+            let (take, done) = match memchr(b'\n', avail) {
                 Some(i) => (i, true),
                 None => (avail.len(), false),
             };
             let chunk = &avail[..take];
-            if chunk.contains(&0) {
+            if memchr(0, chunk).is_some() {
                 return Err(LineError::Nul);
             }
-            if self.buf.len() + take > self.max {
+            if have + take > max {
                 return Err(LineError::TooLong);
             }
+            if done && !spanning {
+                self.pending = take + 1;
+                return Ok(Some(&self.inner.fill_buf().map_err(LineError::Io)?[..take]));
+            }
             self.buf.extend_from_slice(chunk);
+            spanning = true;
             self.inner.consume(if done { take + 1 } else { take });
             if done {
-                return Ok(true);
+                return Ok(Some(&self.buf));
             }
         }
     }
+}
+
+/// The first `needle` in `hay`, a word at a time (the `memchr` idea without
+/// the crate: test eight bytes at once for a zero byte of `word ^ needle`).
+#[inline]
+pub(crate) fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pat = LO.wrapping_mul(u64::from(needle));
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().expect("8 bytes")) ^ pat;
+        let z = w.wrapping_sub(LO) & !w & HI;
+        if z != 0 {
+            return Some(base + (z.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks.remainder().iter().position(|&b| b == needle).map(|i| base + i)
 }
