@@ -159,7 +159,9 @@ impl WorldCore {
         // SAFETY: registered instances are live under slab_mutex.
         let s = unsafe { target.as_ref() };
         let mut meta = s.meta.lock();
-        if let Err(e) = reg.sysfs.alias(name, &meta.sysfs_dir) {
+        // The link is the cache's; nothing removes it but a later entry of
+        // the same name (kernel-slab.md §13.4).
+        if let Err(e) = reg.sysfs.alias(name, &meta.sysfs_dir, s as *const KmemCache as usize) {
             self.report("sysfs_slab_alias", Some(name.into()), None, e);
         }
         meta.refcount += 1;
@@ -212,7 +214,7 @@ impl WorldCore {
         // Each alias owns its link; an unmergeable hidden primary already
         // carries the module cache's name as its directory.
         if primary_dir != name
-            && let Err(e) = reg.sysfs.alias(name, &primary_dir)
+            && let Err(e) = reg.sysfs.alias(name, &primary_dir, inst.as_ptr() as usize)
         {
             self.report("sysfs_slab_alias", Some(name.into()), None, e);
         }
@@ -330,7 +332,7 @@ impl WorldCore {
         }
         if !unmergeable
             && !hidden
-            && let Err(e) = reg.sysfs.alias(name, &dir)
+            && let Err(e) = reg.sysfs.alias(name, &dir, s as *const KmemCache as usize)
         {
             self.report("sysfs_slab_alias", Some(name.into()), None, e);
         }

@@ -44,7 +44,7 @@ impl WorldCore {
             if separate && own_name {
                 // Each instance owns its link: the creator's name goes now.
                 if meta.sysfs_dir != name {
-                    reg.sysfs.remove_link(name);
+                    reg.sysfs.remove_link(name, s as *const KmemCache as usize);
                 }
             }
             // `if (--s->refcount) return;`: any non-zero count, including a
@@ -77,7 +77,7 @@ impl WorldCore {
         let primary = InstPtr(NonNull::from(a.primary_cache().expect("an alias has a primary")));
         let primary_dir = primary.get().meta.lock().sysfs_dir.clone();
         if primary_dir != name {
-            reg.sysfs.remove_link(name);
+            reg.sysfs.remove_link(name, a as *const KmemCache as usize);
         }
         reg.unregister(a);
         a.set_storage(std::ptr::null_mut());

@@ -4,7 +4,9 @@
 //! `sysfs_slab_unlink()` and `create_unique_id()`. Mainline never removes an
 //! alias link: after a destroy the links of the cache's names stay, dangling,
 //! until a later cache of the same name replaces them. The primary-cache
-//! scheme removes an instance's link when the instance is destroyed.
+//! scheme removes an instance's link when the instance is destroyed — only
+//! if that instance still owns it: a later cache of the same name (the
+//! kernel allows two) may have taken the name over.
 
 use std::collections::BTreeMap;
 
@@ -31,9 +33,11 @@ pub struct SysfsEntry {
     pub dangling: bool,
 }
 
-/// The slab kset. Each entry records the instance that owns it (0 for
-/// links), so that a cache's final destroy removes its own directory and
-/// never one another cache took over under the same name.
+/// The slab kset. Each entry records the instance that owns it: a
+/// directory's cache, or the cache whose `sysfs_slab_alias()` made a link.
+/// A cache's final destroy removes its own directory, and a primary-scheme
+/// instance its own link, never an entry another cache took over under the
+/// same name.
 #[derive(Default, Debug)]
 pub(crate) struct Sysfs {
     entries: BTreeMap<String, (SysfsNode, usize)>,
@@ -57,22 +61,23 @@ impl Sysfs {
         self.entries.remove(name);
     }
 
-    /// Removes `name` only if it is a link (an instance dropping its own
-    /// link in the primary scheme must not remove a directory).
-    pub(crate) fn remove_link(&mut self, name: &str) {
-        if matches!(self.entries.get(name), Some((SysfsNode::Link { .. }, _))) {
+    /// Primary scheme: removes `name` only if it is a link `owner` made (an
+    /// instance drops its own link, never a directory, and never the link a
+    /// later same-named cache put in its place).
+    pub(crate) fn remove_link(&mut self, name: &str, owner: usize) {
+        if matches!(self.entries.get(name), Some((SysfsNode::Link { .. }, o)) if *o == owner) {
             self.entries.remove(name);
         }
     }
 
-    /// `sysfs_slab_alias()`: remove any entry called `name`, then link it to
-    /// `target`; `-ENOENT` if the target has no directory.
-    pub(crate) fn alias(&mut self, name: &str, target: &str) -> Result<(), String> {
+    /// `sysfs_slab_alias()` by cache `owner`: remove any entry called `name`,
+    /// then link it to `target`; `-ENOENT` if the target has no directory.
+    pub(crate) fn alias(&mut self, name: &str, target: &str, owner: usize) -> Result<(), String> {
         self.remove_by_name(name);
         if !self.is_dir(target) {
             return Err(format!("SLUB: Unable to add cache alias {name} to sysfs"));
         }
-        self.entries.insert(name.to_owned(), (SysfsNode::Link { target: target.to_owned() }, 0));
+        self.entries.insert(name.to_owned(), (SysfsNode::Link { target: target.to_owned() }, owner));
         Ok(())
     }
 

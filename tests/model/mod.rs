@@ -585,9 +585,10 @@ impl Model {
         self.sysfs.remove(name);
     }
 
-    /// Primary scheme: an instance drops its own link (never a directory).
-    fn remove_link(&mut self, name: &str) {
-        if matches!(self.sysfs.get(name), Some((Node::Link(_), _))) {
+    /// Primary scheme: an instance drops its own link (never a directory,
+    /// nor a link a later same-named cache made).
+    fn remove_link(&mut self, name: &str, owner: usize) {
+        if matches!(self.sysfs.get(name), Some((Node::Link(_), Some(o))) if *o == owner) {
             self.sysfs.remove(name);
         }
     }
@@ -601,14 +602,14 @@ impl Model {
         true
     }
 
-    /// `sysfs_slab_alias()`: remove a leftover entry of that name, then link
-    /// it; fails if the target has no directory.
-    fn link(&mut self, name: &str, target: &str) -> bool {
+    /// `sysfs_slab_alias()` by `owner`: remove a leftover entry of that
+    /// name, then link it; fails if the target has no directory.
+    fn link(&mut self, name: &str, target: &str, owner: usize) -> bool {
         self.remove_by_name(name);
         if !self.is_dir(target) {
             return false;
         }
-        self.sysfs.insert(name.to_owned(), (Node::Link(target.to_owned()), None));
+        self.sysfs.insert(name.to_owned(), (Node::Link(target.to_owned()), Some(owner)));
         true
     }
 
@@ -708,7 +709,7 @@ impl Model {
     /// `__kmem_cache_alias()`: the same instance, one more reference.
     fn alias(&mut self, target: usize, name: &str, size: u32) -> usize {
         let dir = self.storages[self.insts[target].storage].dir.clone();
-        if !self.link(name, &dir) {
+        if !self.link(name, &dir, target) {
             self.report("sysfs_slab_alias", Some(name));
         }
         let s = &mut self.insts[target];
@@ -737,7 +738,7 @@ impl Model {
         });
         self.insts[primary].refcount += 1;
         // Each alias owns its link (none when the directory has its name).
-        if dir != name && !self.link(name, &dir) {
+        if dir != name && !self.link(name, &dir, id) {
             self.report("sysfs_slab_alias", Some(name));
         }
         self.slab_caches.push(id);
@@ -770,7 +771,7 @@ impl Model {
             self.remove_by_name(&dir);
         }
         if self.add_dir(&dir, id) {
-            if !self_named && !hidden && !self.link(name, &dir) {
+            if !self_named && !hidden && !self.link(name, &dir, id) {
                 self.report("sysfs_slab_alias", Some(name));
             }
             self.storages[sid].dir = dir;
@@ -805,7 +806,7 @@ impl Model {
             // Each instance owns its link: the creator's name goes now.
             let dir = self.storages[self.insts[id].storage].dir.clone();
             if dir != name {
-                self.remove_link(name);
+                self.remove_link(name, id);
             }
         }
         if refcount > 0 {
@@ -822,7 +823,7 @@ impl Model {
     fn destroy_alias(&mut self, id: usize, primary: usize, name: &str) -> Result<(), Err> {
         let dir = self.storages[self.insts[primary].storage].dir.clone();
         if dir != name {
-            self.remove_link(name);
+            self.remove_link(name, id);
         }
         self.unlist(id);
         let a = &mut self.insts[id];
