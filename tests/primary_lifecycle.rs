@@ -3,11 +3,12 @@
 //! name (`design/primary-cache.md`).
 
 use slabmerge::flags::*;
+use slabmerge::slabinfo::{proc_slabinfo, slabinfo_aliases};
 use slabmerge::sysfs::SysfsNode;
-use slabmerge::{Scheme, World, kmem_cache_destroy};
+use slabmerge::{InstanceState, Scheme, SlabConfig, World, kmem_cache_destroy};
 
 mod common;
-use common::{create, world_of};
+use common::{create, world_of, world_with};
 
 /// The sysfs tree without the kmalloc caches, one string per entry.
 fn tree(w: &World) -> Vec<String> {
@@ -55,4 +56,40 @@ fn destroying_an_alias_leaves_the_link_a_same_named_alias_owns() {
     kmem_cache_destroy(b).unwrap();
     assert_eq!(tree(&w), ["dir :0000064", "dir :0000128", "p128 -> :0000128", "p64 -> :0000064"]);
     drop((p64, p128));
+}
+
+/// A headless primary (its creator destroyed while aliases live) has no
+/// creator left, so it is named as a hidden primary is: by its unique id
+/// (mm/slub.c: create_unique_id()), everywhere `s->name` is read — in
+/// /proc/slabinfo (mm/slab_common.c: cache_show()) and in the DEBUG_VM
+/// duplicate-name check (kmem_cache_sanity_check()), so re-creating the
+/// creator's name does not warn.
+#[test]
+fn a_headless_primary_is_called_by_its_unique_id() {
+    let w = world_with(SlabConfig { debug_vm: true, ..SlabConfig::with_scheme(Scheme::Primary) });
+    let prim = create(&w, "prim", 64, SlabFlags::EMPTY);
+    let alias = create(&w, "al", 64, SlabFlags::EMPTY);
+    kmem_cache_destroy(prim).unwrap();
+    let headless = alias.primary_cache().unwrap();
+    assert_eq!(headless.state(), InstanceState::Headless);
+    assert_eq!(headless.name(), ":0000064");
+    let text = proc_slabinfo(&w);
+    let names: Vec<&str> = text
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .filter(|n| !n.starts_with("kmalloc-"))
+        .collect();
+    assert_eq!(names, ["al", ":0000064"]);
+    assert_eq!(slabinfo_aliases(&w), "\n:0000064     <- [headless] al\n");
+    let again = create(&w, "prim", 64, SlabFlags::EMPTY);
+    assert!(std::ptr::eq(again.primary_cache().unwrap(), headless), "still a merge target");
+    assert!(
+        !w.reports().iter().any(|r| r.function == "kmem_cache_sanity_check"),
+        "no live cache is called prim: {:?}",
+        w.reports()
+    );
+    assert_eq!(tree(&w), ["dir :0000064", "al -> :0000064", "prim -> :0000064"]);
+    drop((again, alias));
+    w.check_invariants().unwrap();
 }

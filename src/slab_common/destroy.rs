@@ -13,6 +13,7 @@ use crate::schemes::DestroyStyle;
 use crate::slab_common::cache::{InstanceKind, InstanceState, InstanceWorld, KmemCache};
 use crate::slab_common::ids::ModuleId;
 use crate::slab_common::registry::{InstPtr, Orphan, Registry, WorldCore};
+use crate::slub::layout::create_unique_id;
 use crate::slub::storage::CacheStorage;
 use crate::sync::Arc;
 
@@ -51,7 +52,10 @@ impl WorldCore {
             // boot cache's -1 going to -2, stops here.
             if refcount != 0 {
                 if separate && own_name {
+                    // No creator is left: the primary is called as a hidden
+                    // primary is, by its unique id (design/primary-cache.md).
                     meta.state = InstanceState::Headless;
+                    meta.name = create_unique_id(meta.flags, s.size());
                 }
                 Ok(())
             } else {

@@ -104,9 +104,9 @@ fn render_ls(entries: &[SysfsEntry]) -> String {
 ///
 /// Under the primary-cache scheme the groups come from the instances rather
 /// than from sysfs: each primary that has alias instances is printed with its
-/// sysfs directory, the primary first in brackets (`[name]`, `[name,
-/// headless]` once its creator destroyed it, `[hidden]` for a hidden primary
-/// created for a module static), then its aliases in creation order.
+/// sysfs directory, the primary first in brackets (`[name]`, `[headless]`
+/// once its creator destroyed it, `[hidden]` for a hidden primary created
+/// for a module static), then its aliases in creation order.
 /// Dangling links follow, as above.
 pub fn slabinfo_aliases(world: &World) -> String {
     let entries = world.sysfs();
@@ -178,7 +178,7 @@ fn primary_groups(world: &World) -> Vec<(String, Vec<String>)> {
         let info = CacheInfo::of(p, &reg);
         let label = match (info.kind, info.state) {
             (InstanceKind::HiddenPrimary, _) => String::from("[hidden]"),
-            (_, InstanceState::Headless) => format!("[{}, headless]", info.name),
+            (_, InstanceState::Headless) => String::from("[headless]"),
             _ => format!("[{}]", info.name),
         };
         groups.push((info.sysfs_dir.clone(), format!("{:<12} <- {label} {}", info.sysfs_dir, aliases.join(" "))));
@@ -630,7 +630,7 @@ mod tests {
         let names: Vec<&str> = body(&text).iter().map(|l| l.split_whitespace().next().unwrap()).collect();
         assert_eq!(names, ["al2", "al1", "prim"]);
         kmem_cache_destroy(p).unwrap();
-        assert_eq!(slabinfo_aliases(&w), "\n:0000064     <- [prim, headless] al1 al2\n");
+        assert_eq!(slabinfo_aliases(&w), "\n:0000064     <- [headless] al1 al2\n");
         kmem_cache_destroy(a).unwrap();
         kmem_cache_destroy(b).unwrap();
         assert_eq!(slabinfo_aliases(&w), "");

@@ -224,7 +224,8 @@ fn destroy_last_alias_races_kfree(broken: Option<Broken>) {
             Err(SlabError::CacheBusy { objects, .. }) => {
                 assert_eq!(objects, 1, "only the racing object was left");
                 assert_eq!(orphans.len(), 1);
-                assert_eq!((orphans[0].name.as_str(), orphans[0].state), ("prim_a", InstanceState::Destroyed));
+                // The headless primary, called by its unique id (design/primary-cache.md).
+                assert_eq!((orphans[0].name.as_str(), orphans[0].state), (":0000032", InstanceState::Destroyed));
                 let st = world.storage_stats();
                 assert_eq!(st.live_objects(), 0, "the late kfree() was not lost: {st:?}");
                 assert_eq!((st.slabs, st.total_objects), (1, 2), "{st:?}");
@@ -312,9 +313,12 @@ fn primary_destroyed_before_its_aliases(broken: Option<Broken>) {
         };
         let (user_b, user_c) = (user(1, b), user(2, c));
         let destroyed_a = kmem_cache_destroy(a);
-        // While an alias remains the primary stays listed, headless, for it.
-        for info in world.caches().into_iter().filter(|c| c.name == "prim_a") {
+        // While an alias remains the primary stays listed, headless (and
+        // called by its unique id), for it.
+        assert!(!names(world).iter().any(|n| n == "prim_a"), "{:?}", names(world));
+        for info in world.caches().into_iter().filter(|c| !c.is_alias) {
             assert_eq!(info.state, InstanceState::Headless, "{info:?}");
+            assert_eq!(info.name, ":0000032", "{info:?}");
             assert!(info.refcount >= 1, "{info:?}");
         }
         let (destroyed_b, destroyed_c) = (user_b.join().unwrap(), user_c.join().unwrap());

@@ -811,7 +811,11 @@ impl Model {
         }
         if refcount > 0 {
             if primary && own {
-                self.insts[id].life = Life::Headless;
+                // Named by its unique id, as a hidden primary is.
+                let stride = self.storages[self.insts[id].storage].stride;
+                let s = &mut self.insts[id];
+                s.life = Life::Headless;
+                s.name = unique_id(s.flags, stride);
             }
             // Mainline: an alias destroy only drops the reference; its link stays.
             return Ok(());
