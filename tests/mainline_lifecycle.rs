@@ -462,3 +462,28 @@ fn a_unique_id_collision_leaves_the_second_cache_without_sysfs_entries() {
     kmem_cache_destroy(first).unwrap();
     check(&w, "destroying first", &["first -> :F-0000064 (dangling)"], &[]);
 }
+
+/// mm/slab_common.c: kmem_cache_destroy(): the final destroy may come from an alias's creator after
+/// the first creator went; the leak report names that creator, and the group (s->name, the first
+/// creator's name) whose slabs hold the objects.
+#[test]
+fn a_leak_found_by_an_alias_destroy_names_that_creator_and_its_group() {
+    let w = world();
+    let first = create(&w, "my_cache", 64, SlabFlags::EMPTY);
+    let other = create(&w, "my_other", 64, SlabFlags::EMPTY);
+    kmem_cache_destroy(first).unwrap();
+    let o = other.alloc().unwrap();
+    let err = kmem_cache_destroy(other).unwrap_err();
+    assert_eq!(err, SlabError::CacheBusy { cache: "my_other".into(), objects: 1 });
+    let reports = w.reports();
+    let warn = reports.iter().find(|r| r.function == "kmem_cache_destroy").expect("the WARN");
+    assert_eq!(warn.cache.as_deref(), Some("my_other"));
+    assert!(
+        warn.message.starts_with("kmem_cache_destroy my_other (group my_cache): Slab cache still has objects"),
+        "{}",
+        warn.message
+    );
+    let bug = reports.iter().find(|r| r.function == "__kmem_cache_shutdown").expect("the BUG report");
+    assert_eq!(bug.cache.as_deref(), Some("my_cache"), "slab_err() names s->name");
+    w.kfree(o).unwrap();
+}

@@ -5,7 +5,7 @@
 use slabmerge::flags::*;
 use slabmerge::slabinfo::{proc_slabinfo, slabinfo_aliases};
 use slabmerge::sysfs::SysfsNode;
-use slabmerge::{InstanceState, Scheme, SlabConfig, World, kmem_cache_destroy};
+use slabmerge::{InstanceState, KmemCacheArgs, Scheme, SlabConfig, SlabError, World, kmem_cache_destroy};
 
 mod common;
 use common::{create, world_of, world_with};
@@ -92,4 +92,44 @@ fn a_headless_primary_is_called_by_its_unique_id() {
     assert_eq!(tree(&w), ["dir :0000064", "al -> :0000064", "prim -> :0000064"]);
     drop((again, alias));
     w.check_invariants().unwrap();
+}
+
+/// A module static's hidden primary has no creator of its own: the leak
+/// found when the module's cache is destroyed names that cache, and the
+/// hidden primary as its group (mm/slab_common.c: kmem_cache_destroy()).
+#[test]
+fn a_leak_in_a_hidden_primary_names_the_module_cache() {
+    let w = world_of(Scheme::Primary);
+    let mut module = w.module_load("ext4", 1);
+    let m = module.kmem_cache_setup(0, "ext4_groupinfo", 64, KmemCacheArgs::default(), SLAB_ACCOUNT).unwrap();
+    let o = m.alloc().unwrap();
+    let err = module.kmem_cache_destroy(0).unwrap_err();
+    assert_eq!(err, SlabError::CacheBusy { cache: "ext4_groupinfo".into(), objects: 1 });
+    let reports = w.reports();
+    let warn = reports.iter().find(|r| r.function == "kmem_cache_destroy").expect("the WARN");
+    assert_eq!(warn.cache.as_deref(), Some("ext4_groupinfo"));
+    assert!(
+        warn.message.starts_with("kmem_cache_destroy ext4_groupinfo (group :A-0000064): Slab cache still has objects"),
+        "{}",
+        warn.message
+    );
+    w.kfree(o).unwrap();
+    w.module_unload(module).map_err(|e| e.0).unwrap();
+}
+
+/// An alias destroyed last, after its primary's creator: the report names
+/// the alias, with the headless primary as its group.
+#[test]
+fn a_leak_found_by_the_last_alias_names_it() {
+    let w = world_of(Scheme::Primary);
+    let first = create(&w, "my_cache", 64, SlabFlags::EMPTY);
+    let other = create(&w, "my_other", 64, SlabFlags::EMPTY);
+    kmem_cache_destroy(first).unwrap();
+    let o = other.alloc().unwrap();
+    let err = kmem_cache_destroy(other).unwrap_err();
+    assert_eq!(err, SlabError::CacheBusy { cache: "my_other".into(), objects: 1 });
+    let warn = w.reports().into_iter().find(|r| r.function == "kmem_cache_destroy").expect("the WARN");
+    assert_eq!(warn.cache.as_deref(), Some("my_other"));
+    assert!(warn.message.starts_with("kmem_cache_destroy my_other (group :0000064): Slab"), "{}", warn.message);
+    w.kfree(o).unwrap();
 }

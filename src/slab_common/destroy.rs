@@ -60,7 +60,7 @@ impl WorldCore {
                 Ok(())
             } else {
                 drop(meta);
-                self.shutdown_cache(&mut reg, inst, &mut released)
+                self.shutdown_cache(&mut reg, inst, name, &mut released)
             }
         };
         drop(reg);
@@ -105,16 +105,24 @@ impl WorldCore {
         // primary's, and the shared storage is shut down under its other users.
         #[cfg(loom)]
         let last = last || self.config.broken == Some(crate::config::Broken::ReleaseOnAliasCount);
-        if last { self.shutdown_cache(reg, primary, released) } else { Ok(()) }
+        if last { self.shutdown_cache(reg, primary, name, released) } else { Ok(()) }
     }
 
     /// Mirrors the final part of `kmem_cache_destroy()`: `__kmem_cache_shutdown`,
     /// `list_del` regardless of the result, `sysfs_slab_unlink`, and either the
     /// release or — with objects left — the WARN and a deliberate leak.
+    ///
+    /// `creator` is the name whose destroy dropped the last reference. The
+    /// WARN names it, and the group (`s->name`, whose slabs hold the objects)
+    /// when that differs: a mainline alias destroyed after the first creator,
+    /// an alias destroyed after its primary went headless, a module static
+    /// whose hidden primary goes with it. The kernel prints `s->name` alone,
+    /// which names neither the caller nor, in the primary scheme, a creator.
     fn shutdown_cache(
         &self,
         reg: &mut Registry,
         inst: InstPtr,
+        creator: &str,
         released: &mut Vec<Arc<dyn InstanceWorld>>,
     ) -> Result<(), SlabError> {
         let s = inst.get();
@@ -132,11 +140,12 @@ impl WorldCore {
         released.extend(meta.world.take());
         drop(meta);
         if !live.is_empty() {
+            let who = if creator == name { name.clone() } else { format!("{creator} (group {name})") };
             self.report(
                 "kmem_cache_destroy",
-                Some(name.clone()),
+                Some(creator.to_owned()),
                 None,
-                format!("kmem_cache_destroy {name}: Slab cache still has objects when called from kmem_cache_destroy"),
+                format!("kmem_cache_destroy {who}: Slab cache still has objects when called from kmem_cache_destroy"),
             );
             let mut text = format!("BUG {name} (Not tainted): Objects remaining on __kmem_cache_shutdown()");
             for (addr, offset) in &live {
@@ -148,7 +157,7 @@ impl WorldCore {
             s.set_storage(std::ptr::null_mut());
             // SAFETY: `storage` was the non-null storage of a live instance.
             reg.orphans.push(Orphan { inst, storage: unsafe { NonNull::new_unchecked(storage) } });
-            return Err(SlabError::CacheBusy { cache: name, objects: live.len() });
+            return Err(SlabError::CacheBusy { cache: creator.to_owned(), objects: live.len() });
         }
         s.set_storage(std::ptr::null_mut());
         // SAFETY: shutdown found no object; the instance no longer names the
@@ -167,8 +176,12 @@ impl WorldCore {
         let boot: Vec<InstPtr> =
             reg.slab_caches.iter().map(|id| reg.caches[id]).filter(|p| p.get().meta.lock().refcount < 0).collect();
         for inst in boot {
-            inst.get().meta.lock().refcount = 0;
-            let _ = self.shutdown_cache(&mut reg, inst, &mut released);
+            let name = {
+                let mut meta = inst.get().meta.lock();
+                meta.refcount = 0;
+                meta.name.clone()
+            };
+            let _ = self.shutdown_cache(&mut reg, inst, &name, &mut released);
         }
         drop(reg);
         drop(released);

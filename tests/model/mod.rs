@@ -820,7 +820,7 @@ impl Model {
             // Mainline: an alias destroy only drops the reference; its link stays.
             return Ok(());
         }
-        self.shutdown(id)
+        self.shutdown(id, name)
     }
 
     /// Primary scheme: the alias goes alone; its primary loses a reference.
@@ -835,12 +835,13 @@ impl Model {
         a.refcount = 0;
         a.names.clear();
         self.insts[primary].refcount -= 1;
-        if self.insts[primary].refcount == 0 { self.shutdown(primary) } else { Ok(()) }
+        if self.insts[primary].refcount == 0 { self.shutdown(primary, name) } else { Ok(()) }
     }
 
     /// The final part of `kmem_cache_destroy()`: unlisted and unlinked either
     /// way; with objects left, WARN + BUG report and a deliberate leak.
-    fn shutdown(&mut self, id: usize) -> Result<(), Err> {
+    /// `creator` dropped the last reference: the WARN names it, the BUG the group.
+    fn shutdown(&mut self, id: usize, creator: &str) -> Result<(), Err> {
         let sid = self.insts[id].storage;
         self.unlist(id);
         let dir = self.storages[sid].dir.clone();
@@ -849,11 +850,11 @@ impl Model {
         let live = self.storages[sid].live;
         let name = self.insts[id].name.clone();
         if live > 0 {
-            self.report("kmem_cache_destroy", Some(&name));
+            self.report("kmem_cache_destroy", Some(creator));
             self.report("__kmem_cache_shutdown", Some(&name));
             self.storages[sid].state = StorageState::Orphan;
             self.orphans.push(id);
-            return Err(Err::CacheBusy(name, live));
+            return Err(Err::CacheBusy(creator.to_owned(), live));
         }
         self.storages[sid].state = StorageState::Released;
         Ok(())
