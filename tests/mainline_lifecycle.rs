@@ -487,3 +487,31 @@ fn a_leak_found_by_an_alias_destroy_names_that_creator_and_its_group() {
     assert_eq!(bug.cache.as_deref(), Some("my_cache"), "slab_err() names s->name");
     w.kfree(o).unwrap();
 }
+
+/// mm/slub.c: sysfs_slab_alias(): sysfs_remove_link() of the alias's name removes whatever entry has
+/// it — here the target's own unique-id directory — and sysfs_create_link() then links the name to
+/// the target's kobject regardless: kobj->sd still names the removed node, so the link dangles from
+/// the moment it is made, and stays until a later entry of that name replaces it.
+#[test]
+fn an_alias_named_like_its_target_directory_replaces_it_with_a_dangling_link() {
+    let w = world();
+    let x = create(&w, "x", 64, SlabFlags::EMPTY);
+    let id = create(&w, ":0000064", 64, SlabFlags::EMPTY);
+    assert!(same(&x, &id));
+    assert!(w.reports().is_empty(), "sysfs_create_link() succeeded: {:?}", w.reports());
+    check(
+        &w,
+        "aliasing :0000064 into x",
+        &[":0000064 -> :0000064 (dangling)", "x -> :0000064 (dangling)"],
+        &[entry("x", 2, &["x", ":0000064"])],
+    );
+    kmem_cache_destroy(id).unwrap();
+    kmem_cache_destroy(x).unwrap();
+    check(&w, "destroying both", &[":0000064 -> :0000064 (dangling)", "x -> :0000064 (dangling)"], &[]);
+    // The link holds the name: a new cache of that geometry cannot add its directory
+    // (kobject_init_and_add(): -EEXIST), so it lives with no sysfs entry at all.
+    let y = create(&w, "y", 64, SlabFlags::EMPTY);
+    assert!(w.reports().iter().any(|r| r.function == "sysfs_slab_add"), "{:?}", w.reports());
+    check(&w, "creating y", &[":0000064 -> :0000064 (dangling)", "x -> :0000064 (dangling)"], &[entry("y", 1, &["y"])]);
+    drop(y);
+}

@@ -161,7 +161,8 @@ impl WorldCore {
         let mut meta = s.meta.lock();
         // The link is the cache's; nothing removes it but a later entry of
         // the same name (kernel-slab.md §13.4).
-        if let Err(e) = reg.sysfs.alias(name, &meta.sysfs_dir, s as *const KmemCache as usize) {
+        let cache = s as *const KmemCache as usize;
+        if let Err(e) = reg.sysfs.alias(name, cache, cache) {
             self.report("sysfs_slab_alias", Some(name.into()), None, e);
         }
         meta.refcount += 1;
@@ -214,7 +215,7 @@ impl WorldCore {
         // Each alias owns its link; an unmergeable hidden primary already
         // carries the module cache's name as its directory.
         if primary_dir != name
-            && let Err(e) = reg.sysfs.alias(name, &primary_dir, inst.as_ptr() as usize)
+            && let Err(e) = reg.sysfs.alias(name, p as *const KmemCache as usize, inst.as_ptr() as usize)
         {
             self.report("sysfs_slab_alias", Some(name.into()), None, e);
         }
@@ -332,7 +333,7 @@ impl WorldCore {
         }
         if !unmergeable
             && !hidden
-            && let Err(e) = reg.sysfs.alias(name, &dir, s as *const KmemCache as usize)
+            && let Err(e) = reg.sysfs.alias(name, s as *const KmemCache as usize, s as *const KmemCache as usize)
         {
             self.report("sysfs_slab_alias", Some(name.into()), None, e);
         }

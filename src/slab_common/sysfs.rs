@@ -3,7 +3,10 @@
 //! Mirrors `mm/slub.c`: `sysfs_slab_add()`, `sysfs_slab_alias()`,
 //! `sysfs_slab_unlink()` and `create_unique_id()`. Mainline never removes an
 //! alias link: after a destroy the links of the cache's names stay, dangling,
-//! until a later cache of the same name replaces them. The primary-cache
+//! until a later cache of the same name replaces them. `sysfs_slab_alias()`
+//! links to the target's kobject even when its name was just taken out of
+//! the listing (an alias named like the target's unique id), so a link can
+//! dangle from the moment it is made. The primary-cache
 //! scheme removes an instance's link when the instance is destroyed — only
 //! if that instance still owns it: a later cache of the same name (the
 //! kernel allows two) may have taken the name over.
@@ -38,9 +41,16 @@ pub struct SysfsEntry {
 /// A cache's final destroy removes its own directory, and a primary-scheme
 /// instance its own link, never an entry another cache took over under the
 /// same name.
+///
+/// Beside the listing it keeps each cache's `kobj->sd`: the directory node
+/// its kobject was added as, which stays set when another entry's
+/// `kernfs_remove_by_name()` takes the node out of the listing, and is
+/// cleared only by the cache's own `kobject_del()`.
 #[derive(Default, Debug)]
 pub(crate) struct Sysfs {
     entries: BTreeMap<String, (SysfsNode, usize)>,
+    /// Cache → the name of its directory node, while `kobj->sd` is set.
+    kobjects: BTreeMap<usize, String>,
 }
 
 impl Sysfs {
@@ -52,6 +62,7 @@ impl Sysfs {
             return Err(format!("SLUB: Unable to add cache {name} to sysfs"));
         }
         self.entries.insert(name.to_owned(), (SysfsNode::Dir, owner));
+        self.kobjects.insert(owner, name.to_owned());
         Ok(())
     }
 
@@ -70,19 +81,24 @@ impl Sysfs {
         }
     }
 
-    /// `sysfs_slab_alias()` by cache `owner`: remove any entry called `name`,
-    /// then link it to `target`; `-ENOENT` if the target has no directory.
-    pub(crate) fn alias(&mut self, name: &str, target: &str, owner: usize) -> Result<(), String> {
+    /// `sysfs_slab_alias()` by cache `owner`: `sysfs_remove_link()` of any
+    /// entry called `name` (even `target`'s own directory), then
+    /// `sysfs_create_link()` to `target`'s kobject regardless of what the
+    /// listing holds. It fails (`-ENOENT`) only if the kobject has no node —
+    /// its directory was never added, or it was `kobject_del()`eted; a node
+    /// removed by name still takes the link, which then dangles from birth.
+    pub(crate) fn alias(&mut self, name: &str, target: usize, owner: usize) -> Result<(), String> {
         self.remove_by_name(name);
-        if !self.is_dir(target) {
+        let Some(dir) = self.kobjects.get(&target) else {
             return Err(format!("SLUB: Unable to add cache alias {name} to sysfs"));
-        }
-        self.entries.insert(name.to_owned(), (SysfsNode::Link { target: target.to_owned() }, owner));
+        };
+        self.entries.insert(name.to_owned(), (SysfsNode::Link { target: dir.clone() }, owner));
         Ok(())
     }
 
     /// `sysfs_slab_unlink()`: `kobject_del` of `owner`'s directory only.
     pub(crate) fn unlink_dir(&mut self, name: &str, owner: usize) {
+        self.kobjects.remove(&owner);
         if matches!(self.entries.get(name), Some((SysfsNode::Dir, o)) if *o == owner) {
             self.entries.remove(name);
         }

@@ -462,8 +462,11 @@ pub struct Model {
     pub storages: Vec<Storage>,
     /// `slab_caches`, oldest first.
     pub slab_caches: Vec<usize>,
-    /// `/sys/kernel/slab`: each entry and, for a directory, the instance owning it.
+    /// `/sys/kernel/slab`: each entry and the instance owning it.
     pub sysfs: BTreeMap<String, (Node, Option<usize>)>,
+    /// `kobj->sd` of each cache whose directory was added and not yet
+    /// `kobject_del()`eted: the name of its directory node.
+    kobjs: BTreeMap<usize, String>,
     /// Live dynamic cache handles, in creation order.
     pub handles: Vec<Handle>,
     /// Image static slots.
@@ -515,6 +518,7 @@ impl Model {
             storages: Vec::new(),
             slab_caches: Vec::new(),
             sysfs: BTreeMap::new(),
+            kobjs: BTreeMap::new(),
             handles: Vec::new(),
             image: vec![None; IMAGE_STATICS],
             modules: Vec::new(),
@@ -545,6 +549,7 @@ impl Model {
                 primary: None,
             });
             m.storages.push(Storage { stride: size, owner: id, dir: name.clone(), live: 0, state: StorageState::Live });
+            m.kobjs.insert(id, name.clone());
             m.sysfs.insert(name, (Node::Dir, Some(id)));
             m.slab_caches.push(id);
         }
@@ -576,10 +581,6 @@ impl Model {
 
     // ---- sysfs (mm/slub.c) ----
 
-    fn is_dir(&self, name: &str) -> bool {
-        matches!(self.sysfs.get(name), Some((Node::Dir, _)))
-    }
-
     /// `sysfs_remove_link()` = `kernfs_remove_by_name()`: whatever entry has the name.
     fn remove_by_name(&mut self, name: &str) {
         self.sysfs.remove(name);
@@ -599,23 +600,24 @@ impl Model {
             return false;
         }
         self.sysfs.insert(name.to_owned(), (Node::Dir, Some(owner)));
+        self.kobjs.insert(owner, name.to_owned());
         true
     }
 
-    /// `sysfs_slab_alias()` by `owner`: remove a leftover entry of that
-    /// name, then link it; fails if the target has no directory.
-    fn link(&mut self, name: &str, target: &str, owner: usize) -> bool {
+    /// `sysfs_slab_alias()` by `owner`: remove any entry of that name (even
+    /// `target`'s directory), then link it to `target`'s kobject; fails only
+    /// if that kobject has no node (never added, or deleted).
+    fn link(&mut self, name: &str, target: usize, owner: usize) -> bool {
         self.remove_by_name(name);
-        if !self.is_dir(target) {
-            return false;
-        }
-        self.sysfs.insert(name.to_owned(), (Node::Link(target.to_owned()), Some(owner)));
+        let Some(dir) = self.kobjs.get(&target).cloned() else { return false };
+        self.sysfs.insert(name.to_owned(), (Node::Link(dir), Some(owner)));
         true
     }
 
     /// `sysfs_slab_unlink()`: `kobject_del()` of the cache's own directory;
     /// links stay, and a directory another cache took over stays too.
     fn unlink_dir(&mut self, name: &str, owner: usize) {
+        self.kobjs.remove(&owner);
         if self.sysfs.get(name) == Some(&(Node::Dir, Some(owner))) {
             self.sysfs.remove(name);
         }
@@ -708,8 +710,7 @@ impl Model {
 
     /// `__kmem_cache_alias()`: the same instance, one more reference.
     fn alias(&mut self, target: usize, name: &str, size: u32) -> usize {
-        let dir = self.storages[self.insts[target].storage].dir.clone();
-        if !self.link(name, &dir, target) {
+        if !self.link(name, target, target) {
             self.report("sysfs_slab_alias", Some(name));
         }
         let s = &mut self.insts[target];
@@ -738,7 +739,7 @@ impl Model {
         });
         self.insts[primary].refcount += 1;
         // Each alias owns its link (none when the directory has its name).
-        if dir != name && !self.link(name, &dir, id) {
+        if dir != name && !self.link(name, self.storages[storage].owner, id) {
             self.report("sysfs_slab_alias", Some(name));
         }
         self.slab_caches.push(id);
@@ -771,7 +772,7 @@ impl Model {
             self.remove_by_name(&dir);
         }
         if self.add_dir(&dir, id) {
-            if !self_named && !hidden && !self.link(name, &dir, id) {
+            if !self_named && !hidden && !self.link(name, id, id) {
                 self.report("sysfs_slab_alias", Some(name));
             }
             self.storages[sid].dir = dir;
