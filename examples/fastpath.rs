@@ -223,7 +223,7 @@ fn main() {
     }
     if std::env::var_os("FASTPATH_ASSUME_MEMBARRIER").is_some_and(|v| v == "1") {
         assert!(
-            slabmerge::slub::membarrier::assume_available_for_single_threaded_bench(),
+            slabmerge::membarrier::assume_available_for_single_threaded_bench(),
             "set before the first per-cpu slot is made"
         );
     }

@@ -32,13 +32,14 @@ pub mod design;
 pub mod error;
 pub mod flags;
 pub mod input;
+pub mod membarrier;
 pub mod report;
 pub mod schemes;
 pub mod slab_common;
 pub mod slub;
 pub(crate) mod sync;
 
-#[cfg(all(test, loom))]
+#[cfg(test)]
 mod tests;
 
 // The public paths users write, wherever the items live.

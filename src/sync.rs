@@ -71,7 +71,7 @@ mod imp {
 
     /// The owner side's half of the asymmetric fence: a compiler barrier only.
     /// `membarrier()` on the remote side upgrades it to a full barrier for the
-    /// Dekker pair of the per-cpu protocol (see `slub/membarrier.rs`).
+    /// Dekker pair of the per-cpu protocol (see `membarrier.rs`).
     #[inline(always)]
     pub fn light_fence() {
         std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
@@ -80,7 +80,7 @@ mod imp {
     /// The remote side's half: `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`.
     #[inline]
     pub fn heavy_fence() {
-        crate::slub::membarrier::private_expedited();
+        crate::membarrier::private_expedited();
     }
 
     /// One round of a remote side's wait for an owner: spin, then yield.

@@ -337,8 +337,11 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::config::SlabConfig;
     use crate::flags::{SLAB_ACCOUNT, SLAB_HWCACHE_ALIGN, SLAB_NO_MERGE, SLAB_RECLAIM_ACCOUNT};
-    use crate::{Cache, Scheme, SlabConfig, World};
+    use crate::schemes::Scheme;
+    use crate::slab_common::cache::{Cache, kmem_cache_destroy};
+    use crate::slab_common::world::World;
 
     #[derive(Clone, Debug)]
     enum Op {
@@ -394,7 +397,7 @@ mod tests {
                     }
                     Op::Destroy(i) if !handles.is_empty() => {
                         let h = handles.remove(i % handles.len());
-                        crate::kmem_cache_destroy(h).unwrap();
+                        kmem_cache_destroy(h).unwrap();
                     }
                     Op::Destroy(_) => {}
                 }

@@ -471,8 +471,11 @@ fn strcasecmp(a: &str, b: &str) -> std::cmp::Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::SlabConfig;
     use crate::flags::*;
-    use crate::{KmemCacheArgs, Scheme, SlabConfig, kmem_cache_destroy};
+    use crate::schemes::Scheme;
+    use crate::slab_common::cache::kmem_cache_destroy;
+    use crate::slab_common::request::KmemCacheArgs;
 
     /// tools/mm/slabinfo.c: store_size(), checked against a real `slabinfo` listing.
     #[test]

@@ -43,7 +43,6 @@ mod alloc;
 pub mod cpu;
 mod free;
 pub mod layout;
-pub mod membarrier;
 pub(crate) mod memory;
 pub(crate) mod page;
 pub mod percpu;

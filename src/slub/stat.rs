@@ -5,13 +5,11 @@
 //! `ALLOC_FASTPATH`/`FREE_FASTPATH`: every allocation is `ALLOC_PCS` or
 //! `ALLOC_SLOWPATH`, every free `FREE_PCS` or `FREE_SLOWPATH`). Like the
 //! kernel option it is compile-time: without the `slub_stats` feature
-//! [`SlubStat`] is an empty type and [`CacheStorage::stat`] compiles to
+//! [`SlubStat`] is an empty type and `CacheStorage::stat` compiles to
 //! nothing, so the fast path's instructions are unchanged. With it, each
 //! event is one relaxed add on the current CPU slot's counter, and
 //! [`SlubStat::read`] gives what `/sys/kernel/slab/<cache>/<item>` prints
 //! (the total, then `C<cpu>=<n>` per CPU).
-
-use super::storage::CacheStorage;
 
 /// The counted events, with the kernel's `enum stat_item` names.
 #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
@@ -144,19 +142,5 @@ impl SlubStat {
         }
         #[cfg(not(feature = "slub_stats"))]
         StatCounts::default()
-    }
-}
-
-impl CacheStorage {
-    /// `stat(s, item)`: counts one event on the current CPU slot.
-    #[inline(always)]
-    pub(crate) fn stat(&self, item: StatItem) {
-        #[cfg(feature = "slub_stats")]
-        {
-            let slot = crate::slub::cpu::cpu_slot(self.stat.per_cpu.len());
-            self.stat.per_cpu[slot][item as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        #[cfg(not(feature = "slub_stats"))]
-        let _ = item;
     }
 }

@@ -125,7 +125,7 @@ pub(crate) type PcsSlot = Slot<PerCpuSheaves>;
 pub(crate) struct CacheStorage {
     /// Per-cpu sheaves (`s->cpu_sheaves`), each in its slot of the per-cpu
     /// protocol; first, as the fast path reads it first.
-    pub(super) cpu_sheaves: PerCpu<PerCpuSheaves>,
+    pub(crate) cpu_sheaves: PerCpu<PerCpuSheaves>,
     /// `virt_to_slab()` for the free path, one load from here.
     pub(crate) page_map: crate::slub::page::PageMapReader,
     /// Object layout (`size`, `offset`, `oo`, ...).
@@ -322,5 +322,19 @@ impl NodeLists {
                 self.partial.insert(slab, OnList::Partial, tail);
             }
         }
+    }
+}
+
+impl CacheStorage {
+    /// `stat(s, item)`: counts one event on the current CPU slot.
+    #[inline(always)]
+    pub(crate) fn stat(&self, item: crate::slub::stat::StatItem) {
+        #[cfg(feature = "slub_stats")]
+        {
+            let slot = crate::slub::cpu::cpu_slot(self.stat.per_cpu.len());
+            self.stat.per_cpu[slot][item as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        #[cfg(not(feature = "slub_stats"))]
+        let _ = item;
     }
 }
