@@ -78,7 +78,7 @@ pub const SLUB_STATS: bool = cfg!(feature = "slub_stats");
 #[derive(Debug)]
 pub struct SlubStat {
     #[cfg(feature = "slub_stats")]
-    per_cpu: Box<[[std::sync::atomic::AtomicU64; NR_SLUB_STAT_ITEMS]]>,
+    pub(super) per_cpu: Box<[[std::sync::atomic::AtomicU64; NR_SLUB_STAT_ITEMS]]>,
 }
 
 /// A snapshot: per CPU slot, per item.
