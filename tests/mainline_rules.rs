@@ -370,6 +370,32 @@ fn kmem_cache_alias_increments_refcount_and_widens_object_size() {
     }
 }
 
+/// mm/slub.c (6.18; mm/slab_common.c in 7.0): __kmem_cache_alias():
+/// `s->inuse = max(s->inuse, ALIGN(size, sizeof(void *)))`. A 50-byte cache
+/// with SLAB_HWCACHE_ALIGN has inuse 56 in a 64-byte stride; a 57-byte alias
+/// (ALIGN 64) widens it to 64. (A 51-byte request, ALIGN 56, would not merge:
+/// find_mergeable() wants `s->size - size < sizeof(void *)`, so after one
+/// merge inuse is the stride.) The free pointer stays where the first
+/// creator's layout put it.
+#[test]
+fn kmem_cache_alias_widens_inuse_to_the_aligned_size() {
+    let w = world();
+    let first = create(&w, "first", 50, SLAB_HWCACHE_ALIGN);
+    assert_eq!((first.object_size(), first.inuse(), first.size(), first.offset()), (50, 56, 64, 24));
+    let wider = create(&w, "wider", 57, SlabFlags::EMPTY);
+    assert!(same(&first, &wider));
+    assert_eq!((first.object_size(), first.inuse()), (57, 64), "ALIGN(57, 8) = 64");
+    let refused = create(&w, "refused", 51, SlabFlags::EMPTY);
+    assert!(!same(&first, &refused), "56 is not within a word of the 64-byte stride");
+    let again = create(&w, "again", 60, SlabFlags::EMPTY);
+    assert!(same(&first, &again));
+    assert_eq!((first.object_size(), first.inuse()), (60, 64), "object_size and inuse only grow");
+    assert_eq!((first.size(), first.offset()), (64, 24), "the stride and the free pointer do not move");
+    for c in [refused, again, wider, first] {
+        kmem_cache_destroy(c).unwrap();
+    }
+}
+
 // ---------------------------------------------------------------------------
 // §6.5 the freeptr_offset hazard.
 

@@ -133,3 +133,37 @@ fn a_leak_found_by_the_last_alias_names_it() {
     assert!(warn.message.starts_with("kmem_cache_destroy my_other (group :0000064): Slab"), "{}", warn.message);
     w.kfree(o).unwrap();
 }
+
+/// mm/slub.c (6.18): __kmem_cache_alias() widens the target's `object_size`
+/// and `inuse`. Under the primary scheme the target is the primary, whose
+/// storage the alias shares: the primary is widened (its sysfs directory
+/// shows the largest name's object_size, and the shared slabs' inuse covers
+/// every alias's object), while the alias reports, and zeroes, the size its
+/// creator asked for (design/primary-cache.md, choice 4).
+#[test]
+fn an_alias_widens_its_primary_not_itself() {
+    let w = world_of(Scheme::Primary);
+    let primary = create(&w, "first", 50, SLAB_HWCACHE_ALIGN);
+    assert_eq!((primary.object_size(), primary.inuse(), primary.size()), (50, 56, 64));
+    let alias = create(&w, "wider", 57, SlabFlags::EMPTY);
+    assert!(alias.is_alias());
+    assert_eq!((primary.object_size(), primary.inuse()), (57, 64), "the primary is widened");
+    assert_eq!((alias.object_size(), alias.inuse()), (57, 64), "the alias: its own size, the shared inuse");
+    let small = create(&w, "small", 60, SlabFlags::EMPTY);
+    assert_eq!((primary.object_size(), small.object_size(), alias.object_size()), (60, 60, 57));
+    // Zeroing through the alias clears its own 57 bytes, not the primary's 60.
+    let mut o = primary.alloc().unwrap();
+    primary.object_bytes(&mut o).unwrap().fill(0xa5);
+    let addr = o.addr();
+    primary.free(o).unwrap();
+    let z = alias.zalloc().unwrap();
+    assert_eq!(z.addr(), addr, "the shared sheaf hands the same object back (LIFO)");
+    // SAFETY: the object is allocated and 64 bytes long (the stride).
+    let bytes = unsafe { std::slice::from_raw_parts(z.as_ptr(), 64) };
+    assert!(bytes[..57].iter().all(|b| *b == 0) && bytes[57..60].iter().all(|b| *b == 0xa5));
+    alias.free(z).unwrap();
+    for c in [small, alias, primary] {
+        kmem_cache_destroy(c).unwrap();
+    }
+    w.check_invariants().unwrap();
+}

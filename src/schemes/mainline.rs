@@ -1,7 +1,7 @@
 //! Mainline: `mm/slab_common.c` as it is.
 //!
 //! No static instances; a merge hands the creator the target instance itself
-//! (`__kmem_cache_alias()`: `refcount++`, `object_size` widened, a sysfs link);
+//! (`__kmem_cache_alias()`: `refcount++`, `object_size` and `inuse` widened, a sysfs link);
 //! destroy counts the shared refcount down.
 
 use super::{

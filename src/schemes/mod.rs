@@ -84,7 +84,7 @@ pub enum SchemeGate {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MergeOutcome {
     /// `__kmem_cache_alias()`: the creator gets the target instance itself,
-    /// `refcount++`, `object_size` widened, a sysfs link for the new name.
+    /// `refcount++`, `object_size` and `inuse` widened, a sysfs link for the new name.
     SameInstance,
     /// The creator gets an instance of its own (its name, size, flags; a
     /// static keeps its address) that shares the target's storage and names

@@ -365,6 +365,20 @@ impl KmemCache {
         self.meta.lock().flags
     }
 
+    /// `s->inuse`: where the metadata after the object starts, as merging
+    /// has widened it (`__kmem_cache_alias()`). It describes the slabs, so an
+    /// alias of the primary scheme reports its storage's, the primary's.
+    /// 0 if the instance is not usable.
+    pub fn inuse(&self) -> u32 {
+        self.storage().map_or(0, |s| s.inuse())
+    }
+
+    /// `s->offset`: where the free pointer lives inside the stride (at or
+    /// past `inuse` when it is outside the object). 0 if not usable.
+    pub fn offset(&self) -> u32 {
+        self.storage().map_or(0, |s| s.layout.offset)
+    }
+
     /// True if `object` is allocated from the same storage as this instance
     /// (same cache in mainline, same primary in the primary scheme).
     pub fn owns(&self, object: &Object) -> bool {

@@ -148,7 +148,8 @@ impl WorldCore {
     }
 
     /// Mirrors `__kmem_cache_alias()`: the same instance, `refcount++`,
-    /// `object_size` widened, a sysfs link for the new name.
+    /// `object_size` and `inuse` widened so that zeroing allocations clear
+    /// the largest name's object, a sysfs link for the new name.
     fn __kmem_cache_alias(
         &self,
         reg: &mut Registry,
@@ -168,7 +169,12 @@ impl WorldCore {
         meta.refcount += 1;
         meta.names.push(name.to_owned());
         drop(meta);
+        // s->object_size = max(s->object_size, size);
+        // s->inuse = max(s->inuse, ALIGN(size, sizeof(void *)));
         s.set_object_size(s.object_size().max(size));
+        if let Some(storage) = s.storage() {
+            storage.widen_inuse(size);
+        }
         target
     }
 
@@ -208,7 +214,15 @@ impl WorldCore {
             meta.names = vec![name.to_owned()];
             meta.sysfs_dir = String::new();
         }
+        // The alias's own object_size is what zeroing through it clears. The
+        // primary is widened as __kmem_cache_alias() widens its target: its
+        // sysfs directory reads object_size from it, and the shared stride's
+        // s->inuse must cover every alias's object (primary-cache.md, choice 4).
         a.set_object_size(size);
+        p.set_object_size(p.object_size().max(size));
+        if let Some(storage) = p.storage() {
+            storage.widen_inuse(size);
+        }
         a.set_primary(p);
         a.set_storage(p.storage_ptr());
         p.meta.lock().refcount += 1;

@@ -18,7 +18,7 @@ use crate::slub::memory::SlabMemory;
 use crate::slub::percpu::{Mode, PerCpu, Slot};
 use crate::slub::sheaf::{NodeBarn, PerCpuSheaves, SlabSheaf};
 use crate::slub::slab::{OnList, Slab, SlabList, StorageRef};
-use crate::sync::atomic::AtomicPtr;
+use crate::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use crate::sync::{Arc, Mutex};
 
 /// A constructor, run on every object when its slab is created (`s->ctor`).
@@ -128,8 +128,14 @@ pub(crate) struct CacheStorage {
     pub(crate) cpu_sheaves: PerCpu<PerCpuSheaves>,
     /// `virt_to_slab()` for the free path, one load from here.
     pub(crate) page_map: crate::slub::page::PageMapReader,
-    /// Object layout (`size`, `offset`, `oo`, ...).
+    /// Object layout (`size`, `offset`, `oo`, ...), as `calculate_sizes()`
+    /// left it; `layout.inuse` is the creator's, the live `s->inuse` is `inuse`.
     pub(crate) layout: CacheLayout,
+    /// `s->inuse`: where the metadata after the object starts. Merging widens
+    /// it (`__kmem_cache_alias()`), so it cannot live in the `Copy` layout;
+    /// it is the storage's because every name allocating from these slabs
+    /// must fit below it.
+    inuse: AtomicU32,
     /// `s->ctor`.
     pub(crate) ctor: Option<Ctor>,
     /// `s->node[]`.
@@ -187,6 +193,7 @@ impl CacheStorage {
             cpu_sheaves: PerCpu::empty(),
             page_map: memory.map.reader(),
             layout,
+            inuse: AtomicU32::new(layout.inuse),
             ctor,
             nodes,
             memory,
@@ -219,6 +226,20 @@ impl CacheStorage {
         // SAFETY: the storage is not shared yet; we are its only user.
         unsafe { (*ptr.as_ptr()).cpu_sheaves = cpu_sheaves };
         Some(ptr)
+    }
+
+    /// `s->inuse`, widened by every merge so far.
+    pub(crate) fn inuse(&self) -> u32 {
+        self.inuse.load(Ordering::Relaxed)
+    }
+
+    /// Mirrors the second half of `__kmem_cache_alias()`:
+    /// `s->inuse = max(s->inuse, ALIGN(size, sizeof(void *)))`. Called under
+    /// `slab_mutex`, so a plain max is enough; readers only need some value
+    /// that was current (the kernel reads the field without a lock too).
+    pub(crate) fn widen_inuse(&self, size: u32) {
+        let aligned = size.next_multiple_of(crate::config::PTR_SIZE);
+        self.inuse.fetch_max(aligned, Ordering::Relaxed);
     }
 
     /// Frees a storage whose slabs and sheaves are all gone

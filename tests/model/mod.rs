@@ -738,6 +738,8 @@ impl Model {
             primary: Some(primary),
         });
         self.insts[primary].refcount += 1;
+        // __kmem_cache_alias() widens its target; here the primary (primary-cache.md, choice 4).
+        self.insts[primary].object_size = self.insts[primary].object_size.max(spec.size);
         // Each alias owns its link (none when the directory has its name).
         if dir != name && !self.link(name, self.storages[storage].owner, id) {
             self.report("sysfs_slab_alias", Some(name));
