@@ -397,6 +397,70 @@ fn kmem_cache_alias_widens_inuse_to_the_aligned_size() {
 }
 
 // ---------------------------------------------------------------------------
+// The fields of struct kmem_cache and its sysfs directory.
+
+/// mm/slab_common.c: __kmem_cache_create_args() keeps a consistent usercopy
+/// region (`s->useroffset`, `s->usersize`); mm/slub.c: calculate_sizes() puts
+/// the free pointer in the middle, `ALIGN_DOWN(object_size / 2, sizeof(void *))`,
+/// unless a ctor or SLAB_TYPESAFE_BY_RCU move it out, to `offset = inuse`;
+/// the `*_show()` of each flag attribute reads `!!(s->flags & FLAG)`.
+#[test]
+fn kmem_cache_getters_show_the_kernel_fields() {
+    fn ctor(_: &mut [u8]) {}
+    let w = world();
+    let args = KmemCacheArgs { useroffset: 16, usersize: 32, ..Default::default() };
+    let user = w.kmem_cache_create("user", 100, args, SLAB_HWCACHE_ALIGN | SLAB_RECLAIM_ACCOUNT).unwrap();
+    assert_eq!((user.useroffset(), user.usersize()), (16, 32));
+    assert_eq!((user.inuse(), user.offset(), user.align(), user.size()), (104, 48, 64, 128));
+    assert!(user.ctor().is_none());
+    assert_eq!((user.refcount(), user.aliases()), (1, 0));
+    let f = user.sysfs_flags();
+    assert!(f.hwcache_align() && f.reclaim_account());
+    let set: Vec<&str> = f.attributes().filter(|(_, v)| *v).map(|(n, _)| n).collect();
+    assert_eq!(set, ["hwcache_align", "reclaim_account"]);
+    assert_eq!((f.get("cache_dma"), f.get("object_size")), (Some(false), None));
+
+    let args = KmemCacheArgs { ctor: Some(Ctor { name: "init_once".into(), func: ctor }), ..Default::default() };
+    let with_ctor = w.kmem_cache_create("with_ctor", 100, args, SlabFlags::EMPTY).unwrap();
+    assert_eq!(with_ctor.ctor().map(|c| &*c.name), Some("init_once"));
+    assert_eq!((with_ctor.inuse(), with_ctor.offset()), (104, 104), "a ctor keeps the free pointer outside");
+
+    let rcu = create(&w, "rcu", 100, SLAB_TYPESAFE_BY_RCU);
+    assert_eq!((rcu.inuse(), rcu.offset()), (104, 104), "RCU keeps the free pointer outside");
+    assert!(rcu.sysfs_flags().destroy_by_rcu() && !rcu.sysfs_flags().hwcache_align());
+
+    // Without CONFIG_HARDENED_USERCOPY the region is dropped: 0/0.
+    let plain = world_with(SlabConfig { hardened_usercopy: false, ..SlabConfig::default() });
+    let args = KmemCacheArgs { useroffset: 16, usersize: 32, ..Default::default() };
+    let c = plain.kmem_cache_create("user", 100, args, SlabFlags::EMPTY).unwrap();
+    assert_eq!((c.useroffset(), c.usersize()), (0, 0));
+    for c in [user, with_ctor, rcu, c] {
+        kmem_cache_destroy(c).unwrap();
+    }
+}
+
+/// 6.18 mm/slab_common.c: create_boot_cache() ends with `s->refcount = -1`
+/// ("Exempt from merging for now") and kmem_cache_init() passes it no
+/// usercopy region; create_kmalloc_cache() calls it with `useroffset 0,
+/// usersize size`, then sets `s->refcount = 1`. So no cache ends boot with
+/// both a region and refcount -1 (6.1's create_kmalloc_cache() also resets
+/// the refcount to 1). sysfs `aliases` reads 0 for both.
+#[test]
+fn boot_and_kmalloc_caches_hold_the_kernel_refcount_and_usercopy_region() {
+    let w = world();
+    let kmalloc = w.kmalloc_cache(64).expect("kmalloc-64");
+    assert_eq!(kmalloc.name(), "kmalloc-64");
+    assert_eq!((kmalloc.refcount(), kmalloc.useroffset(), kmalloc.usersize(), kmalloc.aliases()), (1, 0, 64, 0));
+    assert!(kmalloc.flags().contains(SLAB_KMALLOC));
+    let boot = w
+        .create_entry("kmem_cache", 232, KmemCacheArgs::align(8), SLAB_HWCACHE_ALIGN, CreateEntry::CreateBootCache)
+        .unwrap();
+    assert_eq!((boot.refcount(), boot.useroffset(), boot.usersize(), boot.aliases()), (-1, 0, 0, 0));
+    let plain = world_with(SlabConfig { hardened_usercopy: false, ..SlabConfig::default() });
+    assert_eq!(plain.kmalloc_cache(64).unwrap().usersize(), 0, "no region without CONFIG_HARDENED_USERCOPY");
+}
+
+// ---------------------------------------------------------------------------
 // §6.5 the freeptr_offset hazard.
 
 /// mm/slab_common.c: __kmem_cache_create_args() tries __kmem_cache_alias() before create_cache()

@@ -162,6 +162,10 @@ fn an_alias_widens_its_primary_not_itself() {
     let bytes = unsafe { std::slice::from_raw_parts(z.as_ptr(), 64) };
     assert!(bytes[..57].iter().all(|b| *b == 0) && bytes[57..60].iter().all(|b| *b == 0xa5));
     alias.free(z).unwrap();
+    // The directory the names resolve to is the primary's, with its flags and aliases.
+    assert_eq!((alias.sysfs_dir(), alias.aliases(), primary.aliases()), (primary.sysfs_dir(), 2, 2));
+    assert!(alias.sysfs_flags().hwcache_align(), "the primary's directory shows SLAB_HWCACHE_ALIGN");
+    assert!(!alias.flags().contains(SLAB_HWCACHE_ALIGN), "the alias's own flags do not have it");
     for c in [small, alias, primary] {
         kmem_cache_destroy(c).unwrap();
     }

@@ -14,10 +14,11 @@ use std::ptr::NonNull;
 use crate::error::SlabError;
 use crate::flags::{SLAB_CONSISTENCY_CHECKS, SlabFlags};
 use crate::slab_common::ids::{CacheId, ModuleId};
+use crate::slab_common::sysfs::SysfsFlags;
 use crate::slub::page::PageEntry;
 use crate::slub::slab::StorageRef;
 use crate::slub::storage::SlabOwner;
-use crate::slub::storage::{CacheStorage, FreeCheck};
+use crate::slub::storage::{CacheStorage, Ctor, FreeCheck};
 use crate::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use crate::sync::{Arc, Mutex};
 
@@ -339,10 +340,7 @@ impl KmemCache {
 
     /// The sysfs directory this instance's name lives in (its primary's for an alias).
     pub fn sysfs_dir(&self) -> String {
-        match self.primary_cache() {
-            Some(p) if !std::ptr::eq(p, self) => p.meta.lock().sysfs_dir.clone(),
-            _ => self.meta.lock().sysfs_dir.clone(),
-        }
+        self.sysfs_owner().meta.lock().sysfs_dir.clone()
     }
 
     /// The instance's state.
@@ -365,6 +363,18 @@ impl KmemCache {
         self.meta.lock().flags
     }
 
+    /// `s->usersize`: the size of the hardened-usercopy whitelist, 0 for
+    /// none (sysfs `usersize`). Without `CONFIG_HARDENED_USERCOPY` it is
+    /// always 0; a kmalloc cache's is its size (`create_kmalloc_cache()`).
+    pub fn usersize(&self) -> u32 {
+        self.meta.lock().usersize
+    }
+
+    /// `s->useroffset`: where the usercopy whitelist starts (no sysfs file).
+    pub fn useroffset(&self) -> u32 {
+        self.meta.lock().useroffset
+    }
+
     /// `s->inuse`: where the metadata after the object starts, as merging
     /// has widened it (`__kmem_cache_alias()`). It describes the slabs, so an
     /// alias of the primary scheme reports its storage's, the primary's.
@@ -377,6 +387,67 @@ impl KmemCache {
     /// past `inuse` when it is outside the object). 0 if not usable.
     pub fn offset(&self) -> u32 {
         self.storage().map_or(0, |s| s.layout.offset)
+    }
+
+    /// `s->ctor`: the constructor, which sysfs `ctor` names by its symbol.
+    /// An alias has none of its own (a cache with one never merges), so it
+    /// reports its storage's.
+    pub fn ctor(&self) -> Option<&Ctor> {
+        self.storage().and_then(|s| s.ctor.as_ref())
+    }
+
+    /// `s->align` after `calculate_alignment()` (sysfs `align`).
+    pub fn align(&self) -> u32 {
+        self.meta.lock().align
+    }
+
+    /// `s->red_left_pad`: the left red zone in front of each object. 0 if not usable.
+    pub fn red_left_pad(&self) -> u32 {
+        self.storage().map_or(0, |s| s.layout.red_left_pad)
+    }
+
+    /// `oo_order(s->oo)`: the slab page order (sysfs `order`). 0 if not usable.
+    pub fn order(&self) -> u32 {
+        self.storage().map_or(0, |s| s.layout.order)
+    }
+
+    /// `oo_objects(s->oo)`: objects per slab (sysfs `objs_per_slab`). 0 if not usable.
+    pub fn objs_per_slab(&self) -> u32 {
+        self.storage().map_or(0, |s| s.layout.objects)
+    }
+
+    /// `s->min_partial` (sysfs `min_partial`). 0 if not usable.
+    pub fn min_partial(&self) -> u32 {
+        self.storage().map_or(0, |s| s.layout.min_partial)
+    }
+
+    /// `s->sheaf_capacity`, 0 without sheaves (sysfs `sheaf_capacity`). 0 if not usable.
+    pub fn sheaf_capacity(&self) -> u32 {
+        self.storage().map_or(0, |s| s.layout.sheaf_capacity)
+    }
+
+    /// The instance whose sysfs directory this name resolves to: itself,
+    /// or its primary for an alias of the primary scheme (whose link points
+    /// into the primary's directory).
+    fn sysfs_owner(&self) -> &KmemCache {
+        match self.primary_cache() {
+            Some(p) if !std::ptr::eq(p, self) => p,
+            _ => self,
+        }
+    }
+
+    /// sysfs `aliases` of this name's directory: `s->refcount - 1`, 0 for a
+    /// boot cache (`aliases_show()`: `s->refcount < 0 ? 0 : s->refcount - 1`).
+    pub fn aliases(&self) -> u32 {
+        u32::try_from(self.sysfs_owner().refcount() - 1).unwrap_or(0)
+    }
+
+    /// The flag attributes of this name's sysfs directory (`hwcache_align`,
+    /// `reclaim_account`, `destroy_by_rcu`, the debug ones, ...): its own
+    /// `s->flags`, or its primary's for an alias of the primary scheme,
+    /// since its link resolves to the primary's directory.
+    pub fn sysfs_flags(&self) -> SysfsFlags {
+        SysfsFlags::of(self.sysfs_owner().flags())
     }
 
     /// True if `object` is allocated from the same storage as this instance

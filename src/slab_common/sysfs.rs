@@ -13,6 +13,77 @@
 
 use std::collections::BTreeMap;
 
+use crate::flags::*;
+
+macro_rules! flag_attributes {
+    ($($(#[$doc:meta])* $attr:ident => $flag:expr;)*) => {
+        /// The boolean flag attributes of a cache's sysfs directory, in the
+        /// order of `slab_attrs[]` (mm/slub.c), each with the flag its
+        /// `_show()` tests: the file reads `1` when `s->flags & FLAG`.
+        pub const FLAG_ATTRIBUTES: &[(&str, SlabFlags)] = &[$((stringify!($attr), $flag)),*];
+
+        impl SysfsFlags {
+            $(
+                $(#[$doc])*
+                pub fn $attr(&self) -> bool {
+                    self.flags.intersects($flag)
+                }
+            )*
+        }
+    };
+}
+
+/// `s->flags` as the boolean attribute files of its sysfs directory show it
+/// (`SLAB_ATTR_RO(hwcache_align)`, ...). A kernel builds some of them only
+/// with an option (`CONFIG_SLUB_DEBUG`, `CONFIG_ZONE_DMA`, `CONFIG_FAILSLAB`,
+/// `CONFIG_KFENCE`); the model has every option, so it has every file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SysfsFlags {
+    flags: SlabFlags,
+}
+
+flag_attributes! {
+    /// `hwcache_align`: `SLAB_HWCACHE_ALIGN`.
+    hwcache_align => SLAB_HWCACHE_ALIGN;
+    /// `reclaim_account`: `SLAB_RECLAIM_ACCOUNT`.
+    reclaim_account => SLAB_RECLAIM_ACCOUNT;
+    /// `destroy_by_rcu`: `SLAB_TYPESAFE_BY_RCU`.
+    destroy_by_rcu => SLAB_TYPESAFE_BY_RCU;
+    /// `sanity_checks` (`CONFIG_SLUB_DEBUG`): `SLAB_CONSISTENCY_CHECKS`.
+    sanity_checks => SLAB_CONSISTENCY_CHECKS;
+    /// `trace` (`CONFIG_SLUB_DEBUG`): `SLAB_TRACE`.
+    trace => SLAB_TRACE;
+    /// `red_zone` (`CONFIG_SLUB_DEBUG`): `SLAB_RED_ZONE`.
+    red_zone => SLAB_RED_ZONE;
+    /// `poison` (`CONFIG_SLUB_DEBUG`): `SLAB_POISON`.
+    poison => SLAB_POISON;
+    /// `store_user` (`CONFIG_SLUB_DEBUG`): `SLAB_STORE_USER`.
+    store_user => SLAB_STORE_USER;
+    /// `cache_dma` (`CONFIG_ZONE_DMA`): `SLAB_CACHE_DMA`.
+    cache_dma => SLAB_CACHE_DMA;
+    /// `failslab` (`CONFIG_FAILSLAB`): `SLAB_FAILSLAB`.
+    failslab => SLAB_FAILSLAB;
+    /// `skip_kfence` (`CONFIG_KFENCE`): `SLAB_SKIP_KFENCE`.
+    skip_kfence => SLAB_SKIP_KFENCE;
+}
+
+impl SysfsFlags {
+    /// The attributes of a cache whose `s->flags` is `flags`.
+    pub fn of(flags: SlabFlags) -> SysfsFlags {
+        SysfsFlags { flags }
+    }
+
+    /// Every flag attribute with its value, in `slab_attrs[]` order.
+    pub fn attributes(&self) -> impl Iterator<Item = (&'static str, bool)> + '_ {
+        FLAG_ATTRIBUTES.iter().map(|&(name, flag)| (name, self.flags.intersects(flag)))
+    }
+
+    /// The value of the attribute file `name`, `None` if it is not a flag attribute.
+    pub fn get(&self, name: &str) -> Option<bool> {
+        FLAG_ATTRIBUTES.iter().find(|(n, _)| *n == name).map(|&(_, flag)| self.flags.intersects(flag))
+    }
+}
+
 /// One entry of the tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SysfsNode {
@@ -119,5 +190,30 @@ impl Sysfs {
                 dangling: matches!(node, SysfsNode::Link { target } if !self.is_dir(target)),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// mm/slub.c: each flag attribute's `_show()` tests one flag: the table
+    /// names each file and each flag once, and the named getters agree with it.
+    #[test]
+    fn flag_attributes_name_each_file_and_flag_once() {
+        let mut names: Vec<&str> = FLAG_ATTRIBUTES.iter().map(|(n, _)| *n).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), FLAG_ATTRIBUTES.len());
+        let all = FLAG_ATTRIBUTES.iter().fold(SlabFlags::EMPTY, |a, (_, f)| a | *f);
+        assert_eq!(all.0.count_ones() as usize, FLAG_ATTRIBUTES.len(), "one bit per file");
+        for &(name, flag) in FLAG_ATTRIBUTES {
+            let on = SysfsFlags::of(flag);
+            assert_eq!(on.attributes().filter(|(_, v)| *v).map(|(n, _)| n).collect::<Vec<_>>(), [name]);
+            assert_eq!((on.get(name), SysfsFlags::of(all.without(flag)).get(name)), (Some(true), Some(false)));
+        }
+        let f = SysfsFlags::of(SLAB_HWCACHE_ALIGN | SLAB_TYPESAFE_BY_RCU | SLAB_SKIP_KFENCE);
+        assert!(f.hwcache_align() && f.destroy_by_rcu() && f.skip_kfence());
+        assert!(!(f.reclaim_account() || f.poison() || f.failslab() || f.cache_dma()));
     }
 }
