@@ -99,13 +99,13 @@ pub struct SlabConfig {
     /// caches of this world. `PERCPU_FORCE_FALLBACK=1` does it process-wide.
     pub percpu_fallback: bool,
     /// Loom builds only: run one deliberately broken teardown step, to show
-    /// that the loom models catch it (`src/loom_tests.rs`).
+    /// that the loom models catch it (`src/tests/loom.rs`).
     #[cfg(loom)]
     pub broken: Option<Broken>,
 }
 
 /// Deliberately broken teardown steps, compiled only for loom. Each names the
-/// rule it breaks; the model that must catch it is in `src/loom_tests.rs`.
+/// rule it breaks; the model that must catch it is in `src/tests/loom.rs`.
 #[cfg(loom)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Broken {
