@@ -1,0 +1,103 @@
+//! The figures `design/report.md` quotes for the bundled trace, generated
+//! from the code: the table is the report's own text, and each figure of the
+//! prose is computed from the same run, so a change that moves a figure
+//! fails here until the document says the new one.
+
+use std::path::Path;
+
+use slabmerge::census::Census;
+use slabmerge::replay::StaticSet;
+use slabmerge::report::render::{Format, render};
+use slabmerge::report::workload::{instance_fixed_bytes, storage_fixed_bytes};
+use slabmerge::report::{self, ReportOptions, ReportScheme};
+use slabmerge::trace::Trace;
+
+fn report_md() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("design/report.md")).unwrap()
+}
+
+/// The text block under `heading`.
+fn text_block<'a>(doc: &'a str, heading: &str) -> &'a str {
+    let body = &doc[doc.find(heading).unwrap_or_else(|| panic!("no {heading}"))..];
+    let start = body.find("```text\n").expect("a text block") + "```text\n".len();
+    &body[start..start + body[start..].find("```").expect("the block ends")]
+}
+
+fn kib(bytes: u64) -> f64 {
+    bytes as f64 / 1024.0
+}
+
+/// `cargo run --release` with no argument: the table, the overhead line and
+/// the closing notes of its text, and the figures the prose reads off them.
+#[test]
+fn report_md_quotes_the_bundled_trace_report() {
+    if slabmerge::slub::stat::SLUB_STATS {
+        // The counters make every storage larger, so the overhead figures
+        // differ; the document quotes the default build.
+        eprintln!("skipped: built with slub_stats");
+        return;
+    }
+    let trace = Trace::bundled();
+    let r = report::run(&trace, &StaticSet::v3(&trace), &Census::bundled(), &ReportOptions::default());
+    let text = render(&r, Format::Table);
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines.iter().position(|l| l.starts_with("scheme ")).expect("the table header");
+    let mut want: Vec<&str> = lines[header..header + 1 + r.schemes.len()].to_vec();
+    want.push("");
+    for prefix in ["overhead = ", "struct kmem_cache instances:", "after freeing every object"] {
+        want.push(lines.iter().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} line")));
+    }
+    let doc = report_md();
+    let quoted = text_block(&doc, "### The table for the bundled trace");
+    assert_eq!(
+        quoted.lines().collect::<Vec<_>>(),
+        want,
+        "design/report.md's table, as printed now:\n{}",
+        want.join("\n")
+    );
+
+    let m = |s| &r.scheme(s).unwrap().memory;
+    let (main, v3, v1, prim, nomerge) = (
+        m(ReportScheme::Mainline),
+        m(ReportScheme::ViroV3),
+        m(ReportScheme::ViroV1),
+        m(ReportScheme::Primary),
+        m(ReportScheme::Nomerge),
+    );
+    let cost = |o: &slabmerge::report::Memory| {
+        format!("{} pages and {:.0} KiB", o.slab_pages - main.slab_pages, kib(o.total_bytes - main.total_bytes))
+    };
+    let pct = |a: u64, b: u64| (a - b) as f64 * 100.0 / b as f64;
+    let phrases = [
+        format!("`size_of::<KmemCache>()` ({} B)", instance_fixed_bytes()),
+        format!("({} B with 2 CPUs and 1 node)", storage_fixed_bytes(2, 1)),
+        format!("The cost is {} in all.", cost(v3)),
+        format!("The cost is {}.", cost(v1)),
+        format!(
+            "alias: {} more instances, {:.1} KiB.",
+            prim.kmem_cache_instances - main.kmem_cache_instances,
+            kib(prim.instance_bytes - main.instance_bytes)
+        ),
+        format!(
+            "needs {} more pages (+{:.1} %, +{:.1} MiB in total)",
+            nomerge.slab_pages - main.slab_pages,
+            pct(nomerge.slab_pages, main.slab_pages),
+            kib(nomerge.total_bytes - main.total_bytes) / 1024.0
+        ),
+        format!(
+            "(partial free +{:.0} KiB, +{:.0} %)",
+            kib(nomerge.partial_free_bytes - main.partial_free_bytes),
+            pct(nomerge.partial_free_bytes, main.partial_free_bytes)
+        ),
+        format!("parked in sheaves (+{:.0} KiB)", kib(nomerge.sheaf_object_bytes - main.sheaf_object_bytes)),
+    ];
+    // The document wraps lines; compare with single spaces.
+    let flat = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+    let missing: Vec<&String> = phrases.iter().filter(|p| !flat.contains(p.as_str())).collect();
+    assert!(missing.is_empty(), "design/report.md should say: {missing:#?}");
+    assert_eq!(
+        (prim.slab_pages, prim.partial_free_bytes, prim.sheaf_object_bytes),
+        (main.slab_pages, main.partial_free_bytes, main.sheaf_object_bytes),
+        "\"every slab figure is identical to mainline's\""
+    );
+}
