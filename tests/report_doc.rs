@@ -101,3 +101,23 @@ fn report_md_quotes_the_bundled_trace_report() {
         "\"every slab figure is identical to mainline's\""
     );
 }
+
+/// `--snapshot` of the bundled census: the comparison lines the document
+/// quotes under "On this project's machine".
+#[test]
+fn report_md_quotes_the_census_snapshot_comparison() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_slabmerge"))
+        .args(["--no-memory", "--snapshot"])
+        .arg(root.join("data/slab-census-linux-6.18-x86_64.tsv"))
+        .output()
+        .expect("slabmerge runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let want: Vec<&str> =
+        text.lines().filter(|l| l.starts_with("snapshot: ") || l.starts_with("attributes differing")).collect();
+    assert_eq!(want.len(), 2, "{text}");
+    let doc = report_md();
+    let quoted = text_block(&doc, "On this project's machine");
+    assert_eq!(quoted.lines().collect::<Vec<_>>(), want, "design/report.md's comparison, as printed now");
+}
