@@ -121,3 +121,57 @@ fn report_md_quotes_the_census_snapshot_comparison() {
     let quoted = text_block(&doc, "On this project's machine");
     assert_eq!(quoted.lines().collect::<Vec<_>>(), want, "design/report.md's comparison, as printed now");
 }
+
+/// `1289` as the document writes it, `1,289`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The bundled kmem capture: the figures the document gives for the frees
+/// its four tracepoints cannot show (`maple_node`'s kfree_rcu() and bulk
+/// frees), in every scheme alike.
+#[test]
+fn report_md_quotes_the_bundled_capture_lost_frees() {
+    use slabmerge::input::kmem_replay::bundled_sites;
+    use slabmerge::report::kmem::run_capture;
+    if std::env::var_os("SLABMERGE_VALGRIND").is_some() {
+        eprintln!("skipped under valgrind: the full capture is too slow there");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let trace = Trace::bundled();
+    let statics = StaticSet::v3(&trace);
+    let path = root.join("data/kmem-trace-linux-6.18-x86_64.txt.gz");
+    let r = run_capture(&path, &trace, &statics, &ReportScheme::ALL, bundled_sites(), |_| {}).unwrap();
+    let stride = u64::from(Census::bundled().cache("maple_node").expect("maple_node in the census").slab_size);
+    let mut figures = Vec::new();
+    for (scheme, x) in &r.replay.schemes {
+        let lost = x.lost_frees_by_cache.get("maple_node").copied().unwrap_or(0);
+        assert_eq!(lost, x.lost_frees, "{scheme}: every lost free is a maple_node");
+        let (allocs, frees) = x.per_instance.get("maple_node").copied().unwrap_or_default();
+        // A lost free counts as a free: the old object goes when its address comes back.
+        figures.push((lost, allocs, frees, allocs - frees));
+    }
+    assert!(figures.windows(2).all(|w| w[0] == w[1]), "every scheme alike: {figures:?}");
+    let (lost, allocs, frees, held) = figures[0];
+    let held_kib = held * stride / 1024;
+    let phrases = [
+        format!("all {} of its lost frees are `maple_node` objects", thousands(lost)),
+        format!("the cache has {} allocations", thousands(allocs)),
+        format!("only {} of its objects come back, by `kfree()`", frees - lost),
+        // "about" and "some": rounded to tens.
+        format!("(about {} nodes of {stride} bytes", thousands((held + 5) / 10 * 10)),
+        format!("some {} KiB in every scheme", (held_kib + 5) / 10 * 10),
+    ];
+    let flat = report_md().split_whitespace().collect::<Vec<_>>().join(" ");
+    let missing: Vec<&String> = phrases.iter().filter(|p| !flat.contains(p.as_str())).collect();
+    assert!(missing.is_empty(), "design/report.md should say: {missing:#?}");
+}
