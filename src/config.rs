@@ -81,7 +81,7 @@ pub const DIFFERENCES: &[Difference] = &[
     },
     Difference {
         since: MergeRules::V6_6,
-        what: "`SLAB_NO_MERGE` exists: accepted from callers and in `SLAB_NEVER_MERGE`; normal kmalloc caches get it with `CONFIG_MEMCG`",
+        what: "`SLAB_NO_MERGE` exists: accepted from callers and in `SLAB_NEVER_MERGE` (and, with `CONFIG_MEMCG`, on the normal kmalloc caches: seen in a 6.6-era `new_kmalloc_cache()`, its commit not identified)",
         commit: "d0bf7d5759c1 (\"mm/slab: introduce kmem_cache flag SLAB_NO_MERGE\", 6.5)",
         test: "tests/kernel_rules.rs: slab_no_merge_exists_from_6_5",
     },
@@ -222,6 +222,33 @@ impl MergeRules {
     /// The differences of this release from the one before it.
     pub fn differences(self) -> impl Iterator<Item = &'static Difference> {
         DIFFERENCES.iter().filter(move |d| d.since == self)
+    }
+
+    /// The flag groups of `design/kernels.md`: per release, `SLAB_NEVER_MERGE`
+    /// and how `SLAB_FLAGS_PERMITTED` differs from 6.18's.
+    pub fn flag_groups_table() -> String {
+        let names = |f: SlabFlags| {
+            let mut v: Vec<String> =
+                ALL_NAMED.iter().filter(|(_, b)| f.intersects(*b)).map(|(n, _)| format!("`{n}`")).collect();
+            if v.is_empty() {
+                v.push("—".to_owned());
+            }
+            v.join(" ")
+        };
+        let mut out = String::from(
+            "| release | `SLAB_NEVER_MERGE` | `SLAB_FLAGS_PERMITTED` beyond 6.18's | missing from it |\n|---|---|---|---|\n",
+        );
+        for r in MergeRules::ALL {
+            let p = r.flags_permitted();
+            out.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                r.name(),
+                names(r.never_merge()),
+                names(p.without(SLAB_FLAGS_PERMITTED)),
+                names(SLAB_FLAGS_PERMITTED.without(p))
+            ));
+        }
+        out
     }
 
     /// The table of `design/kernels.md`: one row per [`DIFFERENCES`] entry.
@@ -480,6 +507,19 @@ fn name_matches(pattern: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// design/kernels.md holds the tables the code generates, so neither can
+    /// drift from the other (regenerate with `cargo test -q --lib
+    /// kernels_md_tables -- --nocapture` and paste what it prints).
+    #[test]
+    fn kernels_md_tables_are_the_codes() {
+        let doc = include_str!("../design/kernels.md");
+        let differences = MergeRules::differences_table();
+        let flags = MergeRules::flag_groups_table();
+        println!("{flags}\n{differences}");
+        assert!(doc.contains(&differences), "design/kernels.md: the differences table is stale");
+        assert!(doc.contains(&flags), "design/kernels.md: the flag groups table is stale");
+    }
 
     /// mm/slub.c: kmem_cache_flags(): a named block wins over the global flags.
     #[test]
