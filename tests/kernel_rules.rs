@@ -286,3 +286,25 @@ fn bundled_trace_replays_under_every_release() {
     let notes = adaptation_notes(MergeRules::V6_1, &trace);
     assert!(notes.iter().any(|n| n.contains("SLAB_NO_MERGE")) && notes.iter().any(|n| n.contains("sheaf_capacity")));
 }
+
+/// The deferred destroy under the schemes with static instances: a
+/// module's RCU static waits for the grace period like a dynamic cache, and
+/// unloading the module runs the deferred work before the module's memory
+/// goes; a world that goes with RCU image statics (destroyed at power-off)
+/// runs it before the image goes.
+#[test]
+fn rcu_statics_wait_for_the_grace_period_before_6_12() {
+    for scheme in [slabmerge::Scheme::ViroV3, slabmerge::Scheme::Primary] {
+        let w = World::new(SlabConfig { merge_rules: MergeRules::V6_6, ..SlabConfig::with_scheme(scheme) });
+        let mut m = w.module_load("rcu_mod", 1);
+        m.kmem_cache_setup(0, "rcu_mod_cache", 256, KmemCacheArgs::default(), SLAB_TYPESAFE_BY_RCU).unwrap();
+        m.kmem_cache_destroy(0).unwrap();
+        assert!(is_dir(&w, "rcu_mod_cache") && !listed(&w, "rcu_mod_cache"), "{scheme:?}");
+        w.module_unload(m).map_err(|(e, _)| e).unwrap();
+        assert!(!is_dir(&w, "rcu_mod_cache"), "{scheme:?}");
+        assert_eq!(w.rcu_barrier(), 0);
+        w.kmem_cache_setup_image(0, "filp", 256, KmemCacheArgs::default(), SLAB_TYPESAFE_BY_RCU).unwrap();
+        w.check_invariants().unwrap();
+        drop(w);
+    }
+}

@@ -333,7 +333,9 @@ impl Drop for World {
             }
         }
         let pinned = {
-            let reg = self.core.slab_mutex.lock();
+            let mut reg = self.core.slab_mutex.lock();
+            // The image memory goes next: no queued RCU destroy may name it.
+            crate::slab_common::registry::WorldCore::slab_caches_to_rcu_destroy_workfn(&mut reg);
             image.iter().any(|s| reg.orphans.iter().any(|o| std::ptr::eq(o.inst.get(), s)))
         };
         if pinned {
