@@ -28,15 +28,251 @@ pub const MAX_OBJS_PER_PAGE: u32 = 32767;
 
 pub use crate::schemes::Scheme;
 
-/// The merge rules of a kernel generation (see `kernel-slab.md` §6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The slab rules of one kernel release: 6.1, 6.6 and 6.12 (LTS), 6.18 (the
+/// default, the bundled trace's kernel) and 7.0 (`--rules` on the command line).
+///
+/// Every point where these kernels differ in what this crate models is a
+/// method here, and each difference is a row of [`DIFFERENCES`] naming the
+/// kernel commit that made it; `design/kernels.md` holds that table and a
+/// test keeps the two equal. The variants are ordered by release, so
+/// `rules >= MergeRules::V6_12` reads as "6.12 or later".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MergeRules {
-    /// 6.15-6.19: `SLAB_CONSISTENCY_CHECKS` does not block merging; an explicit
-    /// `sheaf_capacity` skips the alias attempt and a cache with sheaves is no target.
+    /// 6.1 (LTS): no `SLAB_NO_MERGE`; `SLAB_KMALLOC` refused from callers;
+    /// `SLAB_MEM_SPREAD` accepted (and dropped by SLUB's `CACHE_CREATE_MASK`);
+    /// a `SLAB_TYPESAFE_BY_RCU` cache's sysfs directory goes in the deferred
+    /// destroy work, after the grace period.
+    V6_1,
+    /// 6.6 (LTS): as 6.1, plus `SLAB_KMALLOC` and `SLAB_NO_MERGE` from callers.
+    V6_6,
+    /// 6.12 (LTS): `SLAB_MEM_SPREAD` is gone; `kmem_cache_destroy()` unlinks
+    /// sysfs at once, `SLAB_TYPESAFE_BY_RCU` or not.
+    V6_12,
+    /// 6.18: `kmem_cache_args.sheaf_capacity` (opt-in sheaves); an explicit
+    /// capacity skips the alias attempt and a cache with sheaves is no target.
     V6_18,
     /// 7.0: `SLAB_NEVER_MERGE` includes every debug flag; an explicit
     /// `sheaf_capacity` adds `SLAB_NO_MERGE`.
     V7_0,
+}
+
+/// One difference between a kernel release and the one before it in
+/// [`MergeRules::ALL`], with the commit that made it and the test that shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Difference {
+    /// The first release of [`MergeRules::ALL`] that behaves the new way.
+    pub since: MergeRules,
+    /// What changed, as this crate models it.
+    pub what: &'static str,
+    /// The commit: abbreviated hash and subject, or the patch's subject and
+    /// posting where the mainline hash was not seen.
+    pub commit: &'static str,
+    /// The test that runs the same request under both releases.
+    pub test: &'static str,
+}
+
+/// Every modelled difference between neighbouring releases of [`MergeRules::ALL`].
+pub const DIFFERENCES: &[Difference] = &[
+    Difference {
+        since: MergeRules::V6_6,
+        what: "`SLAB_KMALLOC` is accepted from callers (`SLAB_FLAGS_PERMITTED`, SLUB's `SLAB_CACHE_FLAGS`)",
+        commit: "6cd6d33ca41f (\"mm/slub, kunit: Add a test case for kmalloc redzone check\", 6.2)",
+        test: "tests/kernel_rules.rs: slab_kmalloc_is_refused_from_callers_before_6_2",
+    },
+    Difference {
+        since: MergeRules::V6_6,
+        what: "`SLAB_NO_MERGE` exists: accepted from callers and in `SLAB_NEVER_MERGE` (and, with `CONFIG_MEMCG`, on the normal kmalloc caches: seen in a 6.6-era `new_kmalloc_cache()`, its commit not identified)",
+        commit: "d0bf7d5759c1 (\"mm/slab: introduce kmem_cache flag SLAB_NO_MERGE\", 6.5)",
+        test: "tests/kernel_rules.rs: slab_no_merge_exists_from_6_5",
+    },
+    Difference {
+        since: MergeRules::V6_12,
+        what: "`SLAB_MEM_SPREAD` is gone: refused (before, accepted and dropped by SLUB's `CACHE_CREATE_MASK`)",
+        commit: "f88c3fb81c4b (\"mm, slab: remove last vestiges of SLAB_MEM_SPREAD\", 6.9), after cdeeaaba1748 (\"mm, slab: deprecate SLAB_MEM_SPREAD flag\")",
+        test: "tests/kernel_rules.rs: slab_mem_spread_is_accepted_until_6_9",
+    },
+    Difference {
+        since: MergeRules::V6_12,
+        what: "a `SLAB_TYPESAFE_BY_RCU` cache's sysfs directory goes inside `kmem_cache_destroy()`, not in the deferred destroy work after `rcu_barrier()`",
+        commit: "4ec10268ed98 (\"mm, slab: unlink slabinfo, sysfs and debugfs immediately\", 6.12)",
+        test: "tests/kernel_rules.rs: rcu_cache_sysfs_dir_lingers_until_the_grace_period_before_6_12",
+    },
+    Difference {
+        since: MergeRules::V6_18,
+        what: "`kmem_cache_args.sheaf_capacity` exists; an explicit capacity skips the alias attempt and a cache that got sheaves is no merge target",
+        commit: "\"slab: add opt-in caching layer of percpu sheaves\" (6.18; mainline hash not seen)",
+        test: "tests/kernel_rules.rs: sheaf_capacity_exists_from_6_18_and_blocks_aliasing",
+    },
+    Difference {
+        since: MergeRules::V7_0,
+        what: "`SLAB_CONSISTENCY_CHECKS` is in `SLAB_NEVER_MERGE` (the whole `SLAB_DEBUG_FLAGS`)",
+        commit: "\"slab: add SLAB_CONSISTENCY_CHECKS to SLAB_NEVER_MERGE\" (sheaves-for-all v4 03/22, 7.0; mainline hash not seen)",
+        test: "tests/kernel_rules.rs: consistency_checks_block_merging_from_7_0",
+    },
+    Difference {
+        since: MergeRules::V7_0,
+        what: "an explicit `sheaf_capacity` adds `SLAB_NO_MERGE`; `slab_unmergeable()` no longer looks at `s->cpu_sheaves`",
+        commit: "\"mm/slab: make caches with sheaves mergeable\" (sheaves-for-all v4 05/22, 7.0; mainline hash not seen)",
+        test: "tests/kernel_rules.rs: sheaf_capacity_means_slab_no_merge_from_7_0",
+    },
+    Difference {
+        since: MergeRules::V7_0,
+        what: "a usercopy region no longer skips `__kmem_cache_alias()`; `find_mergeable()` refuses it instead (same outcome, another rule)",
+        commit: "not identified: the base of sheaves-for-all v4 (Jan 2026) already refuses `args->usersize` in `find_mergeable()`",
+        test: "tests/kernel_rules.rs: usercopy_region_is_refused_by_another_rule_from_7_0",
+    },
+];
+
+impl MergeRules {
+    /// Every release, oldest first.
+    pub const ALL: [MergeRules; 5] =
+        [MergeRules::V6_1, MergeRules::V6_6, MergeRules::V6_12, MergeRules::V6_18, MergeRules::V7_0];
+
+    /// The release as `--rules` names it: `6.1`, `6.6`, `6.12`, `6.18`, `7.0`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MergeRules::V6_1 => "6.1",
+            MergeRules::V6_6 => "6.6",
+            MergeRules::V6_12 => "6.12",
+            MergeRules::V6_18 => "6.18",
+            MergeRules::V7_0 => "7.0",
+        }
+    }
+
+    /// Parses [`MergeRules::name`], with or without a leading `v`.
+    pub fn parse(text: &str) -> Option<MergeRules> {
+        let t = text.trim();
+        let t = t.strip_prefix('v').unwrap_or(t);
+        MergeRules::ALL.into_iter().find(|r| r.name() == t)
+    }
+
+    /// The release before this one in [`MergeRules::ALL`].
+    pub fn previous(self) -> Option<MergeRules> {
+        let i = MergeRules::ALL.iter().position(|r| *r == self)?;
+        i.checked_sub(1).map(|i| MergeRules::ALL[i])
+    }
+
+    /// `mm/slab_common.c`: `SLAB_NEVER_MERGE`. 6.1: the debug flags but
+    /// `SLAB_CONSISTENCY_CHECKS`, RCU, `SLAB_NOLEAKTRACE`, `SLAB_FAILSLAB` and
+    /// `kasan_never_merge()` (`SLAB_KASAN`); 6.6 adds `SLAB_NO_MERGE`; from
+    /// 6.9 KASAN sets `SLAB_NO_MERGE` instead ("mm, slab, kasan: replace
+    /// kasan_never_merge() with SLAB_NO_MERGE"); 7.0 takes every debug flag.
+    pub fn never_merge(self) -> SlabFlags {
+        match self {
+            MergeRules::V6_1 => SlabFlags(SLAB_NEVER_MERGE_6_18.without(SLAB_NO_MERGE).0 | SLAB_KASAN.0),
+            MergeRules::V6_6 => SlabFlags(SLAB_NEVER_MERGE_6_18.0 | SLAB_KASAN.0),
+            MergeRules::V6_12 | MergeRules::V6_18 => SLAB_NEVER_MERGE_6_18,
+            MergeRules::V7_0 => SLAB_NEVER_MERGE_7_0,
+        }
+    }
+
+    /// `mm/slab.h`: `SLAB_FLAGS_PERMITTED` with SLUB: any other bit from a
+    /// caller is `-EINVAL`. 6.1 lacks `SLAB_KMALLOC` and `SLAB_NO_MERGE` and
+    /// has `SLAB_MEM_SPREAD`; 6.6 has all three; from 6.9 `SLAB_MEM_SPREAD`
+    /// is gone (a caller naming it no longer builds; this crate refuses it).
+    pub fn flags_permitted(self) -> SlabFlags {
+        match self {
+            MergeRules::V6_1 => {
+                SlabFlags(SLAB_FLAGS_PERMITTED.without(SLAB_KMALLOC | SLAB_NO_MERGE).0 | SLAB_MEM_SPREAD.0)
+            }
+            MergeRules::V6_6 => SlabFlags(SLAB_FLAGS_PERMITTED.0 | SLAB_MEM_SPREAD.0),
+            MergeRules::V6_12 | MergeRules::V6_18 | MergeRules::V7_0 => SLAB_FLAGS_PERMITTED,
+        }
+    }
+
+    /// What `flags &= CACHE_CREATE_MASK` takes from a permitted request
+    /// before 6.9: SLUB's mask lacks `SLAB_MEM_SPREAD` (only SLAB used it).
+    pub fn cache_create_mask_drops(self) -> SlabFlags {
+        if self < MergeRules::V6_12 { SLAB_MEM_SPREAD } else { SlabFlags::EMPTY }
+    }
+
+    /// `kmem_cache_args.sheaf_capacity` exists (6.18, opt-in sheaves).
+    pub fn has_sheaf_capacity(self) -> bool {
+        self >= MergeRules::V6_18
+    }
+
+    /// `__kmem_cache_create_args()` (and `kmem_cache_create_usercopy()`
+    /// before it) calls `__kmem_cache_alias()` only without a usercopy
+    /// region; 7.0 calls it always and `find_mergeable()` refuses the region.
+    pub fn usercopy_skips_alias(self) -> bool {
+        self < MergeRules::V7_0
+    }
+
+    /// 6.18: an explicit `sheaf_capacity` skips the alias attempt, and
+    /// `slab_unmergeable()` refuses a cache with `s->cpu_sheaves`.
+    pub fn sheaves_block_merging(self) -> bool {
+        self == MergeRules::V6_18
+    }
+
+    /// 7.0: `__kmem_cache_create_args()` turns an explicit `sheaf_capacity`
+    /// into `SLAB_NO_MERGE`.
+    pub fn sheaf_capacity_is_no_merge(self) -> bool {
+        self >= MergeRules::V7_0
+    }
+
+    /// Before 6.12, `shutdown_cache()` puts a `SLAB_TYPESAFE_BY_RCU` cache on
+    /// `slab_caches_to_rcu_destroy` and `kmem_cache_release()` — with its
+    /// `sysfs_slab_unlink()` — runs in `slab_caches_to_rcu_destroy_workfn()`
+    /// after `rcu_barrier()`. The cache leaves `slab_caches` (and
+    /// `/proc/slabinfo`) at once.
+    pub fn defers_rcu_destroy(self) -> bool {
+        self < MergeRules::V6_12
+    }
+
+    /// The differences of this release from the one before it.
+    pub fn differences(self) -> impl Iterator<Item = &'static Difference> {
+        DIFFERENCES.iter().filter(move |d| d.since == self)
+    }
+
+    /// The flag groups of `design/kernels.md`: per release, `SLAB_NEVER_MERGE`
+    /// and how `SLAB_FLAGS_PERMITTED` differs from 6.18's.
+    pub fn flag_groups_table() -> String {
+        let names = |f: SlabFlags| {
+            let mut v: Vec<String> =
+                ALL_NAMED.iter().filter(|(_, b)| f.intersects(*b)).map(|(n, _)| format!("`{n}`")).collect();
+            if v.is_empty() {
+                v.push("—".to_owned());
+            }
+            v.join(" ")
+        };
+        let mut out = String::from(
+            "| release | `SLAB_NEVER_MERGE` | `SLAB_FLAGS_PERMITTED` beyond 6.18's | missing from it |\n|---|---|---|---|\n",
+        );
+        for r in MergeRules::ALL {
+            let p = r.flags_permitted();
+            out.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                r.name(),
+                names(r.never_merge()),
+                names(p.without(SLAB_FLAGS_PERMITTED)),
+                names(SLAB_FLAGS_PERMITTED.without(p))
+            ));
+        }
+        out
+    }
+
+    /// The table of `design/kernels.md`: one row per [`DIFFERENCES`] entry.
+    pub fn differences_table() -> String {
+        let mut out = String::from("| since | from | what | commit | test |\n|---|---|---|---|---|\n");
+        for d in DIFFERENCES {
+            let from = d.since.previous().map_or("—", MergeRules::name);
+            out.push_str(&format!("| {} | {from} | {} | {} | `{}` |\n", d.since.name(), d.what, d.commit, d.test));
+        }
+        out
+    }
+}
+
+impl Default for MergeRules {
+    /// 6.18, the kernel of the bundled trace and census.
+    fn default() -> MergeRules {
+        MergeRules::V6_18
+    }
+}
+
+impl std::fmt::Display for MergeRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// One block of the `slab_debug=` boot option: flags for caches whose names match.
@@ -55,7 +291,7 @@ pub struct SlabDebugBlock {
 pub struct SlabConfig {
     /// The cache-sharing design.
     pub scheme: Scheme,
-    /// Merge rules of 6.18 (default) or 7.0.
+    /// The kernel release whose slab rules apply (default 6.18; [`MergeRules`]).
     pub merge_rules: MergeRules,
     /// `slab_nomerge` (or `CONFIG_SLAB_MERGE_DEFAULT=n`).
     pub slab_nomerge: bool,
@@ -194,12 +430,14 @@ impl SlabConfig {
         }
     }
 
-    /// `SLAB_NEVER_MERGE` for these merge rules.
+    /// `SLAB_NEVER_MERGE` of the configured release.
     pub fn never_merge(&self) -> SlabFlags {
-        match self.merge_rules {
-            MergeRules::V6_18 => SLAB_NEVER_MERGE_6_18,
-            MergeRules::V7_0 => SLAB_NEVER_MERGE_7_0,
-        }
+        self.merge_rules.never_merge()
+    }
+
+    /// The default configuration under another kernel release's rules.
+    pub fn with_rules(merge_rules: MergeRules) -> Self {
+        SlabConfig { merge_rules, ..Default::default() }
     }
 
     /// Parses a `slab_debug=` value (`slub_debug=` syntax): blocks separated by
@@ -269,6 +507,19 @@ fn name_matches(pattern: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// design/kernels.md holds the tables the code generates, so neither can
+    /// drift from the other (regenerate with `cargo test -q --lib
+    /// kernels_md_tables -- --nocapture` and paste what it prints).
+    #[test]
+    fn kernels_md_tables_are_the_codes() {
+        let doc = include_str!("../design/kernels.md");
+        let differences = MergeRules::differences_table();
+        let flags = MergeRules::flag_groups_table();
+        println!("{flags}\n{differences}");
+        assert!(doc.contains(&differences), "design/kernels.md: the differences table is stale");
+        assert!(doc.contains(&flags), "design/kernels.md: the flag groups table is stale");
+    }
 
     /// mm/slub.c: kmem_cache_flags(): a named block wins over the global flags.
     #[test]

@@ -10,6 +10,9 @@ pub mod allocator {}
 #[doc = include_str!("../design/mainline.md")]
 pub mod mainline {}
 
+#[doc = include_str!("../design/kernels.md")]
+pub mod kernels {}
+
 #[doc = include_str!("../design/static-instances.md")]
 pub mod static_instances {}
 

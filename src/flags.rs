@@ -2,8 +2,10 @@
 //!
 //! Mirrors `include/linux/slab.h`: `enum _slab_flag_bits` (6.18 x86_64 with
 //! every optional feature present, so no flag maps to `__SLAB_FLAG_UNUSED`),
-//! plus `SLAB_PREALLOCATED` from Al Viro's v3 02/10, and the flag groups of
-//! `mm/slab.h` and `mm/slab_common.c`.
+//! plus `SLAB_PREALLOCATED` from Al Viro's v3 02/10, `SLAB_MEM_SPREAD` of the
+//! kernels before 6.9, and the flag groups of `mm/slab.h` and
+//! `mm/slab_common.c` as 6.18 has them (other releases:
+//! [`crate::config::MergeRules`]).
 
 use std::fmt;
 
@@ -68,6 +70,9 @@ slab_flags! {
     SLAB_NO_OBJ_EXT = 22;
     /// Al Viro v3 02/10: the instance has static storage duration and is never freed.
     SLAB_PREALLOCATED = 23;
+    /// Spread allocations over cpuset memory nodes: used by SLAB only, a no-op
+    /// in SLUB, gone in 6.9 (see [`crate::config::MergeRules::flags_permitted`]).
+    SLAB_MEM_SPREAD = 24;
 }
 
 /// `SLAB_TEMPORARY` is an alias of `SLAB_RECLAIM_ACCOUNT`.

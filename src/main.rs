@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use slabmerge::census::Census;
+use slabmerge::config::MergeRules;
 use slabmerge::input::snapshot::{Known, Snapshot, read_snapshots};
 use slabmerge::report::views::{self, View};
 use slabmerge::report::{self, Format, ReportOptions, ReportScheme};
@@ -95,6 +96,11 @@ struct Args {
     /// perf script text; gzip read transparently; `-` for stdin) through every scheme.
     #[arg(long, value_name = "FILE")]
     kmem_trace: Option<PathBuf>,
+    /// The kernel release whose slab rules every world follows: 6.1, 6.6,
+    /// 6.12, 6.18 or 7.0 (design/kernels.md). A trace request using what the
+    /// release lacks is replayed without it, and the notes say so.
+    #[arg(global = true, long, value_name = "VERSION", default_value = "6.18", value_parser = parse_rules)]
+    rules: MergeRules,
     /// The call-site attribution table for --kmem-trace (default: the bundled data/kmem-call-sites.tsv).
     #[arg(long, value_name = "FILE")]
     kmem_sites: Option<PathBuf>,
@@ -152,6 +158,14 @@ enum Command {
         #[arg(value_parser = parse_scheme)]
         b: ReportScheme,
     },
+}
+
+/// A kernel release on the command line.
+fn parse_rules(text: &str) -> Result<MergeRules, String> {
+    MergeRules::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = MergeRules::ALL.iter().map(|r| r.name()).collect();
+        format!("unknown kernel release {text:?} (one of {})", names.join(", "))
+    })
 }
 
 fn parse_seed(text: &str) -> Result<u64, String> {
@@ -280,11 +294,17 @@ fn run(args: &Args) -> Result<(), String> {
     let statics = report::static_set(&trace, args.statics.as_deref(), args.module_static.as_deref())?;
 
     if let Some(path) = &args.kmem_trace {
+        if args.rules != MergeRules::default() {
+            return Err(format!(
+                "--kmem-trace replays a capture under the 6.18 rules only, not --rules {}",
+                args.rules
+            ));
+        }
         return kmem_trace(args, path, &trace, &statics);
     }
 
     if let Some(name) = &args.explain {
-        let explanation = report::explain(&trace, &statics, name, &ReportScheme::ALL)?;
+        let explanation = report::explain_under(&trace, &statics, name, &ReportScheme::ALL, args.rules)?;
         match args.format {
             FormatArg::Json => emit(&explanation.to_json())?,
             FormatArg::Table => emit(&explanation.to_string())?,
@@ -327,6 +347,7 @@ fn run(args: &Args) -> Result<(), String> {
         churn_percent: args.churn,
         workload_divisor: args.workload_divisor.unwrap_or(1),
         memory_budget: Some(args.memory_budget),
+        rules: args.rules,
         ..ReportOptions::default()
     };
     let input = report::ReportInput {

@@ -930,3 +930,26 @@ fn seeds_show_medians_with_ranges() {
     let one = JsonParser::parse(&run_ok(&["--no-memory", "--format", "json"])).unwrap();
     assert!(one.get("seeds").arr().is_empty());
 }
+
+/// --rules VERSION: every world follows that release's rules (design/kernels.md),
+/// in the report and in the views; an unknown release is an error naming the known ones.
+#[test]
+fn rules_select_the_kernel_release() {
+    let default = run_ok(&["--no-memory"]);
+    assert!(default.contains("\nmainline    333        235 "), "{default}");
+    assert!(!default.contains("kernel rules"), "{default}");
+    let old = run_ok(&["--no-memory", "--rules", "6.1"]);
+    assert!(old.contains("\nmainline    333        231 "), "{old}");
+    assert!(old.contains("kernel rules 6.1: every world follows Linux 6.1's slab rules"), "{old}");
+    assert!(old.contains("6.1 rules: sheaf_capacity does not exist in 6.1, left out of 2 requests"), "{old}");
+    // The views: 6.18's sheaf_capacity gate keeps maple_node alone; 6.1 has no sheaves to ask for.
+    let ls = run_ok(&["ls", "--no-memory"]);
+    assert!(ls.contains(" 0 maple_node\n"), "{ls}");
+    let ls = run_ok(&["ls", "--rules", "6.1", "--no-memory"]);
+    assert!(ls.contains(" 0 maple_node -> :0000256\n"), "{ls}");
+    assert_eq!(run_ok(&["ls", "--rules", "v6.18", "--no-memory"]), run_ok(&["ls", "--no-memory"]));
+    let err = run_err(&["--no-memory", "--rules", "6.2"]);
+    assert!(err.contains("unknown kernel release \"6.2\" (one of 6.1, 6.6, 6.12, 6.18, 7.0)"), "{err}");
+    let err = run_err(&["--kmem-trace", "-", "--rules", "6.6"]);
+    assert!(err.contains("6.18 rules only"), "{err}");
+}

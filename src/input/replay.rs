@@ -6,10 +6,17 @@
 //! instances of the kernel image, rows in the module-static set as statics of
 //! their subsystem's module (in mainline, which has no static instances, both
 //! are created as ordinary dynamic caches, as today's kernel does).
+//!
+//! A trace records what the callers of one kernel passed. Replayed under an
+//! older release's rules ([`crate::config::MergeRules`]), a row is first
+//! made what a caller of that release could pass ([`adapt_row`]): a flag or
+//! an argument the release does not have is left out, and the report says so.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::config::MergeRules;
 use crate::error::SlabError;
+use crate::flags::{SLAB_NO_MERGE, SlabFlags};
 use crate::input::trace::{Trace, TraceEntry, TraceRow};
 use crate::slab_common::cache::{Cache, KmemCache};
 use crate::slab_common::module::Module;
@@ -103,6 +110,53 @@ pub fn module_of(row: &TraceRow) -> String {
 
 fn noop_ctor(_: &mut [u8]) {}
 
+/// A row made what a caller of `rules`' release could pass: the flags and
+/// arguments it keeps, and what was left out.
+pub fn adapt_row(rules: MergeRules, row: &TraceRow) -> (SlabFlags, KmemCacheArgs, Vec<&'static str>) {
+    let mut args = row_args(row);
+    let mut flags = row.flags;
+    let mut dropped = Vec::new();
+    // d0bf7d5759c1 (6.5): SLAB_NO_MERGE does not exist before.
+    if rules < MergeRules::V6_6 && flags.intersects(SLAB_NO_MERGE) {
+        flags = flags.without(SLAB_NO_MERGE);
+        dropped.push("SLAB_NO_MERGE");
+    }
+    // Opt-in sheaves (6.18): kmem_cache_args has no sheaf_capacity before.
+    if !rules.has_sheaf_capacity() && args.sheaf_capacity != 0 {
+        args.sheaf_capacity = 0;
+        dropped.push("sheaf_capacity");
+    }
+    (flags, args, dropped)
+}
+
+/// What [`adapt_row`] leaves out of `trace` under `rules`, for the notes:
+/// one line per thing left out, with the names it was left out of.
+pub fn adaptation_notes(rules: MergeRules, trace: &Trace) -> Vec<String> {
+    let mut by_what: BTreeMap<&'static str, Vec<&str>> = BTreeMap::new();
+    for row in &trace.rows {
+        for what in adapt_row(rules, row).2 {
+            by_what.entry(what).or_default().push(&row.name);
+        }
+    }
+    by_what
+        .into_iter()
+        .map(|(what, names)| {
+            let shown: Vec<&str> = names.iter().take(4).copied().collect();
+            let more = if names.len() > shown.len() {
+                format!(" and {} more", names.len() - shown.len())
+            } else {
+                String::new()
+            };
+            format!(
+                "{rules} rules: {what} does not exist in {rules}, left out of {} request{} ({}{more})",
+                names.len(),
+                if names.len() == 1 { "" } else { "s" },
+                shown.join(", ")
+            )
+        })
+        .collect()
+}
+
 /// The `kmem_cache_args` a trace row passes.
 pub fn row_args(row: &TraceRow) -> KmemCacheArgs {
     KmemCacheArgs {
@@ -128,8 +182,9 @@ impl<'w> Replay<'w> {
             *module_slots.entry(module_of(row)).or_default() += 1;
         }
         let mut next_module_slot: BTreeMap<String, usize> = BTreeMap::new();
+        let rules = world.config().merge_rules;
         for row in &trace.rows {
-            let args = row_args(row);
+            let (flags, args, _) = adapt_row(rules, row);
             let statics_apply = scheme.rules().has_static_instances();
             let result = match row.entry {
                 TraceEntry::CreateBootCache | TraceEntry::CreateKmallocCache => {
@@ -138,15 +193,13 @@ impl<'w> Replay<'w> {
                     } else {
                         CreateEntry::CreateKmallocCache
                     };
-                    world
-                        .create_entry(&row.name, row.size, args, row.flags, entry)
-                        .map(|c| Handle(HandleKind::Dynamic(c)))
+                    world.create_entry(&row.name, row.size, args, flags, entry).map(|c| Handle(HandleKind::Dynamic(c)))
                 }
                 TraceEntry::KmemCacheCreate if statics_apply && statics.image.contains(&row.name) => {
                     let slot = next_image;
                     next_image += 1;
                     world
-                        .kmem_cache_setup_image(slot, &row.name, row.size, args, row.flags)
+                        .kmem_cache_setup_image(slot, &row.name, row.size, args, flags)
                         .map(|c| Handle(HandleKind::Static(c)))
                 }
                 TraceEntry::KmemCacheCreate if statics_apply && statics.module.contains(&row.name) => {
@@ -161,7 +214,7 @@ impl<'w> Replay<'w> {
                     let module = &replay.modules[&module_name];
                     // SAFETY-free lifetime juggling: the module lives in
                     // `replay.modules` for as long as the handle.
-                    module.kmem_cache_setup(i, &row.name, row.size, args, row.flags).map(|c| {
+                    module.kmem_cache_setup(i, &row.name, row.size, args, flags).map(|c| {
                         let c: *const KmemCache = c;
                         // SAFETY: module memory is a boxed slice owned by the
                         // Module in `replay.modules`; it is neither moved nor
@@ -170,9 +223,9 @@ impl<'w> Replay<'w> {
                         Handle(HandleKind::Static(unsafe { &*c }))
                     })
                 }
-                TraceEntry::KmemCacheCreate => world
-                    .kmem_cache_create(&row.name, row.size, args, row.flags)
-                    .map(|c| Handle(HandleKind::Dynamic(c))),
+                TraceEntry::KmemCacheCreate => {
+                    world.kmem_cache_create(&row.name, row.size, args, flags).map(|c| Handle(HandleKind::Dynamic(c)))
+                }
             };
             match result {
                 Ok(handle) => replay.handles.push((row.name.clone(), handle)),

@@ -12,7 +12,7 @@
 use std::fmt;
 
 use super::{ReportGroup, ReportScheme, replay_groups};
-use crate::input::replay::{Replay, StaticSet, module_of, row_args};
+use crate::input::replay::{Replay, StaticSet, adapt_row, module_of};
 use crate::input::trace::{Trace, TraceEntry, TraceRow};
 use crate::slab_common::merge::NoMergeReason;
 use crate::slab_common::world::World;
@@ -93,7 +93,9 @@ fn evaluate(world: &World, scheme: ReportScheme, statics: &StaticSet, row: &Trac
         Placement::Image => PlacementKind::Static,
         Placement::Module(_) => PlacementKind::ModuleStatic,
     };
-    world.explain_create(&row.name, row.size, &row_args(row), row.flags, row.entry.create_entry(), kind)
+    // The request as a caller of the world's release could make it.
+    let (flags, args, _) = adapt_row(world.config().merge_rules, row);
+    world.explain_create(&row.name, row.size, &args, flags, row.entry.create_entry(), kind)
 }
 
 /// Up to five names of `trace` near `name`: those that contain it or that
@@ -142,6 +144,17 @@ pub fn explain(
     name: &str,
     schemes: &[ReportScheme],
 ) -> Result<Explanation, String> {
+    explain_under(trace, statics, name, schemes, crate::config::MergeRules::default())
+}
+
+/// [`explain`] under another kernel release's rules.
+pub fn explain_under(
+    trace: &Trace,
+    statics: &StaticSet,
+    name: &str,
+    schemes: &[ReportScheme],
+    rules: crate::config::MergeRules,
+) -> Result<Explanation, String> {
     let index = trace.rows.iter().position(|r| r.name == name).ok_or_else(|| {
         let near = near_names(trace, name);
         if near.is_empty() {
@@ -156,13 +169,13 @@ pub fn explain(
         .iter()
         .map(|&scheme| {
             let decision = {
-                let world = scheme.world(statics);
+                let world = scheme.world_under(statics, rules);
                 let replay = Replay::run(&world, &prefix, statics);
                 let decision = evaluate(&world, scheme, statics, &row);
                 drop(replay);
                 decision
             };
-            let world = scheme.world(statics);
+            let world = scheme.world_under(statics, rules);
             let replay = Replay::run(&world, trace, statics);
             let outcome = match replay.failures.iter().find(|(n, _)| n == name) {
                 Some((_, e)) => Err(e.to_string()),

@@ -26,13 +26,13 @@ pub mod workload;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::config::{Scheme, SlabConfig};
+use crate::config::{MergeRules, Scheme, SlabConfig};
 use crate::input::census::Census;
 use crate::input::replay::{Replay, StaticSet};
 use crate::input::trace::Trace;
 use crate::slab_common::world::World;
 
-pub use explain::{Candidate, Decision, Explanation, SchemeExplanation, explain};
+pub use explain::{Candidate, Decision, Explanation, SchemeExplanation, explain, explain_under};
 pub use render::Format;
 pub use sysfs_trace::{SnapshotComparison, compare_with_census, trace_from_census, trace_from_census_noted};
 pub use workload::{DEFAULT_CHURN_PERCENT, DEFAULT_SEED, Memory, PlanGroup, Prng, Workload};
@@ -94,9 +94,15 @@ impl ReportScheme {
     /// The configuration of the column's world: the default 6.18 one, with
     /// `slab_nomerge` for [`ReportScheme::Nomerge`] and enough image static slots.
     pub fn config(self, statics: &StaticSet) -> SlabConfig {
+        self.config_under(statics, MergeRules::default())
+    }
+
+    /// [`ReportScheme::config`] under another kernel release's rules.
+    pub fn config_under(self, statics: &StaticSet, rules: MergeRules) -> SlabConfig {
         SlabConfig {
             image_statics: statics.image_slots(),
             slab_nomerge: self == ReportScheme::Nomerge,
+            merge_rules: rules,
             ..SlabConfig::with_scheme(self.scheme())
         }
     }
@@ -104,6 +110,11 @@ impl ReportScheme {
     /// A bare world for this column.
     pub fn world(self, statics: &StaticSet) -> World {
         World::bare(self.config(statics))
+    }
+
+    /// A bare world for this column under `rules`.
+    pub fn world_under(self, statics: &StaticSet, rules: MergeRules) -> World {
+        World::bare(self.config_under(statics, rules))
     }
 }
 
@@ -129,6 +140,9 @@ pub struct ReportOptions {
     /// Bytes the workload may take ([`workload::Workload::footprint`]): the
     /// divisor is raised as far as needed to fit. `None`: no bound.
     pub memory_budget: Option<u64>,
+    /// The kernel release whose slab rules every column's world follows
+    /// (`--rules`; default 6.18, the bundled trace's kernel).
+    pub rules: MergeRules,
 }
 
 /// The default [`ReportOptions::memory_budget`]: 256 MiB.
@@ -143,6 +157,7 @@ impl Default for ReportOptions {
             churn_percent: DEFAULT_CHURN_PERCENT,
             workload_divisor: 1,
             memory_budget: Some(DEFAULT_MEMORY_BUDGET),
+            rules: MergeRules::default(),
         }
     }
 }
@@ -328,7 +343,7 @@ pub fn run(trace: &Trace, statics: &StaticSet, census: &Census, options: &Report
 /// plans the workload, and is compared with the snapshot.
 pub fn run_with(input: &ReportInput<'_>, options: &ReportOptions) -> ComparativeReport {
     let (trace, statics) = (input.trace, input.statics);
-    let mainline_world = ReportScheme::Mainline.world(statics);
+    let mainline_world = ReportScheme::Mainline.world_under(statics, options.rules);
     let mainline_replay = Replay::run(&mainline_world, trace, statics);
     let baseline = replay_groups(&mainline_replay);
     let snapshot = input.snapshot.map(|census| sysfs_trace::compare_replay(&mainline_world, &baseline, census));
@@ -360,7 +375,7 @@ pub fn run_with(input: &ReportInput<'_>, options: &ReportOptions) -> Comparative
             schemes.push(column(scheme, &mainline_replay, baseline.clone()));
             continue;
         }
-        let world = scheme.world(statics);
+        let world = scheme.world_under(statics, options.rules);
         let replay = Replay::run(&world, trace, statics);
         let groups = replay_groups(&replay);
         schemes.push(column(scheme, &replay, groups));
@@ -417,6 +432,13 @@ pub(crate) fn plan_workload(
     let sizes: BTreeMap<String, u32> = trace.rows.iter().map(|r| (r.name.clone(), r.size)).collect();
     let mut options = options.clone();
     let mut input_notes = input.notes.clone();
+    if options.rules != MergeRules::default() {
+        input_notes.push(format!(
+            "kernel rules {}: every world follows Linux {}'s slab rules (design/kernels.md), not those of 6.18",
+            options.rules, options.rules
+        ));
+    }
+    input_notes.extend(crate::replay::adaptation_notes(options.rules, trace));
     if let (true, Some(budget)) = (options.memory, options.memory_budget) {
         let needed = Workload::divisor_for_budget(&plan_groups, input.census, &sizes, budget);
         if needed > options.workload_divisor {

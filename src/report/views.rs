@@ -52,10 +52,10 @@ fn with_world<R>(
     at_peak: impl FnOnce(&World) -> R,
 ) -> (R, Vec<String>, Vec<ReportGroup>) {
     let (trace, statics) = (input.trace, input.statics);
-    let mainline_world = ReportScheme::Mainline.world(statics);
+    let mainline_world = ReportScheme::Mainline.world_under(statics, options.rules);
     let baseline = replay_groups(&Replay::run(&mainline_world, trace, statics));
     let (workload, options, notes, sizes) = plan_workload(input, options, &baseline);
-    let world = scheme.world(statics);
+    let world = scheme.world_under(statics, options.rules);
     let replay = Replay::run(&world, trace, statics);
     let groups = replay_groups(&replay);
     let result = if options.memory {

@@ -97,11 +97,20 @@ impl WorldCore {
             }
         }
         if req.entry == CreateEntry::KmemCacheCreate {
+            let rules = cfg.merge_rules;
             let flags = entry_flags(cfg, req.flags, &req.args);
-            if !flags.without(SLAB_FLAGS_PERMITTED).is_empty() {
+            let permitted = rules.flags_permitted();
+            if !flags.without(permitted).is_empty() {
                 return Err(SlabError::invalid(format!(
-                    "kmem_cache_create({name}): flags {} are not permitted",
-                    flags.without(SLAB_FLAGS_PERMITTED)
+                    "kmem_cache_create({name}): flags {} are not permitted in {rules}",
+                    flags.without(permitted)
+                )));
+            }
+            // A field the release's struct kmem_cache_args does not have: no
+            // caller of that kernel can set it.
+            if req.args.sheaf_capacity != 0 && !rules.has_sheaf_capacity() {
+                return Err(SlabError::invalid(format!(
+                    "kmem_cache_create({name}): kmem_cache_args has no sheaf_capacity in {rules} (6.18 added it)"
                 )));
             }
         }

@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use crate::config::{MergeRules, PTR_SIZE, SlabConfig};
+use crate::config::{PTR_SIZE, SlabConfig};
 use crate::flags::{SLAB_DEBUG_FLAGS, SLAB_KMALLOC, SLAB_MERGE_SAME, SLAB_NO_MERGE, SlabFlags};
 use crate::schemes::ModuleStaticFallback;
 use crate::slab_common::merge::{Mismatch, NoMergeReason, TargetView, check_target, merge_request};
@@ -268,15 +268,17 @@ pub(crate) fn prepare(
 
 /// The flag preparation of `__kmem_cache_create_args()` before the lock:
 /// debug flags go without `CONFIG_SLUB_DEBUG`; 7.0 turns an explicit
-/// `sheaf_capacity` into `SLAB_NO_MERGE`.
+/// `sheaf_capacity` into `SLAB_NO_MERGE`; before 6.9 `flags &=
+/// CACHE_CREATE_MASK` drops `SLAB_MEM_SPREAD` (permitted there, so taking
+/// it before the `SLAB_FLAGS_PERMITTED` test changes no verdict).
 pub(crate) fn entry_flags(cfg: &SlabConfig, mut flags: SlabFlags, args: &KmemCacheArgs) -> SlabFlags {
     if !cfg.slub_debug_config {
         flags = flags.without(SLAB_DEBUG_FLAGS);
     }
-    if cfg.merge_rules == MergeRules::V7_0 && args.sheaf_capacity != 0 {
+    if cfg.merge_rules.sheaf_capacity_is_no_merge() && args.sheaf_capacity != 0 {
         flags |= SLAB_NO_MERGE;
     }
-    flags
+    flags.without(cfg.merge_rules.cache_create_mask_drops())
 }
 
 /// The usercopy sanitising of `__kmem_cache_create_args()`: without
@@ -296,11 +298,12 @@ pub(crate) fn sanitise_usercopy(cfg: &SlabConfig, size: u32, args: &mut KmemCach
 /// kernel generation's, then the scheme's. Why no alias is attempted at all,
 /// if that is so.
 pub(crate) fn alias_gate(cfg: &SlabConfig, args: &KmemCacheArgs, flags: SlabFlags) -> Option<NoMergeReason> {
-    // 6.18: only caches without a usercopy region or sheaves try to alias.
-    if cfg.merge_rules == MergeRules::V6_18 && args.usersize != 0 {
+    // Before 7.0 only caches without a usercopy region try to alias; 6.18
+    // also skips those with an explicit sheaf capacity.
+    if cfg.merge_rules.usercopy_skips_alias() && args.usersize != 0 {
         return Some(NoMergeReason::UsercopyGate);
     }
-    if cfg.merge_rules == MergeRules::V6_18 && args.sheaf_capacity != 0 {
+    if cfg.merge_rules.sheaves_block_merging() && args.sheaf_capacity != 0 {
         return Some(NoMergeReason::SheafCapacityGate);
     }
     cfg.scheme.rules().alias_gate(flags).map(NoMergeReason::from)

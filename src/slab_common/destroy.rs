@@ -9,10 +9,11 @@
 use std::ptr::NonNull;
 
 use crate::error::SlabError;
+use crate::flags::SLAB_TYPESAFE_BY_RCU;
 use crate::schemes::DestroyStyle;
 use crate::slab_common::cache::{InstanceKind, InstanceState, InstanceWorld, KmemCache};
 use crate::slab_common::ids::ModuleId;
-use crate::slab_common::registry::{InstPtr, Orphan, Registry, WorldCore};
+use crate::slab_common::registry::{InstPtr, Orphan, RcuDestroy, Registry, WorldCore};
 use crate::slub::layout::create_unique_id;
 use crate::slub::storage::CacheStorage;
 use crate::sync::Arc;
@@ -112,6 +113,12 @@ impl WorldCore {
     /// `list_del` regardless of the result, `sysfs_slab_unlink`, and either the
     /// release or — with objects left — the WARN and a deliberate leak.
     ///
+    /// Before 6.12 ([`crate::config::MergeRules::defers_rcu_destroy`]) a clean
+    /// `SLAB_TYPESAFE_BY_RCU` cache is instead put on
+    /// `slab_caches_to_rcu_destroy` by `shutdown_cache()`: unlisted now, its
+    /// directory unlinked and its memory freed by
+    /// [`WorldCore::slab_caches_to_rcu_destroy_workfn`] after the grace period.
+    ///
     /// `creator` is the name whose destroy dropped the last reference. The
     /// WARN names it, and the group (`s->name`, whose slabs hold the objects)
     /// when that differs: a mainline alias destroyed after the first creator,
@@ -130,11 +137,14 @@ impl WorldCore {
         // SAFETY: a registered, undestroyed instance has a live storage.
         let live = unsafe { &*storage }.shutdown();
         reg.unregister(s);
-        let (name, dir) = {
+        let (name, dir, rcu) = {
             let meta = s.meta.lock();
-            (meta.name.clone(), meta.sysfs_dir.clone())
+            (meta.name.clone(), meta.sysfs_dir.clone(), meta.flags.intersects(SLAB_TYPESAFE_BY_RCU))
         };
-        reg.sysfs.unlink_dir(&dir, s as *const KmemCache as usize);
+        let deferred = rcu && live.is_empty() && self.config.merge_rules.defers_rcu_destroy();
+        if !deferred {
+            reg.sysfs.unlink_dir(&dir, s as *const KmemCache as usize);
+        }
         let mut meta = s.meta.lock();
         meta.state = InstanceState::Destroyed;
         released.extend(meta.world.take());
@@ -160,11 +170,35 @@ impl WorldCore {
             return Err(SlabError::CacheBusy { cache: creator.to_owned(), objects: live.len() });
         }
         s.set_storage(std::ptr::null_mut());
+        if deferred {
+            // SAFETY: `storage` was the non-null storage of a live instance.
+            let storage = unsafe { NonNull::new_unchecked(storage) };
+            reg.rcu_destroy.push(RcuDestroy { cache: Orphan { inst, storage }, dir });
+            return Ok(());
+        }
         // SAFETY: shutdown found no object; the instance no longer names the
         // storage, no alias does (refcount 0), and no slab or sheaf is left.
         unsafe { CacheStorage::release(NonNull::new_unchecked(storage)) };
         release_instance(inst);
         Ok(())
+    }
+
+    /// Mirrors `slab_caches_to_rcu_destroy_workfn()` (before 6.12), run once
+    /// the grace period is over: for every cache on
+    /// `slab_caches_to_rcu_destroy`, `kmem_cache_release()` —
+    /// `sysfs_slab_unlink()` of its directory, then the release of the cache.
+    /// Returns how many caches it released.
+    pub(crate) fn slab_caches_to_rcu_destroy_workfn(reg: &mut Registry) -> usize {
+        let pending = std::mem::take(&mut reg.rcu_destroy);
+        let n = pending.len();
+        for RcuDestroy { cache: Orphan { inst, storage }, dir } in pending {
+            reg.sysfs.unlink_dir(&dir, inst.0.as_ptr() as usize);
+            // SAFETY: shut down clean before it was queued: no object, slab or
+            // sheaf is left, and no instance names the storage any more.
+            unsafe { CacheStorage::release(storage) };
+            release_instance(inst);
+        }
+        n
     }
 
     /// Power-off for boot caches: `create_boot_cache()` gives them refcount
@@ -220,6 +254,8 @@ fn release_instance(inst: InstPtr) {
 impl Drop for WorldCore {
     fn drop(&mut self) {
         let mut reg = std::mem::replace(self.slab_mutex.get_mut(), Registry::new());
+        // The grace period of every pending RCU destroy ends with the world.
+        WorldCore::slab_caches_to_rcu_destroy_workfn(&mut reg);
         // Orphans still holding objects stay allocated (those objects may be
         // used after the world is gone); the rest are released.
         self.reap_orphans(&mut reg);

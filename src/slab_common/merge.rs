@@ -2,8 +2,8 @@
 //! request merge into.
 //!
 //! Mirrors `mm/slab_common.c`: `slab_unmergeable()` and `find_mergeable()`
-//! (6.18 signature, with the 7.0 `SLAB_NEVER_MERGE` selectable through
-//! [`crate::config::MergeRules`]), plus each scheme's own refusals
+//! (6.18 signature, with each release's `SLAB_NEVER_MERGE` and gates
+//! selected by [`crate::config::MergeRules`]), plus each scheme's own refusals
 //! ([`crate::schemes::SchemeRules::unmergeable`]). Every refusal carries the
 //! rule that decided it, for `--explain`.
 
@@ -94,7 +94,7 @@ pub(crate) fn slab_unmergeable(cfg: &SlabConfig, s: &TargetView) -> Option<Unmer
     if cfg.hardened_usercopy && s.usersize != 0 {
         return Some(Unmergeable::Usercopy);
     }
-    if cfg.merge_rules == crate::config::MergeRules::V6_18 && s.explicit_sheaves {
+    if cfg.merge_rules.sheaves_block_merging() && s.explicit_sheaves {
         return Some(Unmergeable::Sheaves);
     }
     if s.refcount < 0 {
@@ -128,7 +128,8 @@ impl From<SchemeGate> for NoMergeReason {
 pub enum NoMergeReason {
     /// The request itself is unmergeable.
     Request(Unmergeable),
-    /// 6.18 `__kmem_cache_create_args()`: a usercopy region skips the alias attempt.
+    /// Before 7.0, `__kmem_cache_create_args()` (`kmem_cache_create_usercopy()`
+    /// before 6.12): a usercopy region skips the alias attempt.
     UsercopyGate,
     /// 6.18 `__kmem_cache_create_args()`: an explicit `sheaf_capacity` skips it.
     SheafCapacityGate,
@@ -143,7 +144,7 @@ impl std::fmt::Display for NoMergeReason {
         match self {
             NoMergeReason::Request(why) => write!(f, "the request is unmergeable: {why}"),
             NoMergeReason::UsercopyGate => {
-                write!(f, "usercopy region: 6.18 __kmem_cache_create_args() skips the alias attempt")
+                write!(f, "usercopy region: __kmem_cache_create_args() before 7.0 skips the alias attempt")
             }
             NoMergeReason::SheafCapacityGate => {
                 write!(f, "explicit sheaf_capacity: 6.18 __kmem_cache_create_args() skips the alias attempt")

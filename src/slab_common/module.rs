@@ -117,6 +117,10 @@ impl<'w> Module<'w> {
         // A destroyed static pinned by objects is released once they are gone:
         // the owner reference drops with the last object (v3 03/10).
         self.core.reap_orphans(&mut reg);
+        // Before 6.12 a destroyed SLAB_TYPESAFE_BY_RCU cache waits for the
+        // deferred destroy work; the module's memory cannot go while one of
+        // its statics is queued there, so unloading waits for it too.
+        WorldCore::slab_caches_to_rcu_destroy_workfn(&mut reg);
         let mut caches: Vec<String> = reg.modules.get(self.id).map(|m| m.handles.clone()).unwrap_or_default();
         for inst in self.statics.as_deref().unwrap_or(&[]) {
             let meta = inst.meta.lock();

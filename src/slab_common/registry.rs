@@ -71,6 +71,20 @@ pub(crate) struct Registry {
     /// them); released when the world goes away, or a module unloads, once
     /// their objects are gone.
     pub(crate) orphans: Vec<Orphan>,
+    /// Before 6.12: `slab_caches_to_rcu_destroy`, the `SLAB_TYPESAFE_BY_RCU`
+    /// caches a final destroy took off `slab_caches` whose sysfs directory
+    /// and memory go in the deferred destroy work, after the grace period
+    /// ([`crate::World::rcu_barrier`]).
+    pub(crate) rcu_destroy: Vec<RcuDestroy>,
+}
+
+/// A cache on `slab_caches_to_rcu_destroy`: unlisted, shut down (no slab
+/// left), its directory still in sysfs.
+pub(crate) struct RcuDestroy {
+    /// The instance and its (empty) storage.
+    pub(crate) cache: Orphan,
+    /// Its sysfs directory, removed by the work's `sysfs_slab_unlink()`.
+    pub(crate) dir: String,
 }
 
 /// The shared core of a world; instances hold a reference to it.
@@ -90,6 +104,7 @@ impl Registry {
             sysfs: Sysfs::default(),
             modules: SlotMap::with_key(),
             orphans: Vec::new(),
+            rcu_destroy: Vec::new(),
         }
     }
 

@@ -41,7 +41,14 @@ impl World {
         for size in KMALLOC_SIZES {
             let name = format!("kmalloc-{}", if size >= 1024 { format!("{}k", size / 1024) } else { size.to_string() });
             let align = crate::config::ARCH_KMALLOC_MINALIGN.max(1 << size.trailing_zeros().min(12));
-            let flags = if world.core.config.memcg { SLAB_NO_MERGE } else { SlabFlags::EMPTY };
+            // new_kmalloc_cache(): SLAB_NO_MERGE for KMALLOC_NORMAL with
+            // CONFIG_MEMCG, in the releases that have the flag (6.5 on).
+            let cfg = &world.core.config;
+            let flags = if cfg.memcg && cfg.merge_rules >= crate::config::MergeRules::V6_6 {
+                SLAB_NO_MERGE
+            } else {
+                SlabFlags::EMPTY
+            };
             // The world owns its kmalloc caches: no creator handle, just the instance.
             let req = CreateRequest {
                 name: &name,
@@ -242,6 +249,24 @@ impl World {
         self.core.slab_mutex.lock().sysfs.entries()
     }
 
+    /// `rcu_barrier()`, as the slab code sees it: the grace period of every
+    /// RCU callback queued so far ends, so the deferred destroy work runs.
+    ///
+    /// Before 6.12 ([`crate::config::MergeRules::defers_rcu_destroy`]),
+    /// `kmem_cache_destroy()` of a `SLAB_TYPESAFE_BY_RCU` cache takes it off
+    /// `slab_caches` (its `/proc/slabinfo` line goes) but leaves its
+    /// `/sys/kernel/slab` directory and its `struct kmem_cache` to
+    /// `slab_caches_to_rcu_destroy_workfn()`, which the kernel schedules at
+    /// once and which waits for `rcu_barrier()` before unlinking them. This
+    /// world has no RCU callbacks and no workqueue: the directory stays until
+    /// this call (or until the world or the owning module goes), which is the
+    /// latest the kernel would keep it. Returns the number of caches the work
+    /// released; from 6.12 destroy unlinks at once and this returns 0.
+    pub fn rcu_barrier(&self) -> usize {
+        let mut reg = self.core.slab_mutex.lock();
+        crate::slab_common::registry::WorldCore::slab_caches_to_rcu_destroy_workfn(&mut reg)
+    }
+
     /// Instances destroyed with objects left (kept for those objects).
     pub fn orphans(&self) -> Vec<CacheInfo> {
         let reg = self.core.slab_mutex.lock();
@@ -308,7 +333,9 @@ impl Drop for World {
             }
         }
         let pinned = {
-            let reg = self.core.slab_mutex.lock();
+            let mut reg = self.core.slab_mutex.lock();
+            // The image memory goes next: no queued RCU destroy may name it.
+            crate::slab_common::registry::WorldCore::slab_caches_to_rcu_destroy_workfn(&mut reg);
             image.iter().any(|s| reg.orphans.iter().any(|o| std::ptr::eq(o.inst.get(), s)))
         };
         if pinned {
