@@ -61,6 +61,11 @@ struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: FormatArg,
+    /// Every list of names in full, and every group of the per-group memory
+    /// table (otherwise long lists are cut with a count). For the report's
+    /// table and Markdown forms and for `diff`.
+    #[arg(global = true, short, long)]
+    verbose: bool,
     /// Explain, for NAME and each scheme, why it merged or did not.
     #[arg(long, value_name = "NAME")]
     explain: Option<String>,
@@ -339,7 +344,7 @@ fn run(args: &Args) -> Result<(), String> {
         notes: input_notes,
     };
     if let Some(command) = &args.command {
-        return subcommand(command, &input, &options);
+        return subcommand(command, &input, &options, args.verbose);
     }
     let result = if args.seeds > 1 {
         if !options.memory {
@@ -353,7 +358,8 @@ fn run(args: &Args) -> Result<(), String> {
         report::run_with(&input, &options)
     };
     if args.explain.is_none() {
-        emit(&report::render::render(&result, args.format.into()))?;
+        let text = report::render::TextOptions { verbose: args.verbose };
+        emit(&report::render::render_with(&result, args.format.into(), text))?;
     }
     if let Some(path) = &args.svg {
         std::fs::write(path, report::picture::svg(&result)).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -365,7 +371,12 @@ fn run(args: &Args) -> Result<(), String> {
 }
 
 /// Runs a view or a diff on the inputs the report would use.
-fn subcommand(command: &Command, input: &report::ReportInput<'_>, options: &ReportOptions) -> Result<(), String> {
+fn subcommand(
+    command: &Command,
+    input: &report::ReportInput<'_>,
+    options: &ReportOptions,
+    verbose: bool,
+) -> Result<(), String> {
     let (text, notes) = match *command {
         Command::Slabinfo { scheme, aliases, totals, size, loss } => {
             let v = if aliases {
@@ -388,7 +399,7 @@ fn subcommand(command: &Command, input: &report::ReportInput<'_>, options: &Repo
                 return Err(format!("diff of {a} with itself: give two different schemes"));
             }
             let d = views::diff(input, options, a, b);
-            (views::render_diff(&d, options.memory), Vec::new())
+            (views::render_diff(&d, options.memory, verbose), Vec::new())
         }
     };
     emit(&text)?;
