@@ -114,9 +114,17 @@ fn report_md_quotes_the_census_snapshot_comparison() {
         .expect("slabmerge runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
-    let want: Vec<&str> =
-        text.lines().filter(|l| l.starts_with("snapshot: ") || l.starts_with("attributes differing")).collect();
-    assert_eq!(want.len(), 2, "{text}");
+    // The two notes, each with the lines it wraps onto (indented).
+    let mut want: Vec<&str> = Vec::new();
+    let mut within = false;
+    for l in text.lines() {
+        within =
+            l.starts_with("snapshot: ") || l.starts_with("attributes differing") || (within && l.starts_with("  "));
+        if within {
+            want.push(l);
+        }
+    }
+    assert_eq!(want.iter().filter(|l| !l.starts_with(' ')).count(), 2, "{text}");
     let doc = report_md();
     let quoted = text_block(&doc, "On this project's machine");
     assert_eq!(quoted.lines().collect::<Vec<_>>(), want, "design/report.md's comparison, as printed now");
