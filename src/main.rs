@@ -59,9 +59,14 @@ struct Args {
     /// Static instances inside modules (default: none).
     #[arg(global = true, long, value_name = "NAME[,NAME...]", value_delimiter = ',')]
     module_static: Option<Vec<String>>,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
-    format: FormatArg,
+    /// Output format [default: table].
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// Every list of names in full, and every group of the per-group memory
+    /// table (otherwise long lists are cut with a count). For the report's
+    /// table and Markdown forms and for `diff`.
+    #[arg(global = true, short, long)]
+    verbose: bool,
     /// Explain, for NAME and each scheme, why it merged or did not.
     #[arg(long, value_name = "NAME")]
     explain: Option<String>,
@@ -75,20 +80,20 @@ struct Args {
     #[arg(global = true, long, value_parser = parse_seed)]
     seed: Option<u64>,
     /// Run the memory workload under N seeds (--seed and the N-1 following it)
-    /// and show each memory figure as the median with its min–max range.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
-    seeds: u32,
-    /// Percent of the workload's objects freed and allocated again.
-    #[arg(global = true, long, default_value_t = report::DEFAULT_CHURN_PERCENT, value_parser = clap::value_parser!(u32).range(0..=100))]
-    churn: u32,
+    /// and show each memory figure as the median with its min–max range [default: 1].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    seeds: Option<u32>,
+    /// Percent of the workload's objects freed and allocated again [default: 20].
+    #[arg(global = true, long, value_parser = clap::value_parser!(u32).range(0..=100))]
+    churn: Option<u32>,
     /// Divide every census object count by N (rounded up) for a quicker run
     /// (raised further if the workload would not fit --memory-budget).
     #[arg(global = true, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     workload_divisor: Option<u64>,
     /// Memory the workload may take (bytes, or with K, M, G): the live counts are
-    /// divided down until it fits, and the divisor is printed.
-    #[arg(global = true, long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
-    memory_budget: u64,
+    /// divided down until it fits, and the divisor is printed [default: 256M].
+    #[arg(global = true, long, value_name = "SIZE", value_parser = parse_size)]
+    memory_budget: Option<u64>,
     /// Skip the memory workload (partitions only).
     #[arg(global = true, long)]
     no_memory: bool,
@@ -254,26 +259,7 @@ fn run(args: &Args) -> Result<(), String> {
             p.display()
         ));
     }
-    if let Some(command) = &args.command {
-        let name = match command {
-            Command::Slabinfo { .. } => "slabinfo",
-            Command::ProcSlabinfo { .. } => "proc-slabinfo",
-            Command::Ls { .. } => "ls",
-            Command::Diff { .. } => "diff",
-        };
-        let ignored = [
-            ("--explain", args.explain.is_some()),
-            ("--svg", args.svg.is_some()),
-            ("--html", args.html.is_some()),
-            ("--kmem-trace", args.kmem_trace.is_some()),
-            ("--kmem-sites", args.kmem_sites.is_some()),
-            ("--format", !matches!(args.format, FormatArg::Table)),
-            ("--seeds", args.seeds > 1),
-        ];
-        if let Some((option, _)) = ignored.iter().find(|(_, given)| *given) {
-            return Err(format!("{option} belongs to the comparative report, not to `slabmerge {name}`"));
-        }
-    }
+    refuse_ignored(args)?;
     let snapshot =
         if args.snapshot.is_empty() { None } else { Some(read_snapshots(&args.snapshot).map_err(|e| e.to_string())?) };
     let snapshot_label = args.snapshot.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" + ");
@@ -305,7 +291,7 @@ fn run(args: &Args) -> Result<(), String> {
 
     if let Some(name) = &args.explain {
         let explanation = report::explain_under(&trace, &statics, name, &ReportScheme::ALL, args.rules)?;
-        match args.format {
+        match args.format.unwrap_or(FormatArg::Table) {
             FormatArg::Json => emit(&explanation.to_json())?,
             FormatArg::Table => emit(&explanation.to_string())?,
             other => return Err(format!("--explain prints text or JSON, not {other:?} (--format table or json)")),
@@ -316,9 +302,14 @@ fn run(args: &Args) -> Result<(), String> {
     }
 
     let mut memory = !args.no_memory;
+    // Why no memory workload runs, for refusing the options that only shape it.
+    let mut no_memory_because = args.no_memory.then(|| "with --no-memory".to_owned());
     let (census, census_label) = match &census_from_snapshot {
         Some(c) => {
             if memory && !c.caches().any(|r| r.known.contains(Known::OBJECTS)) {
+                no_memory_because = Some(format!(
+                    "with --snapshot {snapshot_label}: it has no live object counts, so no memory workload runs"
+                ));
                 input_notes.push(
                     "live object counts absent from the snapshot, so no memory workload \
                      (give /proc/slabinfo or a sysfs copy alongside for counts)"
@@ -330,6 +321,8 @@ fn run(args: &Args) -> Result<(), String> {
         }
         None if args.trace.is_some() => {
             if memory {
+                no_memory_because =
+                    Some("with --trace and no --snapshot: no memory workload runs without live counts".to_owned());
                 input_notes.push(
                     "no census for a custom --trace, so no memory workload (the bundled census's counts are not \
                      borrowed by name; give --snapshot for counts)"
@@ -341,12 +334,24 @@ fn run(args: &Args) -> Result<(), String> {
         }
         None => (Census::bundled(), "the bundled 6.18 census".to_owned()),
     };
+    if let Some(because) = &no_memory_because {
+        let shaping = [
+            ("--seeds", args.seeds.is_some()),
+            ("--seed", args.seed.is_some()),
+            ("--churn", args.churn.is_some()),
+            ("--workload-divisor", args.workload_divisor.is_some()),
+            ("--memory-budget", args.memory_budget.is_some()),
+        ];
+        if let Some((option, _)) = shaping.iter().find(|(_, given)| *given) {
+            return Err(format!("{option} shapes the memory workload, which does not run {because}"));
+        }
+    }
     let options = ReportOptions {
         memory,
         seed: args.seed.unwrap_or(report::DEFAULT_SEED),
-        churn_percent: args.churn,
+        churn_percent: args.churn.unwrap_or(report::DEFAULT_CHURN_PERCENT),
         workload_divisor: args.workload_divisor.unwrap_or(1),
-        memory_budget: Some(args.memory_budget),
+        memory_budget: Some(args.memory_budget.unwrap_or(report::DEFAULT_MEMORY_BUDGET)),
         rules: args.rules,
         ..ReportOptions::default()
     };
@@ -360,21 +365,18 @@ fn run(args: &Args) -> Result<(), String> {
         notes: input_notes,
     };
     if let Some(command) = &args.command {
-        return subcommand(command, &input, &options);
+        return subcommand(command, &input, &options, args.verbose);
     }
-    let result = if args.seeds > 1 {
-        if !options.memory {
-            return Err(
-                "--seeds varies the memory workload, which does not run here (--no-memory, or no counts)".to_owned()
-            );
-        }
-        let seeds: Vec<u64> = (0..u64::from(args.seeds)).map(|i| options.seed.wrapping_add(i)).collect();
+    let nr_seeds = args.seeds.unwrap_or(1);
+    let result = if nr_seeds > 1 {
+        let seeds: Vec<u64> = (0..u64::from(nr_seeds)).map(|i| options.seed.wrapping_add(i)).collect();
         report::run_seeds(&input, &options, &seeds)
     } else {
         report::run_with(&input, &options)
     };
     if args.explain.is_none() {
-        emit(&report::render::render(&result, args.format.into()))?;
+        let text = report::render::TextOptions { verbose: args.verbose };
+        emit(&report::render::render_with(&result, args.format.unwrap_or(FormatArg::Table).into(), text))?;
     }
     if let Some(path) = &args.svg {
         std::fs::write(path, report::picture::svg(&result)).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -385,8 +387,105 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// The name of a subcommand on the command line.
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Slabinfo { .. } => "slabinfo",
+        Command::ProcSlabinfo { .. } => "proc-slabinfo",
+        Command::Ls { .. } => "ls",
+        Command::Diff { .. } => "diff",
+    }
+}
+
+/// Refuses every combination in which an option would have no effect,
+/// naming the option and what makes it void. (Options that only shape the
+/// memory workload are checked once it is known whether the workload runs.)
+fn refuse_ignored(args: &Args) -> Result<(), String> {
+    let first = |options: &[(&'static str, bool)]| options.iter().find(|(_, given)| *given).map(|(o, _)| *o);
+    let format = args.format.map(|f| match f {
+        FormatArg::Table => "--format table",
+        FormatArg::Markdown => "--format markdown",
+        FormatArg::Csv => "--format csv",
+        FormatArg::Json => "--format json",
+    });
+    let workload = [
+        ("--seeds", args.seeds.is_some()),
+        ("--seed", args.seed.is_some()),
+        ("--churn", args.churn.is_some()),
+        ("--workload-divisor", args.workload_divisor.is_some()),
+        ("--memory-budget", args.memory_budget.is_some()),
+        ("--no-memory", args.no_memory),
+    ];
+    if let Some(command) = &args.command {
+        let name = command_name(command);
+        let report_only = [
+            ("--explain", args.explain.is_some()),
+            ("--svg", args.svg.is_some()),
+            ("--html", args.html.is_some()),
+            ("--kmem-trace", args.kmem_trace.is_some()),
+            ("--kmem-sites", args.kmem_sites.is_some()),
+            ("--format", args.format.is_some()),
+            ("--seeds", args.seeds.is_some()),
+        ];
+        if let Some(option) = first(&report_only) {
+            return Err(format!("{option} belongs to the comparative report, not to `slabmerge {name}`"));
+        }
+        if args.verbose && !matches!(command, Command::Diff { .. }) {
+            return Err(format!(
+                "--verbose has no effect on `slabmerge {name}`, which prints the kernel's own text in full"
+            ));
+        }
+        return Ok(());
+    }
+    if args.kmem_sites.is_some() && args.kmem_trace.is_none() {
+        return Err("--kmem-sites has no effect without --kmem-trace FILE".to_owned());
+    }
+    if args.kmem_trace.is_some() {
+        let void = [
+            ("--explain", args.explain.is_some()),
+            ("--svg", args.svg.is_some()),
+            ("--html", args.html.is_some()),
+            ("--verbose", args.verbose),
+        ];
+        if let Some(option) = first(&void).or_else(|| first(&workload)) {
+            return Err(format!(
+                "{option} has no effect with --kmem-trace, which replays the capture instead of the report's workload"
+            ));
+        }
+        if let Some(f @ ("--format csv" | "--format markdown")) = format {
+            return Err(format!("{f} has no effect with --kmem-trace, which prints a table or JSON (--format json)"));
+        }
+        return Ok(());
+    }
+    if args.explain.is_some() {
+        if args.verbose {
+            return Err("--verbose has no effect with --explain, which prints every candidate".to_owned());
+        }
+        if args.svg.is_none()
+            && args.html.is_none()
+            && let Some(option) = first(&workload)
+        {
+            return Err(format!(
+                "{option} has no effect with --explain, which runs no memory workload (unless --svg or --html \
+                 asks for the report too)"
+            ));
+        }
+    }
+    if args.verbose
+        && let Some(f @ ("--format csv" | "--format json")) = format
+    {
+        return Err(format!("--verbose has no effect with {f}, which always carries every name"));
+    }
+    Ok(())
+}
+
 /// Runs a view or a diff on the inputs the report would use.
-fn subcommand(command: &Command, input: &report::ReportInput<'_>, options: &ReportOptions) -> Result<(), String> {
+fn subcommand(
+    command: &Command,
+    input: &report::ReportInput<'_>,
+    options: &ReportOptions,
+    verbose: bool,
+) -> Result<(), String> {
     let (text, notes) = match *command {
         Command::Slabinfo { scheme, aliases, totals, size, loss } => {
             let v = if aliases {
@@ -409,7 +508,7 @@ fn subcommand(command: &Command, input: &report::ReportInput<'_>, options: &Repo
                 return Err(format!("diff of {a} with itself: give two different schemes"));
             }
             let d = views::diff(input, options, a, b);
-            (views::render_diff(&d, options.memory), Vec::new())
+            (views::render_diff(&d, options.memory, verbose), Vec::new())
         }
     };
     emit(&text)?;
@@ -444,7 +543,7 @@ fn kmem_trace(
         eprintln!();
     }
     let result = result?;
-    match args.format {
+    match args.format.unwrap_or(FormatArg::Table) {
         FormatArg::Json => print!("{}", report::kmem::render_json(&result)),
         _ => print!("{}", report::kmem::render_table(&result)),
     }

@@ -473,12 +473,13 @@ fn json_rendering_is_well_formed() {
 fn default_run_prints_one_row_per_scheme() {
     let out = run_ok(&[]);
     for scheme in ["mainline", "viro-v3", "viro-v1", "primary", "nomerge"] {
-        let rows = out.lines().filter(|l| l.split_whitespace().next() == Some(scheme)).count();
-        assert_eq!(rows, 1, "one row for {scheme}:\n{out}");
+        let rows = out.lines().filter(|l| l.starts_with(&format!("{scheme} "))).count();
+        assert_eq!(rows, 2, "one row for {scheme} in the partition table, one in the memory table:\n{out}");
     }
-    let header = out.lines().find(|l| l.starts_with("scheme")).expect("a header row");
-    for column in ["instances", "lost", "statics merged", "slab pages", "partial free KiB", "sheaf objs", "total KiB"] {
-        assert!(header.contains(column), "{column} in {header}");
+    let headers: Vec<&str> = out.lines().filter(|l| l.starts_with("scheme")).collect();
+    assert_eq!(headers.len(), 2, "{out}");
+    for column in ["instances", "lost", "statics merged", "slab pages", "partial KiB", "sheaf objs", "total KiB"] {
+        assert!(headers.iter().any(|h| h.contains(column)), "{column} in {headers:?}");
     }
     let v3 = out.lines().find(|l| l.starts_with("viro-v3")).unwrap();
     assert!(v3.trim_end().ends_with("fs_cache"), "{v3}");
@@ -565,7 +566,8 @@ fn csv_and_markdown_formats() {
     assert_eq!(v3[at("merges_lost_count")], "1");
 
     let md = run_ok(&["--format", "markdown", "--workload-divisor", "20"]);
-    let table: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
+    // The first table: the schemes (the per-group memory table follows it).
+    let table: Vec<&str> = md.lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).collect();
     assert_eq!(table.len(), 7, "header, rule and five rows:\n{md}");
     assert!(table[1].contains("---:"));
     let cells = table[0].matches('|').count();
@@ -910,8 +912,9 @@ fn explain_honours_format_json() {
 fn seeds_show_medians_with_ranges() {
     let text = run_ok(&["--seeds", "3", "--workload-divisor", "16"]);
     assert!(text.contains("3 seeds from 0x51ab3e76e5eed001"), "{text}");
-    let mainline = text.lines().find(|l| l.starts_with("mainline ")).unwrap();
-    assert!(mainline.contains('–') && mainline.contains('('), "{mainline}");
+    let mainline =
+        text.lines().find(|l| l.starts_with("mainline ") && l.contains('–')).unwrap_or_else(|| panic!("{text}"));
+    assert!(mainline.contains('('), "{mainline}");
     assert!(text.contains("over 3 seeds mainline's total moves"), "{text}");
     let json = run_ok(&["--seeds", "3", "--workload-divisor", "16", "--format", "json"]);
     let j = JsonParser::parse(&json).unwrap();
@@ -952,4 +955,88 @@ fn rules_select_the_kernel_release() {
     assert!(err.contains("unknown kernel release \"6.2\" (one of 6.1, 6.6, 6.12, 6.18, 7.0)"), "{err}");
     let err = run_err(&["--kmem-trace", "-", "--rules", "6.6"]);
     assert!(err.contains("6.18 rules only"), "{err}");
+}
+
+/// Every combination in which an option would have no effect is refused,
+/// the error naming the option and what makes it void, with a non-zero exit
+/// and nothing on standard output.
+#[test]
+fn options_without_effect_are_refused_naming_both() {
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/slab-trace-linux-6.18-x86_64.tsv");
+    let trace = bundled.to_str().unwrap();
+    let ls = snapshot_fixture("real/ls-l.txt");
+    let kmem = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kmem/trace-pipe.txt");
+    let kmem = kmem.to_str().unwrap();
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--no-memory", "--seed", "3"], &["--seed", "--no-memory"]),
+        (&["--no-memory", "--churn", "5"], &["--churn", "--no-memory"]),
+        (&["--no-memory", "--workload-divisor", "4"], &["--workload-divisor", "--no-memory"]),
+        (&["--no-memory", "--memory-budget", "8M"], &["--memory-budget", "--no-memory"]),
+        (&["--no-memory", "--seeds", "2"], &["--seeds", "--no-memory"]),
+        (&["ls", "--no-memory", "--seed", "1"], &["--seed", "--no-memory"]),
+        (&["diff", "mainline", "nomerge", "--no-memory", "--churn", "1"], &["--churn", "--no-memory"]),
+        (&["--trace", trace, "--seed", "1"], &["--seed", "--trace"]),
+        (&["--snapshot", &ls, "--churn", "5"], &["--churn", "--snapshot", "no live object counts"]),
+        (&["ls", "--verbose"], &["--verbose", "slabmerge ls"]),
+        (&["slabinfo", "-a", "-v"], &["--verbose", "slabmerge slabinfo"]),
+        (&["proc-slabinfo", "--verbose"], &["--verbose", "slabmerge proc-slabinfo"]),
+        (&["--format", "table", "ls"], &["--format", "slabmerge ls"]),
+        (&["--seeds", "1", "diff", "mainline", "primary"], &["--seeds", "slabmerge diff"]),
+        (&["--kmem-sites", "sites.tsv"], &["--kmem-sites", "--kmem-trace"]),
+        (&["--kmem-trace", kmem, "--seeds", "2"], &["--seeds", "--kmem-trace"]),
+        (&["--kmem-trace", kmem, "--seed", "2"], &["--seed", "--kmem-trace"]),
+        (&["--kmem-trace", kmem, "--no-memory"], &["--no-memory", "--kmem-trace"]),
+        (&["--kmem-trace", kmem, "--memory-budget", "8M"], &["--memory-budget", "--kmem-trace"]),
+        (&["--kmem-trace", kmem, "--svg", "x.svg"], &["--svg", "--kmem-trace"]),
+        (&["--kmem-trace", kmem, "--explain", "dentry"], &["--explain", "--kmem-trace"]),
+        (&["--kmem-trace", kmem, "--verbose"], &["--verbose", "--kmem-trace"]),
+        (&["--kmem-trace", kmem, "--format", "csv"], &["--format csv", "--kmem-trace"]),
+        (&["--kmem-trace", kmem, "--format", "markdown"], &["--format markdown", "--kmem-trace"]),
+        (&["--explain", "fs_cache", "--seed", "1"], &["--seed", "--explain"]),
+        (&["--explain", "fs_cache", "--workload-divisor", "2"], &["--workload-divisor", "--explain"]),
+        (&["--explain", "fs_cache", "--no-memory"], &["--no-memory", "--explain"]),
+        (&["--explain", "fs_cache", "--verbose"], &["--verbose", "--explain"]),
+        (&["--verbose", "--format", "json"], &["--verbose", "--format json"]),
+        (&["--verbose", "--format", "csv"], &["--verbose", "--format csv"]),
+    ];
+    for (args, names) in cases {
+        let err = run_err(args);
+        for name in *names {
+            assert!(err.contains(name), "slabmerge {args:?}: {name} not named in {err}");
+        }
+    }
+}
+
+/// The combinations that look void but are honoured: --verbose with diff and
+/// with Markdown, the workload's options with --explain and a picture, a
+/// divisor below what the memory budget needs.
+#[test]
+fn verbose_and_workload_options_are_honoured_where_they_apply() {
+    let short = run_ok(&["--no-memory", "diff", "nomerge", "mainline"]);
+    let long = run_ok(&["--no-memory", "diff", "nomerge", "mainline", "--verbose"]);
+    assert!(short.contains(" more]"), "{short}");
+    assert!(!long.contains(" more]") && long.len() > short.len(), "{long}");
+
+    let md = run_ok(&["--no-memory", "--format", "markdown"]);
+    let md_verbose = run_ok(&["--no-memory", "--format", "markdown", "--verbose"]);
+    assert!(!md.contains("merges lost under nomerge"), "{md}");
+    let line =
+        md_verbose.lines().find(|l| l.starts_with("- merges lost under nomerge (140): ")).expect("the full list");
+    assert_eq!(line.split(", ").count(), 140, "{line}");
+
+    let dir = scratch("explain-picture");
+    let svg = dir.join("g.svg");
+    let out = run_ok(&["--explain", "fs_cache", "--svg", svg.to_str().unwrap(), "--workload-divisor", "16"]);
+    assert!(out.contains("SLAB_PREALLOCATED") && svg.exists(), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let text = run_ok(&["--format", "json", "--workload-divisor", "2", "--memory-budget", "2M"]);
+    let j = JsonParser::parse(&text).unwrap();
+    let divisor = j.get("workload").get("divisor").num();
+    assert!(divisor > 2.0, "{text}");
+    let notes = j.get("input_notes").strings();
+    assert!(
+        notes.iter().any(|n| n.contains("memory budget of 2 MiB") && n.contains("instead of the 2 asked for")),
+        "{notes:?}"
+    );
 }

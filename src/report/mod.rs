@@ -17,6 +17,7 @@
 //! `/sys/kernel/slab` snapshot and compares the replay with the snapshot.
 
 pub mod explain;
+pub mod groups;
 pub mod kmem;
 pub mod picture;
 pub mod render;
@@ -196,12 +197,21 @@ pub struct SchemeReport {
     pub failures: Vec<(String, String)>,
     /// The measured memory figures.
     pub memory: Memory,
+    /// Slab pages per sysfs directory at the workload's peak, read with
+    /// `slabinfo::pages_by_dir` at the moment [`Memory`] is measured (empty
+    /// without the workload). Each group's pages are those of its `dir`.
+    pub dir_pages: BTreeMap<String, u64>,
 }
 
 impl SchemeReport {
     /// Instances: the number of groups (storages).
     pub fn instances(&self) -> usize {
         self.groups.len()
+    }
+
+    /// The slab pages of `group` at the workload's peak (0 without the workload).
+    pub fn group_pages(&self, group: &ReportGroup) -> u64 {
+        self.dir_pages.get(&group.dir).copied().unwrap_or(0)
     }
 }
 
@@ -353,7 +363,12 @@ pub fn run_with(input: &ReportInput<'_>, options: &ReportOptions) -> Comparative
     let column = |scheme: ReportScheme, replay: &Replay<'_>, groups: Vec<ReportGroup>| {
         let shared_set = shared(&groups);
         let statics_merged = statics_in_trace.iter().filter(|n| shared_set.contains(n.as_str())).cloned().collect();
-        let memory = if options.memory { workload.run(replay, &sizes) } else { Memory::default() };
+        let mut dir_pages = BTreeMap::new();
+        let memory = if options.memory {
+            workload.run_with_peak(replay, &sizes, |w| dir_pages = crate::slab_common::slabinfo::pages_by_dir(w))
+        } else {
+            Memory::default()
+        };
         SchemeReport {
             scheme,
             names: replay.handles().count(),
@@ -364,6 +379,7 @@ pub fn run_with(input: &ReportInput<'_>, options: &ReportOptions) -> Comparative
             failures: replay.failures.iter().map(|(n, e)| (n.clone(), e.to_string())).collect(),
             groups,
             memory,
+            dir_pages,
         }
     };
     let mut mainline_done = false;
@@ -411,6 +427,14 @@ pub fn run_seeds(input: &ReportInput<'_>, options: &ReportOptions, seeds: &[u64]
     for (i, s) in report.schemes.iter_mut().enumerate() {
         let all: Vec<&Memory> = per_seed.iter().map(|(_, m)| &m[i]).collect();
         s.memory = Memory::median(&all);
+        // Each directory's pages: the median over the seeds, as for the figures.
+        for (dir, pages) in &mut s.dir_pages {
+            let mut v: Vec<u64> = std::iter::once(*pages)
+                .chain(runs.iter().map(|r| r.schemes[i].dir_pages.get(dir).copied().unwrap_or(0)))
+                .collect();
+            v.sort_unstable();
+            *pages = v[(v.len() - 1) / 2];
+        }
     }
     report.seeds = per_seed;
     report

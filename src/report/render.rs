@@ -5,7 +5,14 @@
 //! sysfs snapshot) and `schemes`, an array with one object per scheme holding
 //! `scheme`, `names`, `instances`, `shared_names`, `merges_lost`, `statics`,
 //! `statics_merged`, `failures`, `groups` (arrays of names, the instance's own
-//! name first) and `memory` (the figures of [`Memory`], in bytes and counts).
+//! name first), `directories` (per group, in the same order: its sysfs `dir`,
+//! its `names`, and its `slab_pages` and `slab_kib` at the workload's peak,
+//! null without the workload) and `memory` (the figures of [`Memory`], in
+//! bytes and counts). `group_memory` is the per-group memory table: its
+//! `baseline` (the first scheme) and `groups`, every set of names whose pages
+//! differ between schemes, largest difference first, each with `names` and
+//! per scheme `scheme`, `dirs`, `slab_pages`, `slab_kib` and
+//! `pages_against_baseline` (empty without the workload).
 //! With `--seeds N` the top-level `seeds` array holds, per seed, `seed` and
 //! `schemes` (each `scheme` with its `memory`), and each scheme's `memory` is
 //! the per-figure median; with one seed `seeds` is empty.
@@ -14,7 +21,7 @@
 
 use std::fmt::Write as _;
 
-use super::{ComparativeReport, Memory, SchemeReport};
+use super::{ComparativeReport, Memory, ReportScheme, SchemeReport};
 
 /// Output format of the report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,13 +49,93 @@ impl Format {
     }
 }
 
-/// Renders the report in `format`.
+/// How the text forms (table, Markdown) are laid out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TextOptions {
+    /// Every list of names in full, and every group of the per-group memory
+    /// table; otherwise long lists are cut with a count ("... and 37 more")
+    /// and the table shows the [`TOP_GROUPS`] largest differences.
+    pub verbose: bool,
+}
+
+/// The width every line of the default text table fits.
+pub const WIDTH: usize = 100;
+
+/// Rows of the per-group memory table without `verbose`.
+pub const TOP_GROUPS: usize = 10;
+
+/// Names a list at the end of the report shows without `verbose`.
+const NAMES_SHOWN: usize = 10;
+
+/// Renders the report in `format`, long lists cut (see [`TextOptions`]).
 pub fn render(report: &ComparativeReport, format: Format) -> String {
+    render_with(report, format, TextOptions::default())
+}
+
+/// Renders the report in `format`; `text` lays out the table and Markdown
+/// forms (CSV and JSON always carry every name).
+pub fn render_with(report: &ComparativeReport, format: Format, text: TextOptions) -> String {
     match format {
-        Format::Table => table(report),
-        Format::Markdown => markdown(report),
+        Format::Table => table(report, text),
+        Format::Markdown => markdown(report, text),
         Format::Csv => csv(report),
         Format::Json => json(report),
+    }
+}
+
+/// `text` wrapped at [`WIDTH`] on spaces, continuation lines indented by
+/// `indent` spaces. A word longer than the width stays whole on its line.
+pub fn wrap(text: &str, indent: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let (mut width, mut words) = (0, 0);
+    for word in text.split_whitespace() {
+        let w = word.chars().count();
+        if words > 0 && width + 1 + w > WIDTH {
+            lines.push(std::mem::replace(&mut line, " ".repeat(indent)));
+            (width, words) = (indent, 0);
+        }
+        if words > 0 {
+            line.push(' ');
+            width += 1;
+        }
+        line.push_str(word);
+        width += w;
+        words += 1;
+    }
+    if words > 0 || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// A list of names for the end of the report: in full with `verbose`, else
+/// the first [`NAMES_SHOWN`] and a count of the others.
+fn name_list(names: &[String], verbose: bool) -> String {
+    if verbose || names.len() <= NAMES_SHOWN + 1 {
+        names.join(", ")
+    } else {
+        format!("{}, ... and {} more", names[..NAMES_SHOWN].join(", "), names.len() - NAMES_SHOWN)
+    }
+}
+
+/// As many of `names` as fit `room` characters, then "+N more".
+fn fit_names(names: &[String], room: usize) -> String {
+    if names.is_empty() {
+        return "-".to_owned();
+    }
+    let all = names.join(", ");
+    if all.chars().count() <= room {
+        return all;
+    }
+    let mut shown = names.len();
+    loop {
+        shown -= 1;
+        let rest = format!("+{} more", names.len() - shown);
+        let text = if shown == 0 { rest } else { format!("{}, {rest}", names[..shown].join(", ")) };
+        if shown == 0 || text.chars().count() <= room {
+            return text;
+        }
     }
 }
 
@@ -69,8 +156,8 @@ fn ranged(report: &ComparativeReport, figure: &dyn Fn(&Memory) -> u64, show: &dy
         .collect()
 }
 
-/// The columns of the table and Markdown forms: header, right-aligned, cell per scheme.
-fn columns(report: &ComparativeReport) -> Vec<(&'static str, bool, Vec<String>)> {
+/// The columns of the Markdown form: header, right-aligned, cell per scheme.
+fn columns(report: &ComparativeReport, verbose: bool) -> Vec<(&'static str, bool, Vec<String>)> {
     let s = &report.schemes;
     let col = |f: &dyn Fn(&SchemeReport) -> String| s.iter().map(f).collect::<Vec<_>>();
     let mut cols = vec![
@@ -92,18 +179,23 @@ fn columns(report: &ComparativeReport) -> Vec<(&'static str, bool, Vec<String>)>
             ("total KiB", true, ranged(report, &|m| m.total_bytes, &kib)),
         ]);
     }
-    cols.push(("merges lost", false, col(&|r| lost_cell(&r.merges_lost))));
+    cols.push(("merges lost", false, col(&|r| lost_cell(&r.merges_lost, verbose))));
     cols
 }
 
 /// How many lost names a table cell lists; longer lists go below the table.
 const LOST_IN_CELL: usize = 8;
 
-fn lost_cell(names: &[String]) -> String {
+fn lost_cell(names: &[String], verbose: bool) -> String {
     match names.len() {
         0 => "-".to_owned(),
         n if n <= LOST_IN_CELL => names.join(", "),
-        n => format!("{}, ... (+{} more, listed below)", names[..LOST_IN_CELL].join(", "), n - LOST_IN_CELL),
+        n => format!(
+            "{}, ... (+{} more, {})",
+            names[..LOST_IN_CELL].join(", "),
+            n - LOST_IN_CELL,
+            if verbose { "listed below" } else { "--verbose lists them" }
+        ),
     }
 }
 
@@ -152,18 +244,25 @@ fn preamble(report: &ComparativeReport) -> Vec<String> {
 }
 
 /// The lines below the table: failures, skipped names, the overhead rule,
-/// the clean check and the snapshot comparison.
-fn notes(report: &ComparativeReport) -> Vec<String> {
+/// the clean check and the snapshot comparison; first, the merges lost of
+/// the schemes of `lost_lists` (those a table cell cut). Long lists are cut
+/// unless `verbose`; the flag returned says whether any was.
+fn notes(report: &ComparativeReport, verbose: bool, lost_lists: &[ReportScheme]) -> (Vec<String>, bool) {
     let mut notes = report.input_notes.clone();
-    for s in report.schemes.iter().filter(|s| s.merges_lost.len() > LOST_IN_CELL) {
-        notes.push(format!("merges lost under {} ({}): {}", s.scheme, s.merges_lost.len(), s.merges_lost.join(", ")));
+    let cut = std::cell::Cell::new(false);
+    let list = |names: &[String]| {
+        cut.set(cut.get() || (!verbose && names.len() > NAMES_SHOWN + 1));
+        name_list(names, verbose)
+    };
+    for s in report.schemes.iter().filter(|s| lost_lists.contains(&s.scheme)) {
+        notes.push(format!("merges lost under {} ({}): {}", s.scheme, s.merges_lost.len(), list(&s.merges_lost)));
     }
     for s in &report.schemes {
         for (name, err) in &s.failures {
             notes.push(format!("{}: creating {name} failed: {err}", s.scheme));
         }
         if !s.memory.skipped_names.is_empty() {
-            notes.push(format!("{}: no handle, workload skipped for: {}", s.scheme, s.memory.skipped_names.join(", ")));
+            notes.push(format!("{}: no handle, workload skipped for: {}", s.scheme, list(&s.memory.skipped_names)));
         }
         if report.options.memory && (s.memory.alloc_failures > 0 || s.memory.free_failures > 0) {
             notes.push(format!(
@@ -214,7 +313,7 @@ fn notes(report: &ComparativeReport) -> Vec<String> {
         });
         if !report.workload_unmatched.is_empty() {
             let groups: Vec<String> = report.workload_unmatched.iter().map(|g| g.names.join("+")).collect();
-            notes.push(format!("no census count for (no objects allocated): {}", groups.join(", ")));
+            notes.push(format!("no census count for (no objects allocated): {}", list(&groups)));
         }
     }
     if let Some(cmp) = &report.snapshot {
@@ -229,9 +328,14 @@ fn notes(report: &ComparativeReport) -> Vec<String> {
             cmp.differing.len(),
             cmp.missing.len()
         ));
-        for (dir, names, got) in &cmp.differing {
+        let shown = if verbose { cmp.differing.len() } else { cmp.differing.len().min(NAMES_SHOWN) };
+        for (dir, names, got) in &cmp.differing[..shown] {
             let got: Vec<String> = got.iter().map(|g| format!("[{}]", g.join(", "))).collect();
             notes.push(format!("snapshot {dir} [{}] replayed as {}", names.join(", "), got.join(" ")));
+        }
+        if shown < cmp.differing.len() {
+            cut.set(true);
+            notes.push(format!("... and {} more directories replayed differently", cmp.differing.len() - shown));
         }
         if !cmp.attributes.is_empty() {
             let list: Vec<String> = cmp
@@ -243,10 +347,15 @@ fn notes(report: &ComparativeReport) -> Vec<String> {
                     format!("{} ({})", a.dir, d.join(", "))
                 })
                 .collect();
+            let shown = if verbose { list.len() } else { list.len().min(NAMES_SHOWN) };
+            if shown < list.len() {
+                cut.set(true);
+            }
             notes.push(format!(
-                "attributes differing from the snapshot in {} directories: {}",
+                "attributes differing from the snapshot in {} directories: {}{}",
                 list.len(),
-                list.join("; ")
+                list[..shown].join("; "),
+                if shown < list.len() { format!("; ... and {} more", list.len() - shown) } else { String::new() }
             ));
         } else {
             notes.push(
@@ -254,49 +363,292 @@ fn notes(report: &ComparativeReport) -> Vec<String> {
             );
         }
     }
-    notes
+    (notes, cut.get())
 }
 
-fn table(report: &ComparativeReport) -> String {
-    let cols = columns(report);
-    let widths: Vec<usize> = cols
-        .iter()
-        .map(|(h, _, cells)| cells.iter().map(|c| c.chars().count()).chain([h.len()]).max().unwrap_or(0))
+/// Lines of an aligned table: `header` (title, right-aligned) and `rows`,
+/// two spaces between columns; the last column is left unpadded. A cell
+/// holding a newline continues on the next line under its column.
+fn aligned(header: &[(&str, bool)], rows: &[Vec<String>]) -> Vec<String> {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .flat_map(|r| r[i].lines().map(|l| l.chars().count()))
+                .chain([header[i].0.len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
-    let mut out = String::new();
-    for line in preamble(report) {
-        let _ = writeln!(out, "{line}");
-    }
-    out.push('\n');
-    let last = cols.len() - 1;
-    let row = |out: &mut String, cells: Vec<(&str, bool)>| {
+    let last = header.len() - 1;
+    let line = |cells: Vec<&str>| {
         let mut line = String::new();
-        for (i, ((text, right), w)) in cells.into_iter().zip(&widths).enumerate() {
+        for (i, text) in cells.into_iter().enumerate() {
             if i > 0 {
                 line.push_str("  ");
             }
-            let pad = w.saturating_sub(text.chars().count());
-            if right {
+            let pad = widths[i].saturating_sub(text.chars().count());
+            if header[i].1 {
                 line.push_str(&" ".repeat(pad));
-                line.push_str(text);
-            } else if i == last {
                 line.push_str(text);
             } else {
                 line.push_str(text);
-                line.push_str(&" ".repeat(pad));
+                if i < last {
+                    line.push_str(&" ".repeat(pad));
+                }
             }
         }
-        let _ = writeln!(out, "{}", line.trim_end());
+        line.trim_end().to_owned()
     };
-    row(&mut out, cols.iter().map(|(h, right, _)| (*h, *right)).collect());
-    for i in 0..report.schemes.len() {
-        row(&mut out, cols.iter().map(|(_, right, cells)| (cells[i].as_str(), *right)).collect());
+    let mut out = vec![line(header.iter().map(|(h, _)| *h).collect())];
+    for r in rows {
+        let parts: Vec<Vec<&str>> = r.iter().map(|c| c.lines().collect()).collect();
+        let height = parts.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        for k in 0..height {
+            out.push(line(parts.iter().map(|p| p.get(k).copied().unwrap_or("")).collect()));
+        }
     }
-    let notes = notes(report);
+    out
+}
+
+/// Where the column of the last cell of a table row starts.
+fn last_column_start(header: &[(&str, bool)], rows: &[Vec<String>]) -> usize {
+    (0..header.len() - 1)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].0.len()]).max().unwrap_or(0) + 2)
+        .sum()
+}
+
+/// The partition table: one row per scheme, the merges lost cut to fit
+/// (the schemes whose list was cut are returned).
+fn partition_table(report: &ComparativeReport) -> (Vec<String>, Vec<ReportScheme>) {
+    let header = [
+        ("scheme", false),
+        ("names", true),
+        ("instances", true),
+        ("shared", true),
+        ("lost", true),
+        ("statics merged", true),
+        ("merges lost", false),
+    ];
+    let mut rows: Vec<Vec<String>> = report
+        .schemes
+        .iter()
+        .map(|r| {
+            vec![
+                r.scheme.name().to_owned(),
+                r.names.to_string(),
+                r.instances().to_string(),
+                r.shared_names.to_string(),
+                r.merges_lost.len().to_string(),
+                format!("{}/{}", r.statics_merged.len(), r.statics.len()),
+                String::new(),
+            ]
+        })
+        .collect();
+    let start = last_column_start(&header, &rows);
+    let room = WIDTH.saturating_sub(start).max(16);
+    let mut cut = Vec::new();
+    for (row, s) in rows.iter_mut().zip(&report.schemes) {
+        let cell = fit_names(&s.merges_lost, room);
+        if cell.ends_with(" more") {
+            cut.push(s.scheme);
+        }
+        *row.last_mut().expect("a row has cells") = cell;
+    }
+    (aligned(&header, &rows), cut)
+}
+
+/// `text` wrapped at `width` columns on spaces.
+fn wrap_at(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// The memory table: one row per scheme (medians with several seeds).
+fn memory_table(report: &ComparativeReport) -> Vec<String> {
+    let header = [
+        ("scheme", false),
+        ("slab pages", true),
+        ("slab KiB", true),
+        ("partial KiB", true),
+        ("sheaf objs", true),
+        ("sheaf KiB", true),
+        ("overhead KiB", true),
+        ("total KiB", true),
+    ];
+    let rows: Vec<Vec<String>> = report
+        .schemes
+        .iter()
+        .map(|r| {
+            let m = &r.memory;
+            vec![
+                r.scheme.name().to_owned(),
+                m.slab_pages.to_string(),
+                kib(m.slab_bytes),
+                kib(m.partial_free_bytes),
+                m.sheaf_objects.to_string(),
+                kib(m.sheaf_object_bytes),
+                kib(m.overhead_bytes),
+                kib(m.total_bytes),
+            ]
+        })
+        .collect();
+    aligned(&header, &rows)
+}
+
+/// With several seeds: each scheme's slab pages and total, median (min–max).
+fn seeds_table(report: &ComparativeReport) -> Vec<String> {
+    let pages = ranged(report, &|m| m.slab_pages, &|v| v.to_string());
+    let total = ranged(report, &|m| m.total_bytes, &kib);
+    let rows: Vec<Vec<String>> = report
+        .schemes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| vec![s.scheme.name().to_owned(), pages[i].clone(), total[i].clone()])
+        .collect();
+    aligned(&[("scheme", false), ("slab pages", true), ("total KiB", true)], &rows)
+}
+
+/// The per-group memory table: the sets of names whose slab pages differ
+/// between schemes, the largest difference first; without `verbose` the
+/// first [`TOP_GROUPS`]. Returns the lines and whether rows were left out.
+fn group_table(report: &ComparativeReport, verbose: bool) -> (Vec<String>, bool) {
+    let parts = super::groups::group_memory(report);
+    let Some(base) = report.schemes.first() else { return (Vec::new(), false) };
+    let mut lines = Vec::new();
+    if parts.is_empty() {
+        lines.push(format!("no group gains or loses a slab page against {}", base.scheme));
+        return (lines, false);
+    }
+    let shown = if verbose { parts.len() } else { parts.len().min(TOP_GROUPS) };
+    lines.extend(wrap(
+        &format!(
+            "slab pages per group at the workload's peak: {} groups differ between schemes{}",
+            parts.len(),
+            if shown < parts.len() { format!(", the {shown} largest differences") } else { String::new() }
+        ),
+        2,
+    ));
+    let mut header: Vec<(&str, bool)> = vec![("group", false)];
+    header.extend(report.schemes.iter().map(|s| (s.scheme.name(), true)));
+    header.push(("names", false));
+    let cell = |p: &super::groups::GroupMemory, i: usize| {
+        if i == 0 { p.pages[0].to_string() } else { signed(p.difference(i)) }
+    };
+    let mut rows: Vec<Vec<String>> = parts[..shown]
+        .iter()
+        .map(|p| {
+            let mut row = vec![p.dirs[0].join("+")];
+            row.extend((0..report.schemes.len()).map(|i| cell(p, i)));
+            row.push(String::new());
+            row
+        })
+        .collect();
+    // The total over every set that differs, and in KiB.
+    let totals: Vec<u64> = (0..report.schemes.len()).map(|i| parts.iter().map(|p| p.pages[i]).sum()).collect();
+    let total_row =
+        |label: &str, unit: &dyn Fn(u64) -> u64| {
+            let mut row = vec![label.to_owned()];
+            row.extend(totals.iter().enumerate().map(|(i, &t)| {
+                if i == 0 { unit(t).to_string() } else { signed(unit(t) as i64 - unit(totals[0]) as i64) }
+            }));
+            row.push(format!("{} groups", parts.len()));
+            row
+        };
+    rows.push(total_row("all of them, pages", &|p| p));
+    rows.push(total_row("all of them, KiB", &super::groups::pages_kib));
+    let start = last_column_start(&header, &rows);
+    let room = WIDTH.saturating_sub(start).max(16);
+    for (row, p) in rows[..shown].iter_mut().zip(&parts) {
+        let names = if verbose { wrap_at(&p.names.join(", "), room).join("\n") } else { fit_names(&p.names, room) };
+        *row.last_mut().expect("a row has cells") = names;
+    }
+    lines.extend(aligned(&header, &rows));
+    lines.extend(wrap(
+        &format!(
+            "group: the {} directories of a set of names that every scheme's groups cover; {}: its slab pages; \
+             the other schemes: pages gained (+) or lost (-) against {} (1 page = {} KiB)",
+            base.scheme,
+            base.scheme,
+            base.scheme,
+            crate::config::PAGE_SIZE / 1024
+        ),
+        2,
+    ));
+    (lines, shown < parts.len())
+}
+
+fn signed(v: i64) -> String {
+    if v == 0 { "0".to_owned() } else { format!("{v:+}") }
+}
+
+fn table(report: &ComparativeReport, text: TextOptions) -> String {
+    let verbose = text.verbose;
+    let mut out = String::new();
+    let push = |out: &mut String, lines: Vec<String>| {
+        for l in lines {
+            let _ = writeln!(out, "{l}");
+        }
+    };
+    for line in preamble(report) {
+        push(&mut out, wrap(&line, 2));
+    }
+    out.push('\n');
+    let (partitions, lost_cut) = partition_table(report);
+    push(&mut out, partitions);
+    push(
+        &mut out,
+        wrap(
+            "instances: groups of names sharing one storage; shared: names sharing storage with another name; \
+             lost: names sharing storage in mainline but with no name here; statics merged: static-set names \
+             sharing storage, of those in the trace",
+            2,
+        ),
+    );
+    let mut groups_cut = false;
+    if report.options.memory {
+        out.push('\n');
+        push(&mut out, memory_table(report));
+        push(
+            &mut out,
+            wrap(
+                "partial: free slots on partial slabs; sheaf objs, sheaf: free objects cached in sheaves; \
+                 overhead and total: defined in the notes",
+                2,
+            ),
+        );
+        if report.seeds.len() > 1 {
+            out.push('\n');
+            let _ = writeln!(out, "over {} seeds, median (min–max):", report.seeds.len());
+            push(&mut out, seeds_table(report));
+        }
+        out.push('\n');
+        let (lines, cut) = group_table(report, verbose);
+        groups_cut = cut;
+        push(&mut out, lines);
+    }
+    // The lists the table cut follow it: in full with --verbose.
+    let lost_lists = if verbose { lost_cut.clone() } else { Vec::new() };
+    let (mut notes, notes_cut) = notes(report, verbose, &lost_lists);
+    if !verbose && (!lost_cut.is_empty() || groups_cut || notes_cut) {
+        notes.push("lists cut with \"+N more\" or \"... and N more\": --verbose gives them in full".to_owned());
+    }
     if !notes.is_empty() {
         out.push('\n');
         for n in notes {
-            let _ = writeln!(out, "{n}");
+            push(&mut out, wrap(&n, 2));
         }
     }
     out
@@ -306,8 +658,8 @@ fn md_escape(text: &str) -> String {
     text.replace('|', "\\|")
 }
 
-fn markdown(report: &ComparativeReport) -> String {
-    let cols = columns(report);
+fn markdown(report: &ComparativeReport, text: TextOptions) -> String {
+    let cols = columns(report, text.verbose);
     let mut out = String::new();
     for line in preamble(report) {
         let _ = writeln!(out, "{}  ", md_escape(&line));
@@ -321,7 +673,17 @@ fn markdown(report: &ComparativeReport) -> String {
         let cells: Vec<String> = cols.iter().map(|(_, _, c)| md_escape(&c[i])).collect();
         let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
-    let notes = notes(report);
+    if report.options.memory {
+        out.push('\n');
+        let _ = writeln!(out, "{}", markdown_groups(report, text.verbose));
+    }
+    let lost_lists: Vec<ReportScheme> = report
+        .schemes
+        .iter()
+        .filter(|s| text.verbose && s.merges_lost.len() > LOST_IN_CELL)
+        .map(|s| s.scheme)
+        .collect();
+    let (notes, _) = notes(report, text.verbose, &lost_lists);
     if !notes.is_empty() {
         out.push('\n');
         for n in notes {
@@ -329,6 +691,38 @@ fn markdown(report: &ComparativeReport) -> String {
         }
     }
     out
+}
+
+/// The per-group memory table as Markdown (the text form's [`group_table`]).
+fn markdown_groups(report: &ComparativeReport, verbose: bool) -> String {
+    let parts = super::groups::group_memory(report);
+    let Some(base) = report.schemes.first() else { return String::new() };
+    if parts.is_empty() {
+        return format!("No group gains or loses a slab page against {}.", base.scheme);
+    }
+    let shown = if verbose { parts.len() } else { parts.len().min(TOP_GROUPS) };
+    let mut out = format!(
+        "Slab pages per group at the workload's peak: {}'s pages, and the pages each other scheme gains (+) \
+         or loses (-) against it; {} groups differ{}.\n\n",
+        base.scheme,
+        parts.len(),
+        if shown < parts.len() { format!(", the {shown} largest differences shown") } else { String::new() }
+    );
+    let names: Vec<&str> = report.schemes.iter().map(|s| s.scheme.name()).collect();
+    let _ = writeln!(out, "| group | {} | names |", names.join(" | "));
+    let _ = writeln!(out, "| --- |{} --- |", " ---: |".repeat(names.len()));
+    for p in &parts[..shown] {
+        let cells: Vec<String> =
+            (0..names.len()).map(|i| if i == 0 { p.pages[0].to_string() } else { signed(p.difference(i)) }).collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            md_escape(&p.dirs[0].join("+")),
+            cells.join(" | "),
+            md_escape(&name_list(&p.names, verbose))
+        );
+    }
+    out.trim_end().to_owned()
 }
 
 fn csv_field(text: &str) -> String {
@@ -457,6 +851,24 @@ fn json_memory(m: &Memory) -> String {
 
 fn json_scheme(s: &SchemeReport, measured: bool) -> String {
     let groups: Vec<String> = s.groups.iter().map(|g| json_strings(&g.names)).collect();
+    // Each group's sysfs directory, with its slab pages at the peak when measured.
+    let directories: Vec<String> = s
+        .groups
+        .iter()
+        .map(|g| {
+            let (pages, kib) = if measured {
+                let pages = s.group_pages(g);
+                (pages.to_string(), super::groups::pages_kib(pages).to_string())
+            } else {
+                ("null".to_owned(), "null".to_owned())
+            };
+            format!(
+                "{{\"dir\":{},\"names\":{},\"slab_pages\":{pages},\"slab_kib\":{kib}}}",
+                json_string(&g.dir),
+                json_strings(&g.names)
+            )
+        })
+        .collect();
     let failures: Vec<String> = s
         .failures
         .iter()
@@ -464,7 +876,7 @@ fn json_scheme(s: &SchemeReport, measured: bool) -> String {
         .collect();
     format!(
         "{{\"scheme\":{},\"names\":{},\"instances\":{},\"shared_names\":{},\"merges_lost\":{},\"statics\":{},\
-         \"statics_merged\":{},\"failures\":[{}],\"groups\":[{}],\"memory\":{}}}",
+         \"statics_merged\":{},\"failures\":[{}],\"groups\":[{}],\"directories\":[{}],\"memory\":{}}}",
         json_string(s.scheme.name()),
         s.names,
         s.instances(),
@@ -474,6 +886,7 @@ fn json_scheme(s: &SchemeReport, measured: bool) -> String {
         json_strings(&s.statics_merged),
         failures.join(","),
         groups.join(","),
+        directories.join(","),
         if measured { json_memory(&s.memory) } else { "null".to_owned() }
     )
 }
@@ -539,10 +952,34 @@ fn json(report: &ComparativeReport) -> String {
             format!("{{\"seed\":{},\"schemes\":[{}]}}", json_string(&format!("{seed:#018x}")), per.join(","))
         })
         .collect();
+    // The per-group memory table: every set of names whose pages differ.
+    let group_memory: Vec<String> = super::groups::group_memory(report)
+        .iter()
+        .map(|p| {
+            let per: Vec<String> = report
+                .schemes
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    format!(
+                        "{{\"scheme\":{},\"dirs\":{},\"slab_pages\":{},\"slab_kib\":{},\"pages_against_baseline\":{}}}",
+                        json_string(s.scheme.name()),
+                        json_strings(&p.dirs[i]),
+                        p.pages[i],
+                        super::groups::pages_kib(p.pages[i]),
+                        p.difference(i)
+                    )
+                })
+                .collect();
+            format!("{{\"names\":{},\"schemes\":[{}]}}", json_strings(&p.names), per.join(","))
+        })
+        .collect();
+    let baseline = report.schemes.first().map_or("null".to_owned(), |s| json_string(s.scheme.name()));
     format!(
         "{{\"trace\":{},\"trace_names\":{},\"census\":{},\"static_set\":{{\"image\":{},\"module\":{}}},\
          \"workload\":{{\"measured\":{},\"seed\":{},\"churn_percent\":{},\"divisor\":{},\"objects\":{},\
-         \"churned\":{},\"unmatched_groups\":[{}]}},\"snapshot\":{},\"input_notes\":{},\"seeds\":[{}],\"schemes\":[{}]}}\n",
+         \"churned\":{},\"unmatched_groups\":[{}]}},\"snapshot\":{},\"input_notes\":{},\"seeds\":[{}],\"schemes\":[{}],\
+         \"group_memory\":{{\"baseline\":{},\"groups\":[{}]}}}}\n",
         json_string(&report.trace_label),
         report.trace_names,
         json_string(&report.census_label),
@@ -558,7 +995,9 @@ fn json(report: &ComparativeReport) -> String {
         snapshot,
         json_strings(&report.input_notes),
         seeds.join(","),
-        schemes.join(",")
+        schemes.join(","),
+        baseline,
+        group_memory.join(",")
     )
 }
 

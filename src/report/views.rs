@@ -201,8 +201,10 @@ fn group_list(groups: &[Vec<String>], limit: usize) -> String {
 }
 
 /// The diff as text for a terminal: group counts and pages, then the split
-/// and joined groups, then every part whose pages changed.
-pub fn render_diff(d: &Diff, memory: bool) -> String {
+/// and joined groups (each cut after six names unless `verbose`), then every
+/// part whose pages changed.
+pub fn render_diff(d: &Diff, memory: bool, verbose: bool) -> String {
+    let limit = if verbose { usize::MAX } else { 6 };
     let [a, b] = &d.sides;
     let total = |s: &DiffSide| s.pages.values().sum::<u64>();
     let mut out = String::new();
@@ -228,8 +230,8 @@ pub fn render_diff(d: &Diff, memory: bool) -> String {
         }
         let _ = writeln!(out, "\n{title} under {} ({}):", b.scheme, list.len());
         for p in list.iter() {
-            let _ = writeln!(out, "  {} {}", p.dirs[0].join(","), group_list(&p.groups[0], 6));
-            let _ = writeln!(out, "    -> {}", group_list(&p.groups[1], 6));
+            let _ = writeln!(out, "  {} {}", p.dirs[0].join(","), group_list(&p.groups[0], limit));
+            let _ = writeln!(out, "    -> {}", group_list(&p.groups[1], limit));
         }
     }
     if split.is_empty() && joined.is_empty() && mixed.is_empty() {
