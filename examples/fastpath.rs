@@ -41,7 +41,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use slabmerge::flags::SlabFlags;
-use slabmerge::{Cache, FreeError, KmemCache, KmemCacheArgs, Object, Scheme, SlabConfig, SlabError, World};
+use slabmerge::{AllocError, Cache, FreeError, KmemCache, KmemCacheArgs, Object, Scheme, SlabConfig, World};
 
 const OBJECT_SIZE: u32 = 64;
 
@@ -97,7 +97,7 @@ fn setup() {
 macro_rules! fast_path {
     ($alloc:ident, $free:ident, $get:expr) => {
         #[inline(never)]
-        fn $alloc() -> Result<Object, SlabError> {
+        fn $alloc() -> Result<Object, AllocError> {
             $get.alloc()
         }
 
@@ -133,7 +133,7 @@ kfree_path!(kfree_viro_v3, VIRO_V3);
 kfree_path!(kfree_primary, PRIMARY);
 
 type CacheFn = fn() -> &'static KmemCache;
-type AllocFn = fn() -> Result<Object, SlabError>;
+type AllocFn = fn() -> Result<Object, AllocError>;
 type FreeFn = fn(Object) -> Result<(), FreeError>;
 
 /// One fast path: its name, the cache it goes through (for the uncounted

@@ -157,6 +157,50 @@ impl fmt::Display for SlabError {
 
 impl std::error::Error for SlabError {}
 
+/// Why `kmem_cache_alloc()` returned NULL. A plain code, so the fast path
+/// builds nothing for the error it does not have; word-sized
+/// (`repr(usize)`), so that it sits where [`crate::Object`]'s pointer sits
+/// and `Result<Object, AllocError>` is a pair of registers (a one-byte error
+/// at another offset makes the result an aggregate returned through memory).
+/// The caller knows which cache it asked; [`crate::KmemCache::alloc_error`]
+/// gives the named [`SlabError`] when one is wanted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(usize)]
+pub enum AllocError {
+    /// `-ENOMEM`: no object, no slab.
+    NoMemory,
+    /// A static instance used before `kmem_cache_setup()`.
+    NotSetUp,
+    /// The instance has been destroyed.
+    Destroyed,
+    /// `kmalloc(0)`: the kernel returns `ZERO_SIZE_PTR`, which is not an object.
+    ZeroSize,
+}
+
+impl AllocError {
+    /// The negative errno the kernel would return.
+    pub fn to_errno(self) -> i32 {
+        -match self {
+            AllocError::NoMemory => ENOMEM,
+            AllocError::NotSetUp | AllocError::Destroyed => ENOENT,
+            AllocError::ZeroSize => EINVAL,
+        }
+    }
+}
+
+impl fmt::Display for AllocError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AllocError::NoMemory => write!(f, "out of memory"),
+            AllocError::NotSetUp => write!(f, "static kmem_cache instance used before kmem_cache_setup()"),
+            AllocError::Destroyed => write!(f, "the cache has been destroyed"),
+            AllocError::ZeroSize => write!(f, "kmalloc(0) returns ZERO_SIZE_PTR, which is not an object"),
+        }
+    }
+}
+
+impl std::error::Error for AllocError {}
+
 /// One kernel-style report: what `pr_warn`, `WARN` or `slab_err` would print.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {

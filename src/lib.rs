@@ -49,6 +49,6 @@ pub use slub::{cpu, layout, storage};
 
 pub use cache::{Cache, FreeError, InstanceKind, InstanceState, KmemCache, Object};
 pub use config::{Scheme, SlabConfig};
-pub use error::{Report, SlabError};
+pub use error::{AllocError, Report, SlabError};
 pub use module::Module;
 pub use world::{CacheInfo, CreateEntry, KmemCacheArgs, World, kmem_cache_destroy};

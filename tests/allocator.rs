@@ -133,11 +133,11 @@ fn checked_frees_return_typed_errors_and_change_nothing() {
     assert!(matches!(unsafe { w.kfree_addr(b.addr() + 8) }, Err(SlabError::NotObjectStart { .. })));
     assert!(matches!(unsafe { w.kfree_addr(0x1000) }, Err(SlabError::NotSlabObject { .. })));
     let refused = other.free(b).unwrap_err();
-    assert!(matches!(refused.error, SlabError::WrongCache { .. }));
+    assert!(matches!(refused.error(), SlabError::WrongCache { .. }));
     let before = c.stats().unwrap();
     assert_eq!(before.live_objects(), 1);
-    let stale = refused.object.addr();
-    drop(refused.object); // the token is given up before its address is freed
+    let stale = refused.addr();
+    drop(refused.into_object()); // the token is given up before its address is freed
     unsafe { w.kfree_addr(stale) }.unwrap();
     assert_eq!(c.stats().unwrap().live_objects(), 0);
     let o = other.alloc().unwrap();

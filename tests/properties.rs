@@ -33,8 +33,8 @@ use slabmerge::flags::*;
 use slabmerge::sysfs::SysfsNode;
 use slabmerge::trace::Trace;
 use slabmerge::{
-    Cache, FreeError, InstanceKind, InstanceState, KmemCache, KmemCacheArgs, Module, Object, Scheme, SlabConfig,
-    SlabError, World, kmem_cache_destroy,
+    Cache, InstanceKind, InstanceState, KmemCache, KmemCacheArgs, Module, Object, Scheme, SlabConfig, SlabError, World,
+    kmem_cache_destroy,
 };
 
 // ---------------------------------------------------------------------------
@@ -249,7 +249,9 @@ impl Sut {
                 expect(op, got, want, None);
             }
             Op::Alloc { via } => {
-                let got = self.cache(*via).alloc().map(|o| self.objects.push(o));
+                let c = self.cache(*via);
+                let got = c.alloc().map_err(|e| c.alloc_error(e));
+                let got = got.map(|o| self.objects.push(o));
                 expect(op, got, want, None);
             }
             Op::Free { obj, via } => {
@@ -257,7 +259,8 @@ impl Sut {
                 let addr = o.addr();
                 let got = match cache_at(w, &self.caches, &self.modules, *via).free(o) {
                     Ok(()) => Ok(()),
-                    Err(FreeError { error, object }) => {
+                    Err(refused) => {
+                        let (error, object) = refused.into_parts();
                         assert_eq!(object.addr(), addr, "a refused free hands the object back");
                         self.objects.insert(*obj, object);
                         Err(error)
@@ -267,7 +270,8 @@ impl Sut {
             }
             Op::Kfree { obj } => {
                 let o = self.objects.remove(*obj);
-                let got = w.kfree(o).map_err(|FreeError { error, object }| {
+                let got = w.kfree(o).map_err(|refused| {
+                    let (error, object) = refused.into_parts();
                     self.objects.insert(*obj, object);
                     error
                 });
@@ -609,15 +613,13 @@ fn destroyed_module_static_with_objects_left_is_unusable() {
         assert!(matches!(m.kmem_cache_destroy(0), Err(SlabError::CacheBusy { objects: 1, .. })));
         let s = m.static_cache(0);
         assert_eq!(s.state(), InstanceState::Destroyed);
-        let alloc = s.alloc().map(|extra| w.kfree(extra).map_err(|e| e.error));
+        let alloc = s.alloc().map(|extra| w.kfree(extra).map_err(|e| e.into_parts().0)).map_err(|e| s.alloc_error(e));
         let shrink = s.shrink();
         let storage = s.storage_id();
         let free = s.free(o);
         let o = match free {
             Ok(()) => None,
-            Err(FreeError { ref error, .. }) if matches!(error, SlabError::CacheDestroyed { .. }) => {
-                free.err().map(|e| e.object)
-            }
+            Err(e) if matches!(e.error(), SlabError::CacheDestroyed { .. }) => Some(e.into_object()),
             Err(e) => panic!("{scheme:?}: {e}"),
         };
         let refused = o.is_some();

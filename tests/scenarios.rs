@@ -8,7 +8,9 @@
 
 use slabmerge::flags::*;
 use slabmerge::sysfs::SysfsNode;
-use slabmerge::{InstanceKind, InstanceState, KmemCacheArgs, Scheme, SlabConfig, SlabError, World, kmem_cache_destroy};
+use slabmerge::{
+    AllocError, InstanceKind, InstanceState, KmemCacheArgs, Scheme, SlabConfig, SlabError, World, kmem_cache_destroy,
+};
 
 mod common;
 use common::world_of as world;
@@ -402,7 +404,8 @@ fn s17_s18_setup_misuse() {
         let err = w.kmem_cache_setup_image(1, "bad", 0, args(), SlabFlags::EMPTY).unwrap_err();
         assert_eq!(err.to_errno(), -22, "size 0: -EINVAL, reported, not success");
         assert_eq!(w.image_static(1).state(), InstanceState::Unused, "a failed setup leaves it unused");
-        assert!(matches!(w.image_static(1).alloc(), Err(SlabError::NotSetUp)));
+        assert_eq!(w.image_static(1).alloc().err(), Some(AllocError::NotSetUp));
+        assert_eq!(w.image_static(1).alloc_error(AllocError::NotSetUp), SlabError::NotSetUp);
         let mut m = w.module_load("ufs", 1);
         m.kmem_cache_setup(0, "m", SIZE, args(), SlabFlags::EMPTY).unwrap();
         m.kmem_cache_destroy(0).unwrap();
@@ -410,7 +413,11 @@ fn s17_s18_setup_misuse() {
             m.kmem_cache_setup(0, "m", SIZE, args(), SlabFlags::EMPTY),
             Err(SlabError::AlreadySetUp { .. })
         ));
-        assert!(matches!(m.static_cache(0).alloc(), Err(SlabError::CacheDestroyed { .. })));
+        let s = m.static_cache(0);
+        assert_eq!(s.alloc().err(), Some(AllocError::Destroyed));
+        assert!(
+            matches!(s.alloc_error(AllocError::Destroyed), SlabError::CacheDestroyed { cache } if cache == s.name())
+        );
         w.module_unload(m).map_err(|e| e.0).unwrap();
     }
 }
@@ -433,8 +440,8 @@ fn s19_s20_frees_through_aliases() {
     w.kfree(c).unwrap();
     let x = other.alloc().unwrap();
     let refused = d2.free(x).unwrap_err();
-    assert!(matches!(&refused.error, SlabError::WrongCache { actual, .. } if actual == "other"));
-    other.free(refused.object).unwrap();
+    assert!(matches!(refused.error(), SlabError::WrongCache { actual, .. } if actual == "other"));
+    other.free(refused.into_object()).unwrap();
     assert_eq!(d1.stats().unwrap().live_objects(), 0);
 }
 

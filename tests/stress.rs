@@ -60,7 +60,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn alloc(&self, object: Result<Object, slabmerge::SlabError>) -> Object {
+    fn alloc(&self, object: Result<Object, slabmerge::AllocError>) -> Object {
         self.allocated.fetch_add(1, Ordering::Relaxed);
         object.expect("alloc")
     }

@@ -366,7 +366,7 @@ impl Workload {
                     Ok(()) => {}
                     Err(refused) => {
                         memory.free_failures += 1;
-                        objects[ch.event as usize] = Some(refused.object);
+                        objects[ch.event as usize] = Some(refused.into_object());
                         continue;
                     }
                 }

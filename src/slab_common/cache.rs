@@ -11,15 +11,16 @@
 use std::fmt;
 use std::ptr::NonNull;
 
-use crate::error::SlabError;
+use crate::error::{AllocError, SlabError};
 use crate::flags::{SLAB_CONSISTENCY_CHECKS, SlabFlags};
 use crate::slab_common::ids::{CacheId, ModuleId};
 use crate::slab_common::sysfs::SysfsFlags;
 use crate::slub::page::PageEntry;
-use crate::slub::slab::StorageRef;
+use crate::slub::percpu::try_local;
+use crate::slub::slab::{Slab, StorageRef};
 use crate::slub::storage::SlabOwner;
-use crate::slub::storage::{CacheStorage, Ctor, FreeCheck};
-use crate::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use crate::slub::storage::{CacheStorage, Ctor, FreeCheck, PcsSlot};
+use crate::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use crate::sync::{Arc, Mutex};
 
 /// Where an instance's memory lives and who created it.
@@ -126,6 +127,14 @@ pub(crate) trait InstanceWorld: Send + Sync {
 /// [`crate::World::kmem_cache_create`] as a [`Cache`] handle.
 #[repr(C)]
 pub struct KmemCache {
+    /// `s->cpu_sheaves`: the first of the storage's per-CPU slots, copied
+    /// here with their number when the storage is installed, so that the
+    /// allocation fast path reads the instance and then the slot, as the
+    /// kernel's reads `s->cpu_sheaves` and then the CPU's sheaves. An alias
+    /// copies its primary's (it installs the same storage). Dangling with
+    /// `nr_cpu_sheaves == 0` while unusable: every fast path misses.
+    cpu_sheaves: AtomicPtr<PcsSlot>,
+    nr_cpu_sheaves: AtomicUsize,
     /// The storage this instance allocates from; null before setup and after destroy.
     storage: AtomicPtr<CacheStorage>,
     /// `s->object_size` (what zeroing allocations clear).
@@ -157,6 +166,8 @@ impl KmemCache {
     #[cfg(not(loom))]
     pub const fn new() -> KmemCache {
         KmemCache {
+            cpu_sheaves: AtomicPtr::new(NonNull::dangling().as_ptr()),
+            nr_cpu_sheaves: AtomicUsize::new(0),
             storage: AtomicPtr::new(std::ptr::null_mut()),
             object_size: AtomicU32::new(0),
             primary_cache: AtomicPtr::new(std::ptr::null_mut()),
@@ -168,6 +179,8 @@ impl KmemCache {
     #[cfg(loom)]
     pub fn new() -> KmemCache {
         KmemCache {
+            cpu_sheaves: AtomicPtr::new(NonNull::dangling().as_ptr()),
+            nr_cpu_sheaves: AtomicUsize::new(0),
             storage: AtomicPtr::new(std::ptr::null_mut()),
             object_size: AtomicU32::new(0),
             primary_cache: AtomicPtr::new(std::ptr::null_mut()),
@@ -194,8 +207,30 @@ impl KmemCache {
         self.storage.load(Ordering::Acquire)
     }
 
+    /// Installs (or, with null, removes) the storage and its hot copies.
+    /// Only while no fast path can run on this instance (before it is
+    /// published, or once its last handle is gone: the lifetime rule of
+    /// [`KmemCache::storage`]).
     pub(crate) fn set_storage(&self, storage: *mut CacheStorage) {
+        // SAFETY: a non-null storage is live: it was just created or is the
+        // primary's, which outlives this instance's use of it.
+        let slots = unsafe { storage.as_ref() }.map_or(&[][..], |s| s.cpu_sheaves.as_slice());
+        let first = if slots.is_empty() { NonNull::dangling().as_ptr() } else { slots.as_ptr().cast_mut() };
+        self.nr_cpu_sheaves.store(slots.len(), Ordering::Relaxed);
+        self.cpu_sheaves.store(first, Ordering::Relaxed);
         self.storage.store(storage, Ordering::Release);
+    }
+
+    /// The instance's copy of `s->cpu_sheaves`.
+    #[inline(always)]
+    fn cpu_sheaves(&self) -> &[PcsSlot] {
+        let first = self.cpu_sheaves.load(Ordering::Relaxed);
+        let nr = self.nr_cpu_sheaves.load(Ordering::Relaxed);
+        // SAFETY: `first` and `nr` are the storage's slots as `set_storage`
+        // copied them (or dangling and 0), and the slots live as long as the
+        // storage, which outlives every use of the instance (the lifetime
+        // rule above). No fast path runs while `set_storage` changes them.
+        unsafe { std::slice::from_raw_parts(first, nr) }
     }
 
     pub(crate) fn set_object_size(&self, size: u32) {
@@ -219,18 +254,47 @@ impl KmemCache {
         !p.is_null() && !std::ptr::eq(p, self)
     }
 
-    /// `kmem_cache_alloc(s, GFP_KERNEL)`.
+    /// `kmem_cache_alloc(s, GFP_KERNEL)`: a pop from this CPU's main sheaf,
+    /// reached through the instance's `s->cpu_sheaves`; everything else
+    /// (first use, an empty sheaf, another context on the CPU, fallback
+    /// mode, an unusable instance) is one cold call.
     #[inline]
-    pub fn alloc(&self) -> Result<Object, SlabError> {
-        let Some(storage) = self.storage() else { return Err(self.unusable()) };
+    pub fn alloc(&self) -> Result<Object, AllocError> {
+        match try_local(self.cpu_sheaves(), |_, pcs| pcs.alloc_hit()) {
+            Some(ptr) => {
+                #[cfg(feature = "slub_stats")]
+                if let Some(storage) = self.storage() {
+                    storage.stat(crate::slub::stat::StatItem::ALLOC_PCS);
+                }
+                Ok(Object { ptr })
+            }
+            None => self.alloc_slow(),
+        }
+    }
+
+    /// `slab_alloc_node()` after a miss of [`KmemCache::alloc`]'s hit path.
+    #[cold]
+    #[inline(never)]
+    fn alloc_slow(&self) -> Result<Object, AllocError> {
+        let Some(storage) = self.storage() else { return Err(self.unusable_alloc()) };
         match storage.slab_alloc() {
             Some(ptr) => Ok(Object { ptr }),
-            None => Err(SlabError::NoMemory),
+            None => Err(AllocError::NoMemory),
+        }
+    }
+
+    /// The named [`SlabError`] of an allocation failure of this instance.
+    #[cold]
+    pub fn alloc_error(&self, error: AllocError) -> SlabError {
+        match error {
+            AllocError::NoMemory => SlabError::NoMemory,
+            AllocError::NotSetUp | AllocError::Destroyed => self.unusable(),
+            AllocError::ZeroSize => SlabError::invalid(error.to_string()),
         }
     }
 
     /// `kmem_cache_zalloc()`: an object with its first `object_size` bytes zeroed.
-    pub fn zalloc(&self) -> Result<Object, SlabError> {
+    pub fn zalloc(&self) -> Result<Object, AllocError> {
         let object = self.alloc()?;
         let len = self.object_size.load(Ordering::Relaxed) as usize;
         // SAFETY: the object is ours and at least `object_size` bytes long
@@ -245,29 +309,51 @@ impl KmemCache {
     /// `CONFIG_SLAB_FREELIST_HARDENED` refuses it (the kernel then leaks it).
     #[inline]
     pub fn free(&self, object: Object) -> Result<(), FreeError> {
-        let Some(storage) = self.storage() else {
-            return Err(FreeError { error: self.unusable(), object });
+        let Some(storage) = self.storage() else { return Err(self.free_unusable(object)) };
+        let PageEntry::Slab(slab) = storage.page_map.lookup(object.addr()) else {
+            return Err(not_slab_object(object));
         };
-        let slab = match storage.page_map.lookup(object.addr()) {
-            PageEntry::Slab(slab) => slab,
-            _ => return Err(FreeError { error: SlabError::NotSlabObject { addr: object.addr() }, object }),
-        };
+        // SAFETY: the token proves the object is allocated, so its slab is live.
+        let (owner, node) = unsafe { (slab.as_ref().storage, slab.as_ref().node) };
+        if !std::ptr::eq(owner.as_ptr(), storage) || storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {
+            return self.free_checked(storage, slab, object);
+        }
+        let ptr = object.into_raw();
+        if try_local(self.cpu_sheaves(), |_, pcs| pcs.free_hit(node, ptr).then_some(())).is_some() {
+            #[cfg(feature = "slub_stats")]
+            storage.stat(crate::slub::stat::StatItem::FREE_PCS);
+            return Ok(());
+        }
+        // SAFETY: allocated object of `slab`, which belongs to `storage`.
+        unsafe { storage.slab_free_slow(slab, ptr) };
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn free_unusable(&self, object: Object) -> FreeError {
+        FreeError::new(self.unusable(), object)
+    }
+
+    /// [`KmemCache::free`] of an object of another cache, or with
+    /// `SLAB_CONSISTENCY_CHECKS` (`free_debug_processing()` first).
+    #[cold]
+    #[inline(never)]
+    fn free_checked(&self, storage: &CacheStorage, slab: NonNull<Slab>, object: Object) -> Result<(), FreeError> {
         // SAFETY: the token proves the object is allocated, so its slab is live.
         let owner = unsafe { slab.as_ref().storage };
         if !std::ptr::eq(owner.as_ptr(), storage) {
             return Err(self.wrong_cache(object, owner));
         }
-        if storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {
-            // SAFETY: slab is live and ours.
-            if let Err(check) = unsafe { storage.free_consistency_checks(slab, object.addr()) } {
-                // A token always names an allocated object start; keep it anyway.
-                let name = self.name();
-                let error = match check {
-                    FreeCheck::NotObjectStart => SlabError::NotObjectStart { cache: name, addr: object.addr() },
-                    FreeCheck::AlreadyFree => SlabError::DoubleFree { cache: name, addr: object.addr() },
-                };
-                return Err(FreeError { error, object });
-            }
+        // SAFETY: slab is live and ours.
+        if let Err(check) = unsafe { storage.free_consistency_checks(slab, object.addr()) } {
+            // A token always names an allocated object start; keep it anyway.
+            let name = self.name();
+            let error = match check {
+                FreeCheck::NotObjectStart => SlabError::NotObjectStart { cache: name, addr: object.addr() },
+                FreeCheck::AlreadyFree => SlabError::DoubleFree { cache: name, addr: object.addr() },
+            };
+            return Err(FreeError::new(error, object));
         }
         let ptr = object.into_raw();
         // SAFETY: allocated object of `slab`, which belongs to `storage`.
@@ -276,7 +362,7 @@ impl KmemCache {
     }
 
     /// `kmem_cache_alloc_bulk()`: all `n` objects or none.
-    pub fn alloc_bulk(&self, n: usize) -> Result<Vec<Object>, SlabError> {
+    pub fn alloc_bulk(&self, n: usize) -> Result<Vec<Object>, AllocError> {
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             match self.alloc() {
@@ -474,6 +560,14 @@ impl KmemCache {
     }
 
     #[cold]
+    fn unusable_alloc(&self) -> AllocError {
+        match self.meta.lock().state {
+            InstanceState::Unused => AllocError::NotSetUp,
+            _ => AllocError::Destroyed,
+        }
+    }
+
+    #[cold]
     fn unusable(&self) -> SlabError {
         let meta = self.meta.lock();
         match meta.state {
@@ -491,7 +585,7 @@ impl KmemCache {
         if let Some(world) = world {
             world.report("kmem_cache_free", Some(self.name()), Some(object.addr()), error.to_string());
         }
-        FreeError { error, object }
+        FreeError::new(error, object)
     }
 }
 
@@ -533,6 +627,7 @@ impl CacheStorage {
 /// `kfree()` does), which is safe.
 #[must_use = "an object that is never freed is leaked"]
 #[derive(PartialEq, Eq, Hash)]
+#[repr(transparent)]
 pub struct Object {
     ptr: NonNull<u8>,
 }
@@ -568,18 +663,50 @@ impl fmt::Debug for Object {
     }
 }
 
+/// The refusal of a free whose address is in no slab of the world.
+#[cold]
+#[inline(never)]
+pub(crate) fn not_slab_object(object: Object) -> FreeError {
+    FreeError::new(SlabError::NotSlabObject { addr: object.addr() }, object)
+}
+
 /// A refused free: the error, and the object, still allocated and still yours.
+///
+/// Boxed, and built only on refusal: `Result<(), FreeError>` is one word
+/// (null is `Ok`), so a free fast path returns it in a register.
 #[derive(Debug)]
-pub struct FreeError {
+pub struct FreeError(Box<(SlabError, Object)>);
+
+impl FreeError {
+    #[cold]
+    pub(crate) fn new(error: SlabError, object: Object) -> FreeError {
+        FreeError(Box::new((error, object)))
+    }
+
     /// Why the free was refused.
-    pub error: SlabError,
+    pub fn error(&self) -> &SlabError {
+        &self.0.0
+    }
+
+    /// The refused object's address.
+    pub fn addr(&self) -> usize {
+        self.0.1.addr()
+    }
+
     /// The object, unchanged.
-    pub object: Object,
+    pub fn into_object(self) -> Object {
+        self.0.1
+    }
+
+    /// The error and the object.
+    pub fn into_parts(self) -> (SlabError, Object) {
+        *self.0
+    }
 }
 
 impl fmt::Display for FreeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.error.fmt(f)
+        self.error().fmt(f)
     }
 }
 

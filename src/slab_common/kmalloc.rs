@@ -5,13 +5,14 @@
 //! `kfree`) and the `free_consistency_checks()` side of `slub_debug=F`.
 
 use crate::config::{KMALLOC_MAX_SIZE, PAGE_SIZE};
-use crate::error::SlabError;
+use crate::error::{AllocError, SlabError};
 use crate::flags::SLAB_CONSISTENCY_CHECKS;
 use crate::slab_common::cache::{FreeError, KmemCache, Object};
 use crate::slab_common::registry::InstPtr;
 use crate::slab_common::world::World;
 use crate::slub::layout::get_order;
 use crate::slub::page::PageEntry;
+use crate::slub::percpu::try_local;
 use crate::slub::storage::FreeCheck;
 
 /// The kmalloc size classes of `kmalloc_caches[KMALLOC_NORMAL]` (x86_64, 4 KiB pages).
@@ -20,33 +21,95 @@ pub const KMALLOC_SIZES: [u32; 13] = [8, 16, 32, 64, 96, 128, 192, 256, 512, 102
 /// `KMALLOC_MAX_CACHE_SIZE`: larger requests go to the page allocator.
 pub const KMALLOC_MAX_CACHE_SIZE: usize = 2 * PAGE_SIZE;
 
+/// Mirrors `kmalloc_size_index[]` (mm/slab_common.c; `size_index[]` before
+/// 6.10): the size class of a request of up to 192 bytes, by `(size - 1) / 8`.
+/// The kernel stores `kmalloc_caches[]` indices (3 = 8 bytes, 1 = 96, 2 =
+/// 192, `k` = `2^k` otherwise); this table stores the position of the same
+/// class in [`KMALLOC_SIZES`].
+const KMALLOC_SIZE_INDEX: [u8; 24] = [
+    0, // 8
+    1, // 16
+    2, 2, // 24, 32
+    3, 3, 3, 3, // 40 .. 64
+    4, 4, 4, 4, // 72 .. 96
+    5, 5, 5, 5, // 104 .. 128
+    6, 6, 6, 6, 6, 6, 6, 6, // 136 .. 192
+];
+
+/// Mirrors `kmalloc_slab()`'s index: `kmalloc_size_index[size_index_elem(size)]`
+/// up to 192 bytes, `fls(size - 1)` above (as a position in [`KMALLOC_SIZES`],
+/// whose 256-byte class is the kernel's index 8). `size` is in
+/// `1..=KMALLOC_MAX_CACHE_SIZE`.
+#[inline(always)]
+pub(crate) fn kmalloc_index(size: usize) -> usize {
+    debug_assert!((1..=KMALLOC_MAX_CACHE_SIZE).contains(&size));
+    if size <= 192 {
+        KMALLOC_SIZE_INDEX[(size - 1) / 8] as usize
+    } else {
+        // fls(size - 1) - 1: 193..=256 -> 7 (256), ..., 4097..=8192 -> 12.
+        (usize::BITS - (size - 1).leading_zeros()) as usize - 1
+    }
+}
+
 impl World {
-    /// Mirrors `kmalloc(size, GFP_KERNEL)`.
-    pub fn kmalloc(&self, size: usize) -> Result<Object, SlabError> {
-        if size == 0 {
-            return Err(SlabError::invalid("kmalloc(0) returns ZERO_SIZE_PTR, which is not an object"));
+    /// Mirrors `kmalloc(size, GFP_KERNEL)`: the size class by
+    /// `kmalloc_slab()`, or whole pages above `KMALLOC_MAX_CACHE_SIZE`.
+    /// `kmalloc(0)` is refused ([`AllocError::ZeroSize`]): the kernel's
+    /// `ZERO_SIZE_PTR` is not an object.
+    #[inline]
+    pub fn kmalloc(&self, size: usize) -> Result<Object, AllocError> {
+        if size.wrapping_sub(1) >= KMALLOC_MAX_CACHE_SIZE {
+            return self.kmalloc_other(size);
         }
-        if size > KMALLOC_MAX_CACHE_SIZE {
-            return self.kmalloc_large(size);
+        match self.kmalloc.get(kmalloc_index(size)) {
+            Some(cache) => cache.get().alloc(),
+            None => Err(AllocError::NotSetUp),
         }
-        let index = KMALLOC_SIZES.iter().position(|&s| s as usize >= size).expect("size <= 8 KiB");
-        let cache = self.kmalloc.get(index).ok_or(SlabError::NotSetUp)?;
-        cache.get().alloc()
     }
 
-    /// Mirrors `__kmalloc_large_node()`: whole pages, marked in the page map.
-    fn kmalloc_large(&self, size: usize) -> Result<Object, SlabError> {
+    /// `kmalloc(0)` and `__kmalloc_large_node()`: whole pages, marked in the page map.
+    #[cold]
+    fn kmalloc_other(&self, size: usize) -> Result<Object, AllocError> {
+        if size == 0 {
+            return Err(AllocError::ZeroSize);
+        }
         if size > KMALLOC_MAX_SIZE {
-            return Err(SlabError::NoMemory);
+            return Err(AllocError::NoMemory);
         }
         let order = get_order(size);
-        let pages = self.core.memory.pages.alloc(order).ok_or(SlabError::NoMemory)?;
+        let pages = self.core.memory.pages.alloc(order).ok_or(AllocError::NoMemory)?;
         self.core.memory.map.set(pages.as_ptr() as usize, 1 << order, PageEntry::Large { head: true, order });
         Ok(Object::from_raw(pages))
     }
 
     /// Mirrors `kfree()`: the object's slab names its cache; no cache argument.
+    #[inline]
     pub fn kfree(&self, object: Object) -> Result<(), FreeError> {
+        let PageEntry::Slab(slab) = self.page_map.lookup(object.addr()) else {
+            return self.kfree_other(object);
+        };
+        // SAFETY: the token proves the object is allocated, so its slab and
+        // the slab's storage (`slab->slab_cache`) are live.
+        let (storage, node) = unsafe { (slab.as_ref().storage.as_ref(), slab.as_ref().node) };
+        if storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {
+            return self.kfree_other(object);
+        }
+        let ptr = object.into_raw();
+        if try_local(storage.cpu_sheaves.as_slice(), |_, pcs| pcs.free_hit(node, ptr).then_some(())).is_some() {
+            #[cfg(feature = "slub_stats")]
+            storage.stat(crate::slub::stat::StatItem::FREE_PCS);
+            return Ok(());
+        }
+        // SAFETY: allocated object of `slab`, which belongs to `storage`.
+        unsafe { storage.slab_free_slow(slab, ptr) };
+        Ok(())
+    }
+
+    /// [`World::kfree`] of a checked cache's object, a large allocation, or
+    /// an address in no slab.
+    #[cold]
+    #[inline(never)]
+    fn kfree_other(&self, object: Object) -> Result<(), FreeError> {
         match self.page_map.lookup(object.addr()) {
             PageEntry::Slab(slab) => {
                 // SAFETY: the token proves the object is allocated, so its
@@ -56,7 +119,7 @@ impl World {
                     // SAFETY: live slab of this storage.
                     if let Err(check) = unsafe { storage.free_consistency_checks(slab, object.addr()) } {
                         let error = check_error(check, storage.primary_name(), object.addr());
-                        return Err(FreeError { error, object });
+                        return Err(FreeError::new(error, object));
                     }
                 }
                 let ptr = object.into_raw();
@@ -75,7 +138,7 @@ impl World {
             _ => {
                 let error = SlabError::NotSlabObject { addr: object.addr() };
                 self.core.report("kfree", None, Some(object.addr()), error.to_string());
-                Err(FreeError { error, object })
+                Err(FreeError::new(error, object))
             }
         }
     }
@@ -144,7 +207,10 @@ impl World {
 
     /// The normal kmalloc cache for `size` bytes, if this world has them.
     pub fn kmalloc_cache(&self, size: usize) -> Option<&KmemCache> {
-        KMALLOC_SIZES.iter().position(|&s| s as usize >= size).and_then(|i| self.kmalloc.get(i)).map(InstPtr::get)
+        if !(1..=KMALLOC_MAX_CACHE_SIZE).contains(&size) {
+            return None;
+        }
+        self.kmalloc.get(kmalloc_index(size)).map(InstPtr::get)
     }
 }
 
@@ -152,5 +218,21 @@ fn check_error(check: FreeCheck, cache: String, addr: usize) -> SlabError {
     match check {
         FreeCheck::NotObjectStart => SlabError::NotObjectStart { cache, addr },
         FreeCheck::AlreadyFree => SlabError::DoubleFree { cache, addr },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// mm/slab_common.c: `kmalloc_slab()` through `kmalloc_size_index[]` and
+    /// `fls()` picks the smallest class that holds the request, for every
+    /// size a kmalloc cache serves (96 and 192 included).
+    #[test]
+    fn kmalloc_index_is_the_smallest_class_that_holds_the_size() {
+        for size in 1..=KMALLOC_MAX_CACHE_SIZE {
+            let want = KMALLOC_SIZES.iter().position(|&s| s as usize >= size).unwrap();
+            assert_eq!(kmalloc_index(size), want, "kmalloc({size})");
+        }
     }
 }

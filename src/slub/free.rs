@@ -21,8 +21,10 @@ impl CacheStorage {
     pub(crate) unsafe fn slab_free(&self, slab: NonNull<Slab>, object: NonNull<u8>) {
         let pushed = self.cpu_sheaves.with_local_or(
             |slot, pcs| {
+                // Mirrors `slab_nid(slab) == numa_mem_id()`: only local
+                // objects go into this CPU's sheaves.
                 // SAFETY: slab is live while it has an allocated object.
-                let local = self.nodes.len() == 1 || unsafe { slab.as_ref().node } as usize == self.node_of_slot(slot);
+                let local = unsafe { slab.as_ref().node } == pcs.node;
                 local && self.free_to_pcs(slot, pcs, object)
             },
             || false,
@@ -32,6 +34,18 @@ impl CacheStorage {
             // SAFETY: forwarded.
             unsafe { self.__slab_free(slab, object) };
         }
+    }
+
+    /// [`CacheStorage::slab_free`] out of line: what an instance's free fast
+    /// path calls after its hit path missed.
+    ///
+    /// # Safety
+    /// As for [`CacheStorage::slab_free`].
+    #[cold]
+    #[inline(never)]
+    pub(crate) unsafe fn slab_free_slow(&self, slab: NonNull<Slab>, object: NonNull<u8>) {
+        // SAFETY: forwarded.
+        unsafe { self.slab_free(slab, object) }
     }
 
     /// Mirrors `free_to_pcs()`: push into the CPU's main sheaf. Runs inside

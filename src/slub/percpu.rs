@@ -477,6 +477,24 @@ impl<T> Slot<T> {
     }
 }
 
+/// The owner's fast path on the calling thread's CPU slot of `slots`, and
+/// nothing else: `f(slot index, data)` runs in the critical section on a
+/// hit; any miss (another owner, a remote at work, a nested entry, fallback
+/// mode, first use, or no slots at all) returns `None` without entering a
+/// slow path, so that the caller's one cold call takes it with nothing live.
+/// The instance-level fast paths use it on their copy of `s->cpu_sheaves`.
+#[inline(always)]
+pub fn try_local<T, R>(slots: &[Slot<T>], f: impl FnOnce(usize, &mut T) -> Option<R>) -> Option<R> {
+    let rec = thread::current_ptr();
+    // SAFETY: `rec` is this thread's live record or the static dummy.
+    let cpu = unsafe { (*rec).cpu.load(Relaxed) } as usize;
+    // No modulo here: a CPU id beyond the slots is a miss, and the slow
+    // path maps it (`index_of`).
+    let slot = slots.get(cpu)?;
+    let mut g = slot.try_fast(rec)?;
+    g.with_mut(|d| f(cpu, d))
+}
+
 impl<T> Drop for Slot<T> {
     fn drop(&mut self) {
         let owner = self.owner.load(Relaxed);
@@ -526,6 +544,11 @@ impl<T> PerCpu<T> {
     /// Slot `i`.
     pub fn slot(&self, i: usize) -> &Slot<T> {
         &self.slots[i]
+    }
+
+    /// All slots, as a slice (what an instance copies as its hot field).
+    pub fn as_slice(&self) -> &[Slot<T>] {
+        &self.slots
     }
 
     /// All slots.

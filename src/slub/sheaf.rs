@@ -124,6 +124,9 @@ pub(crate) struct PerCpuSheaves {
     pub(crate) main: NonNull<SlabSheaf>,
     /// `pcs->spare`: empty, full or none.
     pub(crate) spare: Option<NonNull<SlabSheaf>>,
+    /// `numa_mem_id()` of this CPU: the node whose objects the free fast
+    /// path may keep in these sheaves (`slab_nid(slab) == numa_mem_id()`).
+    pub(crate) node: u32,
 }
 
 // SAFETY: the sheaves belong to the storage; the per-cpu slot hands the
@@ -131,8 +134,39 @@ pub(crate) struct PerCpuSheaves {
 unsafe impl Send for PerCpuSheaves {}
 
 impl PerCpuSheaves {
-    pub(crate) fn new(main: NonNull<SlabSheaf>) -> PerCpuSheaves {
-        PerCpuSheaves { main, spare: None }
+    pub(crate) fn new(main: NonNull<SlabSheaf>, node: u32) -> PerCpuSheaves {
+        PerCpuSheaves { main, spare: None, node }
+    }
+
+    /// The hit of `alloc_from_pcs()`: pop from the main sheaf, `None` if it
+    /// is empty (the slow path swaps or refills it). Only inside the CPU's
+    /// critical section, which the `&mut` stands for.
+    #[inline(always)]
+    pub(crate) fn alloc_hit(&mut self) -> Option<NonNull<u8>> {
+        // SAFETY: inside the critical section the main sheaf is ours; it is
+        // never null while the cache lives.
+        if unsafe { self.main.as_ref().size } == 0 {
+            return None;
+        }
+        // SAFETY: as above, and the sheaf is not empty.
+        let object = unsafe { SlabSheaf::pop(self.main) };
+        // SAFETY: sheaves only hold object addresses, never null.
+        Some(unsafe { NonNull::new_unchecked(object) })
+    }
+
+    /// The hit of `free_to_pcs()`: push a local object (`slab_nid(slab) ==
+    /// numa_mem_id()`, `node` being the slab's) into a main sheaf with room;
+    /// false otherwise (the slow path replaces a full main or frees to the slab).
+    #[inline(always)]
+    pub(crate) fn free_hit(&mut self, node: u32, object: NonNull<u8>) -> bool {
+        let main = self.main;
+        // SAFETY: inside the critical section the main sheaf is ours.
+        if node != self.node || unsafe { main.as_ref().size == main.as_ref().capacity } {
+            return false;
+        }
+        // SAFETY: as above, and the sheaf has room.
+        unsafe { SlabSheaf::push(main, object.as_ptr()) };
+        true
     }
 }
 

@@ -206,9 +206,9 @@ impl CacheStorage {
         let ptr = NonNull::from(Box::leak(storage));
         let capacity = layout.sheaf_capacity;
         let mut pcs = Vec::with_capacity(nr_cpus as usize);
-        for _ in 0..nr_cpus.max(1) {
+        for cpu in 0..nr_cpus.max(1) {
             match SlabSheaf::alloc(StorageRef(ptr.cast()), capacity) {
-                Some(main) => pcs.push(PerCpuSheaves::new(main)),
+                Some(main) => pcs.push(PerCpuSheaves::new(main, cpu % nr_nodes.max(1))),
                 None => {
                     for p in pcs {
                         // SAFETY: these sheaves were just allocated and are referenced nowhere else.

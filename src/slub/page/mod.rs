@@ -51,6 +51,9 @@ impl PageEntry {
         }
     }
 
+    /// Inline on every path: `virt_to_slab()` on the free fast path is this
+    /// and the loads before it.
+    #[inline(always)]
     pub(super) fn decode(word: usize) -> PageEntry {
         if word == 0 {
             PageEntry::None
