@@ -17,8 +17,9 @@ entries of one group measured in the same run. This script:
 
 Baselines: alloc_free_pair and batch_1000 compare with slabmerge at the same
 object size; kmem_cache_alloc_free with mainline/dynamic; every other group
-with mainline. `--baseline GROUP=ID` overrides one ({value} in ID stands for
-the entry's parameter).
+with mainline; threads with the same allocator on one thread, remote_free
+with mimalloc. `--baseline GROUP=ID` overrides one ({function} in ID stands
+for the entry's function name, {value} for the entry's parameter).
 
 criterion documents its JSON files as private; this reads the layout of
 criterion 0.8 (pinned by Cargo.lock) and stops with a message if it changes.
@@ -37,6 +38,10 @@ DEFAULT_BASELINES = {
     "alloc_free_pair": "slabmerge/{value}",
     "batch_1000": "slabmerge/{value}",
     "kmem_cache_alloc_free": "mainline/dynamic",
+    # Each allocator against itself on one thread: 2 threads scale perfectly
+    # at ratio 1.0 (throughput 2 / ratio).
+    "threads": "{function}/1",
+    "remote_free": "mimalloc",
 }
 FALLBACK_BASELINE = "mainline"
 BENCHES = ["allocator", "schemes"]
@@ -62,9 +67,9 @@ def load_run(directory):
     return entries
 
 
-def baseline_id(group, value, baselines):
+def baseline_id(group, value, baselines, entry_id=""):
     spec = baselines.get(group, FALLBACK_BASELINE)
-    return spec.replace("{value}", value or "")
+    return spec.replace("{value}", value or "").replace("{function}", entry_id.split("/")[0])
 
 
 def fmt_time(ns):
@@ -85,7 +90,7 @@ def report(directories, baselines):
                 continue
             median, value, elements = run[(group, entry_id)]
             times.append(median)
-            base = run.get((group, baseline_id(group, value, baselines)))
+            base = run.get((group, baseline_id(group, value, baselines, entry_id)))
             if base is not None:
                 ratios.append(median / base[0])
         rows.append((group, entry_id, times, ratios, elements))
@@ -97,7 +102,7 @@ def report(directories, baselines):
     print("|---|---|---|---:|---:|---:|---|")
     for group, entry_id, times, ratios, elements in rows:
         value = next((run[(group, entry_id)][1] for run in runs if (group, entry_id) in run), None)
-        base = baseline_id(group, value, baselines)
+        base = baseline_id(group, value, baselines, entry_id)
         time = statistics.median(times)
         per_element = fmt_time(time / elements) if elements else ""
         ratio = f"{statistics.median(ratios):.3f}" if ratios else "n/a"

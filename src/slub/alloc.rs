@@ -13,13 +13,15 @@ use super::storage::{CacheStorage, NodeLists, discard_slab};
 use crate::slub::page::PageEntry;
 
 impl CacheStorage {
-    /// Mirrors `slab_alloc_node()`: the per-cpu sheaves, then the slab lists.
-    /// A miss (another thread owns this CPU's slot, a remote flush holds it,
-    /// first use or a steal in the fallback's slow entry) takes the slab path
-    /// of the CPU's node.
-    #[inline]
+    /// Mirrors `slab_alloc_node()` after an instance's hit path
+    /// (`KmemCache::alloc`) missed: the per-cpu sheaves without a second
+    /// owner's attempt (the fallback's trylock, a claim or steal, or the
+    /// owner's entry again to swap or refill an empty main sheaf), then the
+    /// slab lists of the CPU's node. Out of line: the hit path's one call.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn slab_alloc(&self) -> Option<NonNull<u8>> {
-        match self.cpu_sheaves.with_local_or(|slot, pcs| self.alloc_from_pcs(slot, pcs), || None) {
+        match self.cpu_sheaves.with_local_after_miss(|slot, pcs| self.alloc_from_pcs(slot, pcs), || None) {
             Some(object) => Some(object),
             None => self.slab_alloc_slow(self.node_of_slot(self.cpu_sheaves.current_index())),
         }

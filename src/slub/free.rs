@@ -19,16 +19,8 @@ impl CacheStorage {
     /// `object` is an allocated object of `slab`, which belongs to this storage.
     #[inline]
     pub(crate) unsafe fn slab_free(&self, slab: NonNull<Slab>, object: NonNull<u8>) {
-        let pushed = self.cpu_sheaves.with_local_or(
-            |slot, pcs| {
-                // Mirrors `slab_nid(slab) == numa_mem_id()`: only local
-                // objects go into this CPU's sheaves.
-                // SAFETY: slab is live while it has an allocated object.
-                let local = unsafe { slab.as_ref().node } == pcs.node;
-                local && self.free_to_pcs(slot, pcs, object)
-            },
-            || false,
-        );
+        let pushed =
+            self.cpu_sheaves.with_local_or(|slot, pcs| self.free_to_local_pcs(slot, pcs, slab, object), || false);
         if !pushed {
             self.stat(FREE_SLOWPATH);
             // SAFETY: forwarded.
@@ -36,16 +28,37 @@ impl CacheStorage {
         }
     }
 
-    /// [`CacheStorage::slab_free`] out of line: what an instance's free fast
-    /// path calls after its hit path missed.
+    /// [`CacheStorage::slab_free`] after an instance's hit path missed: out
+    /// of line, and without a second owner's attempt.
     ///
     /// # Safety
     /// As for [`CacheStorage::slab_free`].
     #[cold]
     #[inline(never)]
     pub(crate) unsafe fn slab_free_slow(&self, slab: NonNull<Slab>, object: NonNull<u8>) {
-        // SAFETY: forwarded.
-        unsafe { self.slab_free(slab, object) }
+        let pushed = self
+            .cpu_sheaves
+            .with_local_after_miss(|slot, pcs| self.free_to_local_pcs(slot, pcs, slab, object), || false);
+        if !pushed {
+            self.stat(FREE_SLOWPATH);
+            // SAFETY: forwarded.
+            unsafe { self.__slab_free(slab, object) };
+        }
+    }
+
+    /// `slab_free()`'s test and `free_to_pcs()`: only objects of this CPU's
+    /// node (`slab_nid(slab) == numa_mem_id()`) go into its sheaves.
+    #[inline(always)]
+    fn free_to_local_pcs(
+        &self,
+        slot: usize,
+        pcs: &mut PerCpuSheaves,
+        slab: NonNull<Slab>,
+        object: NonNull<u8>,
+    ) -> bool {
+        // SAFETY: slab is live while it has an allocated object.
+        let local = unsafe { slab.as_ref().node } == pcs.node;
+        local && self.free_to_pcs(slot, pcs, object)
     }
 
     /// Mirrors `free_to_pcs()`: push into the CPU's main sheaf. Runs inside

@@ -615,6 +615,18 @@ impl<T> PerCpu<T> {
         self.with_local_or_slow(rec, idx, f, miss)
     }
 
+    /// [`PerCpu::with_local_or`] after the caller's own [`try_local`]
+    /// missed: the same entry without repeating the owner's attempt (the
+    /// fallback's trylock, a claim, a steal, or the owner's entry again when
+    /// the miss was the caller's, an empty or full sheaf).
+    #[inline]
+    pub fn with_local_after_miss<R>(&self, f: impl FnOnce(usize, &mut T) -> R, miss: impl FnOnce() -> R) -> R {
+        let rec = thread::current_ptr();
+        // SAFETY: `rec` is this thread's live record or the static dummy.
+        let idx = self.index_of(unsafe { (*rec).cpu.load(Relaxed) });
+        self.with_local_or_slow(rec, idx, f, miss)
+    }
+
     #[cold]
     #[inline(never)]
     fn with_local_or_slow<R>(
