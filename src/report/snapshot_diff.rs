@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use super::render::WIDTH;
 use crate::input::snapshot::{Coverage, Format, Known, Snapshot};
 
 /// Live counts of one cache, or of a set of caches.
@@ -328,6 +329,33 @@ fn group_list(groups: &[Vec<String>], limit: usize) -> String {
     if shown.is_empty() { "(none)".to_owned() } else { shown.join(" ") }
 }
 
+/// Writes `lead` then the words of `text`, wrapped at [`WIDTH`] columns,
+/// continuation lines indented by `indent` spaces (`lead` is kept as it is,
+/// so table columns stay aligned).
+fn push_wrapped(out: &mut String, lead: &str, text: &str, indent: usize) {
+    let mut line = lead.to_owned();
+    let mut width = lead.chars().count();
+    let mut words = 0;
+    for word in text.split_whitespace() {
+        let w = word.chars().count();
+        if words > 0 && width + 1 + w > WIDTH {
+            out.push_str(&line);
+            out.push('\n');
+            line = " ".repeat(indent);
+            (width, words) = (indent, 0);
+        }
+        if words > 0 || !line.is_empty() && !line.ends_with(' ') {
+            line.push(' ');
+            width += 1;
+        }
+        line.push_str(word);
+        width += w;
+        words += 1;
+    }
+    out.push_str(&line);
+    out.push('\n');
+}
+
 fn signed(a: u64, b: u64) -> String {
     if b >= a { format!("+{}", b - a) } else { format!("-{}", a - b) }
 }
@@ -341,8 +369,8 @@ pub fn render_snapshot_diff(d: &SnapshotDiff, verbose: bool) -> String {
     let [a, b] = &d.sides;
     let mut out = String::new();
     let _ = writeln!(out, "diff of two snapshots");
-    let _ = writeln!(out, "A: {} ({})", a.label, a.formats_text());
-    let _ = writeln!(out, "B: {} ({})", b.label, b.formats_text());
+    push_wrapped(&mut out, "A:", &format!("{} ({})", a.label, a.formats_text()), 3);
+    push_wrapped(&mut out, "B:", &format!("{} ({})", b.label, b.formats_text()), 3);
     let _ = writeln!(
         out,
         "names: A {}, B {}; instances: A {}, B {}",
@@ -367,7 +395,7 @@ pub fn render_snapshot_diff(d: &SnapshotDiff, verbose: bool) -> String {
     if !d.partial.is_empty() {
         let _ = writeln!(out, "\npartial comparison:");
         for p in &d.partial {
-            let _ = writeln!(out, "  {p}");
+            push_wrapped(&mut out, "  ", p, 4);
         }
     }
     let lists: [(&str, &Vec<String>); 4] = [
@@ -378,7 +406,7 @@ pub fn render_snapshot_diff(d: &SnapshotDiff, verbose: bool) -> String {
     ];
     for (title, names) in lists {
         if !names.is_empty() {
-            let _ = writeln!(out, "\n{title} ({}): {}", names.len(), cut(names, names_limit));
+            push_wrapped(&mut out, &format!("\n{title} ({}):", names.len()), &cut(names, names_limit), 2);
         }
     }
     if d.disappeared.is_empty() && d.appeared.is_empty() && d.not_listed.iter().all(Vec::is_empty) {
@@ -396,8 +424,10 @@ pub fn render_snapshot_diff(d: &SnapshotDiff, verbose: bool) -> String {
             any = true;
             let _ = writeln!(out, "\n{title} in B ({}):", list.len());
             for p in list {
-                let _ = writeln!(out, "  {} {}", p.dirs[0].join(","), group_list(&p.groups[0], group_limit));
-                let _ = writeln!(out, "    -> {} {}", p.dirs[1].join(","), group_list(&p.groups[1], group_limit));
+                let before = format!("{} {}", p.dirs[0].join(","), group_list(&p.groups[0], group_limit));
+                push_wrapped(&mut out, "  ", &before, 6);
+                let after = format!("{} {}", p.dirs[1].join(","), group_list(&p.groups[1], group_limit));
+                push_wrapped(&mut out, "    ->", &after, 6);
             }
         }
         if !any {
@@ -441,9 +471,8 @@ pub fn render_snapshot_diff(d: &SnapshotDiff, verbose: bool) -> String {
                 } else {
                     format!(" ({})", cut(&p.names, if verbose { usize::MAX } else { 3 }))
                 };
-                let _ = writeln!(
-                    out,
-                    "  {:>7} {:>7} {:>7}  {:>9} {:>9} {:>8}  {dirs}{names}",
+                let lead = format!(
+                    "  {:>7} {:>7} {:>7}  {:>9} {:>9} {:>8}  ",
                     x.pages,
                     y.pages,
                     signed(x.pages, y.pages),
@@ -451,6 +480,8 @@ pub fn render_snapshot_diff(d: &SnapshotDiff, verbose: bool) -> String {
                     y.objects,
                     signed(x.objects, y.objects)
                 );
+                let indent = lead.len();
+                push_wrapped(&mut out, &lead, &format!("{dirs}{names}"), indent);
             }
         }
     }
