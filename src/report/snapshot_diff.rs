@@ -31,7 +31,12 @@ pub struct Counts {
 impl std::ops::Add for Counts {
     type Output = Counts;
     fn add(self, o: Counts) -> Counts {
-        Counts { objects: self.objects + o.objects, slabs: self.slabs + o.slabs, pages: self.pages + o.pages }
+        // Saturating: the counts are the input's, and an input may say anything.
+        Counts {
+            objects: self.objects.saturating_add(o.objects),
+            slabs: self.slabs.saturating_add(o.slabs),
+            pages: self.pages.saturating_add(o.pages),
+        }
     }
 }
 
@@ -486,4 +491,48 @@ pub fn render_snapshot_diff(d: &SnapshotDiff, verbose: bool) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::snapshot::read_snapshot_bytes;
+
+    const HEAD: &str = "slabinfo - version: 2.1\n";
+
+    fn line(name: &str, objects: u64, slabs: u64, pages: u64) -> String {
+        format!("{name} {objects} {objects} 64 64 {pages} : tunables 0 0 0 : slabdata {slabs} {slabs} 0\n")
+    }
+
+    /// Counts at the top of u64 (a corrupt or hostile input) saturate
+    /// instead of overflowing.
+    #[test]
+    fn huge_counts_saturate() {
+        let big = u64::MAX - 1;
+        let a =
+            read_snapshot_bytes("a", format!("{HEAD}{}{}", line("x", big, big, 8), line("y", big, big, 1)).as_bytes())
+                .unwrap();
+        let b = read_snapshot_bytes("b", format!("{HEAD}{}", line("x", 1, 1, 1)).as_bytes()).unwrap();
+        let d = snapshot_diff("a", &a, "b", &b);
+        assert_eq!(d.sides[0].total().objects, u64::MAX);
+        assert_eq!(d.sides[0].total().pages, u64::MAX);
+        assert!(render_snapshot_diff(&d, true).contains("18446744073709551615"));
+    }
+
+    /// A side with no counts at all: the counts are not compared, and the
+    /// diff says which side lacks them.
+    #[test]
+    fn a_side_without_counts_is_named() {
+        let ls = "total 0\ndrwxr-xr-x 2 root root 0 Dec  1 21:06 x\n";
+        let a = read_snapshot_bytes("a", ls.as_bytes()).unwrap();
+        let b = read_snapshot_bytes("b", format!("{HEAD}{}", line("x", 1, 1, 1)).as_bytes()).unwrap();
+        let d = snapshot_diff("a", &a, "b", &b);
+        assert!(!d.counts_compared && d.lopsided());
+        assert!(
+            d.partial.iter().any(|p| p.contains("not compared: A (ls -l listing) has no live counts")),
+            "{:?}",
+            d.partial
+        );
+        assert!(!render_snapshot_diff(&d, false).contains("pages and objects per cache"));
+    }
 }
