@@ -163,6 +163,8 @@ enum Command {
     /// `diff --before PATH... --after PATH...` takes several paths of one kernel
     /// per side (e.g. `ls -l` output and /proc/slabinfo). A word that is a
     /// scheme's name is the scheme: write a file of that name as ./NAME.
+    /// Exit status 2: one snapshot has what the other lacks (live counts, the
+    /// groups), so the diff printed is partial.
     Diff {
         /// The first scheme or snapshot path.
         #[arg(value_name = "SCHEME|PATH")]
