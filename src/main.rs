@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use slabmerge::census::Census;
 use slabmerge::config::MergeRules;
 use slabmerge::input::snapshot::{Known, Snapshot, read_snapshots};
+use slabmerge::report::snapshot_diff;
 use slabmerge::report::views::{self, View};
 use slabmerge::report::{self, Format, ReportOptions, ReportScheme};
 use slabmerge::slab_common::slabinfo::ListingSort;
@@ -154,15 +155,69 @@ enum Command {
         #[arg(long, default_value = "mainline", value_parser = parse_scheme)]
         scheme: ReportScheme,
     },
-    /// Two schemes compared: groups that split or join, directories that gain or lose pages.
+    /// Two schemes, or two snapshots, compared: groups that split or join,
+    /// caches that appear or disappear, caches that gain or lose pages.
+    ///
+    /// `diff SCHEME SCHEME` replays the input under both schemes. `diff PATH
+    /// PATH` compares two snapshots (any form --snapshot reads), one path each;
+    /// `diff --before PATH... --after PATH...` takes several paths of one kernel
+    /// per side (e.g. `ls -l` output and /proc/slabinfo). A word that is a
+    /// scheme's name is the scheme: write a file of that name as ./NAME.
+    /// Exit status 2: one snapshot has what the other lacks (live counts, the
+    /// groups), so the diff printed is partial.
     Diff {
-        /// The first scheme.
-        #[arg(value_parser = parse_scheme)]
-        a: ReportScheme,
-        /// The second scheme.
-        #[arg(value_parser = parse_scheme)]
-        b: ReportScheme,
+        /// The first scheme or snapshot path.
+        #[arg(value_name = "SCHEME|PATH")]
+        a: Option<String>,
+        /// The second scheme or snapshot path.
+        #[arg(value_name = "SCHEME|PATH")]
+        b: Option<String>,
+        /// The first snapshot: one or more paths of one kernel, combined as --snapshot combines them.
+        #[arg(long, value_name = "PATH", num_args = 1.., requires = "after", conflicts_with_all = ["a", "b"])]
+        before: Vec<PathBuf>,
+        /// The second snapshot: one or more paths of one kernel.
+        #[arg(long, value_name = "PATH", num_args = 1.., requires = "before")]
+        after: Vec<PathBuf>,
     },
+}
+
+/// What `slabmerge diff` compares.
+enum DiffOf {
+    /// Two schemes on the report's input.
+    Schemes(ReportScheme, ReportScheme),
+    /// Two snapshots, each one or more paths of one kernel.
+    Snapshots([Vec<PathBuf>; 2]),
+}
+
+/// The operands of `diff`: two scheme names, two paths, or `--before`/`--after`.
+/// A word that is a scheme's name is the scheme (`./mainline` is a path).
+fn diff_of(command: &Command) -> Result<Option<DiffOf>, String> {
+    let Command::Diff { a, b, before, after } = command else {
+        return Ok(None);
+    };
+    if !before.is_empty() {
+        return Ok(Some(DiffOf::Snapshots([before.clone(), after.clone()])));
+    }
+    let schemes: Vec<&str> = ReportScheme::ALL.iter().map(|s| s.name()).collect();
+    let (Some(a), Some(b)) = (a, b) else {
+        return Err(format!(
+            "diff compares two schemes ({}), two snapshot paths, or --before PATH... --after PATH... \
+             (--snapshot gives the input of a diff of two schemes)",
+            schemes.join(", ")
+        ));
+    };
+    match (ReportScheme::parse(a), ReportScheme::parse(b)) {
+        (Some(sa), Some(sb)) => Ok(Some(DiffOf::Schemes(sa, sb))),
+        (None, None) => Ok(Some(DiffOf::Snapshots([vec![PathBuf::from(a)], vec![PathBuf::from(b)]]))),
+        (Some(_), None) | (None, Some(_)) => {
+            let (scheme, other) = if ReportScheme::parse(a).is_some() { (a, b) } else { (b, a) };
+            Err(format!(
+                "diff compares two schemes or two snapshots: `{scheme}` is a scheme and `{other}` is not one of {} \
+                 (a file named like a scheme is given as ./{scheme})",
+                schemes.join(", ")
+            ))
+        }
+    }
 }
 
 /// A kernel release on the command line.
@@ -208,6 +263,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of standard output went away: nothing more to say.
         Err(message) if message.is_empty() => ExitCode::SUCCESS,
+        Err(message) if message == PARTIAL => ExitCode::from(EXIT_PARTIAL),
         Err(message) => {
             eprintln!("slabmerge: {message}");
             ExitCode::FAILURE
@@ -260,6 +316,11 @@ fn run(args: &Args) -> Result<(), String> {
         ));
     }
     refuse_ignored(args)?;
+    if let Some(command) = &args.command
+        && let Some(DiffOf::Snapshots(paths)) = diff_of(command)?
+    {
+        return diff_snapshots(&paths, args.verbose);
+    }
     let snapshot =
         if args.snapshot.is_empty() { None } else { Some(read_snapshots(&args.snapshot).map_err(|e| e.to_string())?) };
     let snapshot_label = args.snapshot.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" + ");
@@ -430,6 +491,21 @@ fn refuse_ignored(args: &Args) -> Result<(), String> {
         if let Some(option) = first(&report_only) {
             return Err(format!("{option} belongs to the comparative report, not to `slabmerge {name}`"));
         }
+        if let Some(DiffOf::Snapshots(_)) = diff_of(command)? {
+            let replay_only = [
+                ("--snapshot", !args.snapshot.is_empty()),
+                ("--trace", args.trace.is_some()),
+                ("--static", args.statics.is_some()),
+                ("--module-static", args.module_static.is_some()),
+                ("--rules", args.rules != MergeRules::default()),
+            ];
+            if let Some(option) = first(&replay_only).or_else(|| first(&workload)) {
+                return Err(format!(
+                    "{option} has no effect on a diff of two snapshots, which compares what they hold and replays \
+                     nothing"
+                ));
+            }
+        }
         if args.verbose && !matches!(command, Command::Diff { .. }) {
             return Err(format!(
                 "--verbose has no effect on `slabmerge {name}`, which prints the kernel's own text in full"
@@ -503,7 +579,10 @@ fn subcommand(
         }
         Command::ProcSlabinfo { scheme } => views::view(input, options, scheme, View::ProcSlabinfo),
         Command::Ls { scheme } => views::view(input, options, scheme, View::Ls),
-        Command::Diff { a, b } => {
+        Command::Diff { .. } => {
+            let Some(DiffOf::Schemes(a, b)) = diff_of(command)? else {
+                unreachable!("a diff of snapshots runs before any replay")
+            };
             if a == b {
                 return Err(format!("diff of {a} with itself: give two different schemes"));
             }
@@ -518,6 +597,41 @@ fn subcommand(
     }
     Ok(())
 }
+
+/// Exit status of a diff of two snapshots one of which lacks what the other
+/// has (counts, groups): the comparison printed is partial.
+const EXIT_PARTIAL: u8 = 2;
+
+/// `slabmerge diff` of two snapshots: read both, compare, print.
+fn diff_snapshots(paths: &[Vec<PathBuf>; 2], verbose: bool) -> Result<(), String> {
+    let label = |p: &[PathBuf]| p.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" + ");
+    let read = |side: &str, p: &[PathBuf]| {
+        read_snapshots(p).map_err(|e| {
+            let hint = match p {
+                [one] if !one.exists() && !one.to_string_lossy().contains('/') => {
+                    let names: Vec<&str> = ReportScheme::ALL.iter().map(|s| s.name()).collect();
+                    format!(" (`{}` is neither a file nor a scheme: {})", one.display(), names.join(", "))
+                }
+                _ => String::new(),
+            };
+            format!("diff {side}: {e}{hint}")
+        })
+    };
+    let (a, b) = (read("A", &paths[0])?, read("B", &paths[1])?);
+    let d = snapshot_diff::snapshot_diff(&label(&paths[0]), &a, &label(&paths[1]), &b);
+    emit(&snapshot_diff::render_snapshot_diff(&d, verbose))?;
+    if d.lopsided() {
+        eprintln!(
+            "slabmerge: partial comparison: the two snapshots do not give the same things (see \"partial \
+             comparison\" above); exit status {EXIT_PARTIAL}"
+        );
+        return Err(PARTIAL.to_owned());
+    }
+    Ok(())
+}
+
+/// The error that means "the partial result is printed; exit with [`EXIT_PARTIAL`]".
+const PARTIAL: &str = "\0partial";
 
 fn kmem_trace(
     args: &Args,

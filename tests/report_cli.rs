@@ -1040,3 +1040,198 @@ fn verbose_and_workload_options_are_honoured_where_they_apply() {
         "{notes:?}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// diff of two snapshots.
+
+fn diff_fixture(name: &str) -> String {
+    snapshot_fixture(&format!("diff/{name}"))
+}
+
+/// The fixture's own /proc/slabinfo figures, read independently of the
+/// snapshot readers: name → (active_objs, num_slabs × pagesperslab).
+fn proc_counts(path: &str) -> std::collections::BTreeMap<String, (u64, u64)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains(": slabdata"))
+        .map(|l| {
+            let t: Vec<&str> = l.split_whitespace().collect();
+            let n = |i: usize| t[i].parse::<u64>().unwrap();
+            (t[0].to_owned(), (n(1), n(14) * n(5)))
+        })
+        .collect()
+}
+
+fn run_status(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = bin().args(args).output().expect("slabmerge runs");
+    let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (out.status.code(), stdout, stderr)
+}
+
+/// Two boots, each `ls -l` + /proc/slabinfo: the group that split, the
+/// caches gone and new, and every count change, all from the files.
+#[test]
+fn diff_of_two_snapshots_names_splits_appearances_and_counts() {
+    let (ls1, proc1) = (diff_fixture("boot1-ls-l.txt"), diff_fixture("boot1-proc-slabinfo.txt"));
+    let (ls2, proc2) = (diff_fixture("boot2-ls-l.txt"), diff_fixture("boot2-proc-slabinfo.txt"));
+    let text = run_ok(&["diff", "--before", &ls1, &proc1, "--after", &ls2, &proc2]);
+    assert!(text.starts_with("diff of two snapshots\n"), "{text}");
+    assert!(!text.contains("partial"), "both sides give groups and counts: {text}");
+    assert!(text.contains("\ngone in B (1): ext4_inode_cache\n"), "{text}");
+    assert!(text.contains("\nnew in B (1): xfs_inode\n"), "{text}");
+    assert!(text.contains("\nsplit in B (1):\n  :A-0000064 [anon_vma_chain eventpoll_pwq fs_cache]\n"), "{text}");
+    assert!(text.contains("-> :A-0000064,fs_cache [anon_vma_chain eventpoll_pwq] [fs_cache]"), "{text}");
+    let (c1, c2) = (proc_counts(&proc1), proc_counts(&proc2));
+    let pages = |c: &std::collections::BTreeMap<String, (u64, u64)>| c.values().map(|v| v.1).sum::<u64>();
+    let (p1, p2) = (pages(&c1), pages(&c2));
+    assert!(text.contains(&format!("slab pages: A {p1}, B {p2} (-{})", p1 - p2)), "{text}");
+    let row = |name: &str| {
+        text.lines().find(|l| l.ends_with(&format!("  {name}"))).unwrap_or_else(|| panic!("no row {name}: {text}"))
+    };
+    let (d1, d2) = (c1["dentry"], c2["dentry"]);
+    let dentry: Vec<String> = row("dentry").split_whitespace().map(str::to_owned).collect();
+    assert_eq!(
+        dentry[..6],
+        [
+            d1.1.to_string(),
+            d2.1.to_string(),
+            format!("+{}", d2.1 - d1.1),
+            d1.0.to_string(),
+            d2.0.to_string(),
+            format!("+{}", d2.0 - d1.0)
+        ]
+    );
+    assert!(row("ext4_inode_cache").starts_with(&format!(
+        "  {:>7}       0 {:>7}",
+        c1["ext4_inode_cache"].1,
+        format!("-{}", c1["ext4_inode_cache"].1)
+    )));
+    // filp is the same in both: no row.
+    assert!(!text.lines().any(|l| l.ends_with("  filp")), "{text}");
+    // Swapped, the same changes the other way.
+    let back = run_ok(&["diff", "--before", &ls2, &proc2, "--after", &ls1, &proc1]);
+    assert!(back.contains("\njoined in B (1):\n") && back.contains("\ngone in B (1): xfs_inode\n"), "{back}");
+}
+
+/// Two /proc/slabinfo texts: counts compared per cache, but no alias is
+/// listed, so a missing name is "not listed" rather than gone, and the
+/// groups are not compared; --verbose lists every changed cache.
+#[test]
+fn diff_of_two_proc_slabinfo_texts_is_labelled_partial_for_groups() {
+    let (a, b) = (diff_fixture("boot1-proc-slabinfo.txt"), diff_fixture("boot2-proc-slabinfo.txt"));
+    let (code, text, _) = run_status(&["diff", &a, &b]);
+    assert_eq!(code, Some(0), "both sides lack the same thing: {text}");
+    assert!(text.contains("\npartial comparison:\n"), "{text}");
+    assert!(text.contains("groups not compared: A (/proc/slabinfo)"), "{text}");
+    assert!(text.contains("\nin A, not listed by B (1): ext4_inode_cache\n"), "{text}");
+    assert!(text.contains("\nin B, not listed by A (2): fs_cache, xfs_inode\n"), "{text}");
+    assert!(!text.contains("gone in B") && !text.contains("split in B"), "{text}");
+    assert!(text.contains("pages and objects per cache, A -> B (6 changed):"), "{text}");
+    let kmalloc = text.lines().find(|l| l.ends_with("  kmalloc-64")).unwrap();
+    assert_eq!(kmalloc.split_whitespace().collect::<Vec<_>>()[..6], ["42", "42", "+0", "1911", "1800", "-111"]);
+}
+
+/// Real captures of one kernel in two forms list the same names grouped
+/// alike; their counts (taken at different times) differ, cut to 20 rows
+/// unless --verbose.
+#[test]
+fn diff_of_real_snapshots_of_one_kernel_keeps_the_partition() {
+    let (ls, proc) = (snapshot_fixture("real/ls-l.txt"), snapshot_fixture("real/proc-slabinfo.txt"));
+    let tar = snapshot_fixture("real/cp-a-copy.tar.gz");
+    let text = run_ok(&["diff", "--before", &ls, &proc, "--after", &tar]);
+    assert!(text.contains("names: A 333, B 333; instances: A 235, B 235"), "{text}");
+    assert!(text.contains("\nthe same names on both sides\n\nthe names both list share caches alike\n"), "{text}");
+    assert!(text.contains(", the 20 largest; --verbose for all):"), "{text}");
+    let verbose = run_ok(&["diff", "--before", &ls, &proc, "--after", &tar, "--verbose"]);
+    assert!(!verbose.contains("--verbose for all") && verbose.lines().count() > text.lines().count(), "{verbose}");
+    for line in
+        verbose.lines().chain(run_ok(&["diff", "--verbose", &ls, &snapshot_fixture("real/slabinfo-a.txt")]).lines())
+    {
+        assert!(line.chars().count() <= 100, "over 100 columns: {line}");
+    }
+    // A snapshot against itself: nothing differs.
+    let same = run_ok(&["diff", &tar, &tar]);
+    assert!(same.contains("no cache gains or loses a page or an object"), "{same}");
+}
+
+/// One side with counts and the other without (or groups on one side only):
+/// the partial result is printed and labelled, exit status 2. Bad inputs are
+/// errors naming the side and the file, exit 1, nothing printed.
+#[test]
+fn diff_of_snapshots_refuses_bad_input_and_flags_lopsided_ones() {
+    let (ls, proc) = (diff_fixture("boot1-ls-l.txt"), diff_fixture("boot2-proc-slabinfo.txt"));
+    let (code, text, err) = run_status(&["diff", &ls, &proc]);
+    assert_eq!(code, Some(2), "{text}{err}");
+    assert!(text.contains("pages and objects not compared: A (ls -l listing) has no live counts"), "{text}");
+    assert!(text.contains("groups not compared: B (/proc/slabinfo)"), "{text}");
+    assert!(!text.contains("pages and objects per cache"), "{text}");
+    assert!(err.contains("partial comparison") && err.contains("exit status 2"), "{err}");
+
+    let err = run_err(&["diff", &ls, "/nonexistent/boot2.txt"]);
+    assert!(err.contains("diff B: /nonexistent/boot2.txt"), "{err}");
+    let err = run_err(&["diff", "nosuch", &ls]);
+    assert!(err.contains("diff A: nosuch") && err.contains("neither a file nor a scheme"), "{err}");
+    assert!(run_err(&["diff", "/dev/null", &ls]).contains("empty"));
+    let err = run_err(&["diff", "--before", &ls, "--after", &snapshot_fixture("real/cp-rL-copy.tar.gz")]);
+    assert!(err.contains("diff B:") && err.contains("dereferenced"), "{err}");
+    let err = run_err(&["diff", "mainline", &ls]);
+    assert!(err.contains("`mainline` is a scheme") && err.contains("./mainline"), "{err}");
+    for (option, args) in [
+        ("--seed", &["--seed", "3"][..]),
+        ("--no-memory", &["--no-memory"]),
+        ("--trace", &["--trace", "t.tsv"]),
+        ("--rules", &["--rules", "6.1"]),
+    ] {
+        let mut all = vec!["diff", &ls, &proc];
+        all.extend_from_slice(args);
+        let err = run_err(&all);
+        assert!(err.contains(option) && err.contains("diff of two snapshots"), "{all:?}: {err}");
+    }
+    let err = run_err(&["diff", "--before", &ls]);
+    assert!(err.contains("--after"), "{err}");
+}
+
+/// A word that is a scheme's name is the scheme, even beside a file of that
+/// name; `./NAME` is the file.
+#[test]
+fn diff_reads_scheme_names_as_schemes_and_dot_slash_as_paths() {
+    let dir = scratch("diff-names");
+    std::fs::copy(diff_fixture("boot1-proc-slabinfo.txt"), dir.join("mainline")).unwrap();
+    std::fs::copy(diff_fixture("boot2-proc-slabinfo.txt"), dir.join("nomerge")).unwrap();
+    let out = bin().current_dir(&dir).args(["--no-memory", "diff", "mainline", "nomerge"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success() && text.starts_with("diff mainline nomerge\n"), "{text}");
+    let out = bin().current_dir(&dir).args(["diff", "./mainline", "./nomerge"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success() && text.starts_with("diff of two snapshots\nA: ./mainline "), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The library form: the same figures as values.
+#[test]
+fn snapshot_diff_library_gives_the_counts_of_each_side() {
+    use slabmerge::report::snapshot_diff::{GroupChange, snapshot_diff};
+    use slabmerge::snapshot::read_snapshots;
+    let a = read_snapshots(&[diff_fixture("boot1-ls-l.txt"), diff_fixture("boot1-proc-slabinfo.txt")]).unwrap();
+    let b = read_snapshots(&[diff_fixture("boot2-ls-l.txt"), diff_fixture("boot2-proc-slabinfo.txt")]).unwrap();
+    let d = snapshot_diff("boot1", &a, "boot2", &b);
+    assert!(d.groups_compared && d.counts_compared && d.partial.is_empty() && !d.lopsided());
+    assert_eq!(
+        (d.disappeared.as_slice(), d.appeared.as_slice()),
+        (&["ext4_inode_cache".to_owned()][..], &["xfs_inode".to_owned()][..])
+    );
+    let split: Vec<_> = d.parts.iter().filter(|p| p.change == Some(GroupChange::Split)).collect();
+    assert_eq!(split.len(), 1);
+    assert_eq!(
+        split[0].groups[1],
+        [vec!["anon_vma_chain".to_owned(), "eventpoll_pwq".to_owned()], vec!["fs_cache".to_owned()]]
+    );
+    let [ca, cb] = split[0].counts;
+    assert_eq!((ca.unwrap().objects, cb.unwrap().objects), (599, 599 + 30));
+    assert_eq!(
+        d.sides[0].total().pages,
+        proc_counts(&diff_fixture("boot1-proc-slabinfo.txt")).values().map(|v| v.1).sum::<u64>()
+    );
+}

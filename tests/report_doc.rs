@@ -183,3 +183,21 @@ fn report_md_quotes_the_bundled_capture_lost_frees() {
     let missing: Vec<&String> = phrases.iter().filter(|p| !flat.contains(p.as_str())).collect();
     assert!(missing.is_empty(), "design/report.md should say: {missing:#?}");
 }
+
+/// `diff` of the two boots of `tests/fixtures/snapshot/diff/`: the output
+/// the document quotes under "Two boots of a small machine".
+#[test]
+fn report_md_quotes_the_diff_of_two_snapshots() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/snapshot/diff");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_slabmerge"))
+        .current_dir(&dir)
+        .args(["diff", "--before", "boot1-ls-l.txt", "boot1-proc-slabinfo.txt"])
+        .args(["--after", "boot2-ls-l.txt", "boot2-proc-slabinfo.txt"])
+        .output()
+        .expect("slabmerge runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let doc = report_md();
+    let quoted = text_block(&doc, "Two boots of a small machine");
+    assert_eq!(quoted, text, "design/report.md's diff, as printed now:\n{text}");
+}

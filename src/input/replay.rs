@@ -89,6 +89,10 @@ pub struct Group {
 }
 
 /// A replayed trace: the handles of every name, and the modules that own module statics.
+///
+/// Dropping it destroys every cache it created (each handle's drop) and
+/// unloads its modules, and the `failures` go with it.
+#[must_use = "dropping a replay destroys every cache it created and discards its failures"]
 pub struct Replay<'w> {
     /// The world replayed into.
     pub world: &'w World,

@@ -21,6 +21,7 @@ pub mod groups;
 pub mod kmem;
 pub mod picture;
 pub mod render;
+pub mod snapshot_diff;
 pub mod sysfs_trace;
 pub mod views;
 pub mod workload;

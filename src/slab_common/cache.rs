@@ -715,8 +715,14 @@ impl std::error::Error for FreeError {}
 /// A handle to a dynamic cache, as `kmem_cache_create()` returns it.
 ///
 /// Each creator gets its own handle, even when two handles name the same
-/// instance (mainline aliasing). [`crate::kmem_cache_destroy`] consumes it,
-/// so a destroyed handle cannot be used; dropping it destroys it too.
+/// instance (mainline aliasing). [`Cache::destroy`] (or
+/// [`crate::kmem_cache_destroy`]) consumes it, so a destroyed handle cannot
+/// be used.
+///
+/// **Dropping a handle destroys it**, as `kmem_cache_destroy()` would, and
+/// throws away the outcome: a cache with objects left is reported only in
+/// [`crate::World::reports`]. Call [`Cache::destroy`] to see the error.
+#[must_use = "dropping a cache handle destroys the cache (kmem_cache_destroy) and discards its outcome"]
 pub struct Cache<'w> {
     pub(crate) inst: NonNull<KmemCache>,
     /// The name this creator asked for (a mainline alias's name is not stored in the instance).
@@ -732,6 +738,30 @@ impl Cache<'_> {
     /// The name this handle's creator passed (for a mainline alias, not the instance's name).
     pub fn creator_name(&self) -> &str {
         &self.name
+    }
+
+    /// `kmem_cache_destroy(s)` as a method, so that a handle reads like the
+    /// kernel's call chain: the same as [`kmem_cache_destroy`]`(self)`, with
+    /// the same result. The kernel's returns `void` and reports a cache with
+    /// objects left in the log (`kmem_cache_destroy … Slab cache still has
+    /// objects`); here the report is logged as well and the outcome returned,
+    /// [`SlabError::CacheBusy`] for objects left.
+    ///
+    /// ```
+    /// use slabmerge::{KmemCacheArgs, SlabConfig, SlabError, World, flags::SlabFlags};
+    ///
+    /// let world = World::new(SlabConfig::default());
+    /// let c = world.kmem_cache_create("demo", 64, KmemCacheArgs::default(), SlabFlags::EMPTY).unwrap();
+    /// let object = c.alloc().unwrap();
+    /// let busy = world.kmem_cache_create("busy", 64, KmemCacheArgs::default(), SlabFlags::EMPTY).unwrap();
+    /// let kept = busy.alloc().unwrap();
+    /// c.free(object).unwrap();
+    /// assert_eq!(c.destroy(), Ok(()));
+    /// assert!(matches!(busy.destroy(), Err(SlabError::CacheBusy { .. })));
+    /// # let _ = kept;
+    /// ```
+    pub fn destroy(self) -> Result<(), SlabError> {
+        kmem_cache_destroy(self)
     }
 }
 

@@ -19,6 +19,10 @@ use crate::slab_common::world::World;
 use crate::sync::Arc;
 
 /// A loaded module.
+///
+/// Dropping it runs the module's exit path (see its `Drop`): every live
+/// static is destroyed; [`World::module_unload`] is the call that can refuse.
+#[must_use = "dropping a module runs its exit path, destroying its static caches"]
 pub struct Module<'w> {
     id: ModuleId,
     name: String,

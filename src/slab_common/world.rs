@@ -185,7 +185,8 @@ impl World {
         )
     }
 
-    /// The kernel-style reports logged so far.
+    /// The kernel-style reports logged so far (a copy: the log keeps them).
+    #[must_use = "the reports are a copy of the log; reading nothing from them is a lost check"]
     pub fn reports(&self) -> Vec<Report> {
         self.core.reports()
     }
