@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the library's unit tests and the integration tests under valgrind
 # memcheck, failing on any memory error or definite leak. Proptest cases are
-# cut down (valgrind is ~50x slower); the stress test is skipped for time.
+# cut down (valgrind is ~50x slower); the stress tests and the report's
+# layout and document tests are skipped for time.
 #
 # Valgrind 3.19 implements membarrier(2), so the pass over every binary runs
 # the per-cpu protocol in membarrier mode; a second pass runs the library's
@@ -36,7 +37,13 @@ for line in sys.stdin:
 ')
 status=0
 for bin in $bins; do
-  case "$bin" in *stress*) continue ;; esac
+  case "$bin" in
+    *stress*) continue ;;
+    # These render the whole comparative report again and again (every
+    # layout, every quoted figure of design/report.md): minutes each under
+    # memcheck, for code the library's report tests already run here.
+    *report_layout*|*report_doc*) continue ;;
+  esac
   # The snapshot tests that decompress whole tar.gz copies of /sys/kernel/slab
   # (and one that pipes `yes` into a reader until its 16 MiB bound) take minutes
   # under memcheck; the same readers run here on the text formats, the plain
@@ -48,9 +55,11 @@ for bin in $bins; do
     *snapshot_real_fixtures*) skip=(--skip tar_values --skip every_complete --skip combined_inputs --skip expected_partition --skip live_directory) ;;
   esac
   echo "--- $(basename "$bin")"
+  SECONDS=0
   valgrind --tool=memcheck --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
     --quiet "$bin" --test-threads=1 -q "${skip[@]}" 2>&1 | tail -n 4 || status=$?
   [ "$status" = 0 ] || { echo "valgrind failed on $bin"; exit "$status"; }
+  echo "    ($SECONDS s)"
 done
 for bin in $lib; do
   echo "--- $(basename "$bin") (PERCPU_FORCE_FALLBACK=1)"
