@@ -17,6 +17,11 @@ const LEAF_ENTRIES: usize = 1 << LEAF_BITS;
 /// Address → slab map: a two-level radix table of atomics, lock-free to read.
 pub(crate) struct PageMap {
     top: NonNull<[std::sync::atomic::AtomicPtr<AtomicUsize>]>,
+    /// Every leaf installed in `top`, so that `drop` frees them without a
+    /// walk of all `TOP_ENTRIES` slots (2 MiB, read in full only to find the
+    /// few leaves a world ever has). A leaf is installed once per 512 MiB of
+    /// address space the pages come from, so this lock is off every fast path.
+    leaves: parking_lot::Mutex<Vec<NonNull<[AtomicUsize]>>>,
 }
 
 // SAFETY: the table is only accessed through atomics; the boxed arrays it
@@ -46,7 +51,7 @@ fn free_atomic_array<T>(array: NonNull<[T]>) {
 
 impl PageMap {
     pub(crate) fn new() -> PageMap {
-        PageMap { top: zeroed_atomic_array(TOP_ENTRIES) }
+        PageMap { top: zeroed_atomic_array(TOP_ENTRIES), leaves: parking_lot::Mutex::new(Vec::new()) }
     }
 
     fn top(&self) -> &[std::sync::atomic::AtomicPtr<AtomicUsize>] {
@@ -68,7 +73,10 @@ impl PageMap {
             let fresh = zeroed_atomic_array::<AtomicUsize>(LEAF_ENTRIES);
             let fresh_ptr = fresh.as_ptr() as *mut AtomicUsize;
             match slot.compare_exchange(std::ptr::null_mut(), fresh_ptr, AcqRel, Acquire) {
-                Ok(_) => leaf = fresh_ptr,
+                Ok(_) => {
+                    self.leaves.lock().push(fresh);
+                    leaf = fresh_ptr;
+                }
                 Err(winner) => {
                     free_atomic_array(fresh);
                     leaf = winner;
@@ -154,11 +162,8 @@ impl PageMap {
 
 impl Drop for PageMap {
     fn drop(&mut self) {
-        for slot in self.top() {
-            let leaf = slot.load(Ordering::Relaxed);
-            if !leaf.is_null() {
-                free_atomic_array(NonNull::slice_from_raw_parts(NonNull::new(leaf).expect("non-null"), LEAF_ENTRIES));
-            }
+        for leaf in self.leaves.get_mut().drain(..) {
+            free_atomic_array(leaf);
         }
         free_atomic_array(self.top);
     }
