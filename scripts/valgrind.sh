@@ -12,6 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PROPTEST_CASES="${PROPTEST_CASES:-8}"
 export SLABMERGE_TIME_SCALE="${SLABMERGE_TIME_SCALE:-50}"
+# The exhaustive create/destroy orders (tests/properties.rs): 3 steps, not 6.
+export SLABMERGE_ORDER_DEPTH="${SLABMERGE_ORDER_DEPTH:-3}"
 json=$(cargo test --no-run --message-format=json 2>/dev/null)
 bins=$(printf '%s\n' "$json" | python3 -c '
 import json, sys

@@ -7,8 +7,12 @@
 //!    aliases and primaries, `slab_caches`, the sysfs tree, orphans, module
 //!    states, the report log, live object counts, and `slab->slab_cache` of
 //!    every live object; and the library's own invariants must hold.
-//! 2. Cross-scheme properties on generated creation sequences.
-//! 3. The trace and census parsers name the line of a corrupted input.
+//! 2. Every create/destroy order of six steps over compatible caches of
+//!    every kind, primary scheme, each checked against the model
+//!    (`primary_every_create_destroy_order`, deterministic: about 22 s of
+//!    CPU alone; `SLABMERGE_ORDER_DEPTH` sets the number of steps).
+//! 3. Cross-scheme properties on generated creation sequences.
+//! 4. The trace and census parsers name the line of a corrupted input.
 //!
 //! CI runs these with `PROPTEST_CASES=64` (`.ci/run`), valgrind with 8.
 //! Measured on the 2-core machine, debug profile, the whole file: 64 cases
@@ -443,6 +447,13 @@ impl Sut {
     /// Frees everything, destroys every cache, unloads every module and
     /// powers the world off; nothing may be left.
     fn teardown(mut self, m: &Model) {
+        self.release(m);
+        self.drop_world();
+    }
+
+    /// Frees everything, destroys every cache and unloads every module;
+    /// nothing may be left but the image statics' primaries.
+    fn release(&mut self, m: &Model) {
         let w = self.world;
         for o in self.objects.drain(..) {
             w.kfree(o).expect("kfree of a live object");
@@ -476,6 +487,11 @@ impl Sut {
             .map(|c| c.name)
             .collect();
         assert!(left.is_empty(), "caches left after every creator went: {left:?}");
+    }
+
+    /// Powers the world off.
+    fn drop_world(self) {
+        assert!(self.caches.is_empty() && self.modules.is_empty() && self.objects.is_empty());
         // SAFETY: every handle, module and object borrowing the world is gone.
         drop(unsafe { Box::from_raw(self.world_ptr) });
     }
@@ -658,6 +674,232 @@ fn module_static_destroy_keeps_a_same_named_dynamic_cache_of_the_module() {
             "{scheme:?}: the module unloaded under its live dynamic cache"
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// Every create/destroy order, primary scheme
+// ---------------------------------------------------------------------------
+
+/// One step of the exhaustive orders: the creation or destruction of one of a
+/// fixed set of compatible caches (64 bytes, no flags) of every kind, or the
+/// module's unload. Each creation also allocates an object through the new
+/// instance. D's and DM's object is freed (`kfree()`) just before its
+/// destroy; M's outlives M and the unload (no slab may point into module
+/// memory); S's lives to the end (an image static is never destroyed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Order {
+    /// `kmem_cache_create("d1")` / `"d2"`.
+    CreateD(usize),
+    /// `kmem_cache_destroy()` of `d1` / `d2`.
+    DestroyD(usize),
+    /// `kmem_cache_setup()` of image static slot `i` (`"s1"` for 0).
+    SetupS(usize),
+    /// `kmem_cache_setup()` of the module's static.
+    SetupM,
+    /// `Module::kmem_cache_destroy()` of the module's static.
+    DestroyM,
+    /// `kmem_cache_create("dm")` from the module.
+    CreateDM,
+    /// `kmem_cache_destroy()` of `dm`.
+    DestroyDM,
+    /// `delete_module`.
+    Unload,
+}
+
+/// The alphabet, in the order the enumeration tries it.
+const ORDERS: [Order; 10] = [
+    Order::CreateD(0),
+    Order::CreateD(1),
+    Order::DestroyD(0),
+    Order::DestroyD(1),
+    Order::SetupS(0),
+    Order::SetupM,
+    Order::DestroyM,
+    Order::CreateDM,
+    Order::DestroyDM,
+    Order::Unload,
+];
+
+/// Steps per order (not counting the module load every order starts with):
+/// 6, or `SLABMERGE_ORDER_DEPTH` (`scripts/valgrind.sh` runs fewer).
+fn order_depth() -> usize {
+    std::env::var("SLABMERGE_ORDER_DEPTH").ok().and_then(|v| v.parse().ok()).unwrap_or(6)
+}
+
+const COMPATIBLE: Spec = Spec { size: 64, align: 0, flags: SlabFlags::EMPTY };
+
+/// The model's operations for `order` in state `m`, or `None` where the order
+/// has no meaning: each cache is created at most once and destroyed only
+/// after its creation; the module's caches exist only while it is loaded;
+/// an unload is not retried before something else happened.
+fn order_ops(m: &Model, done: &[Order], order: Order) -> Option<Vec<Op>> {
+    let handle = |name: &str| m.handles.iter().position(|h| h.name == name);
+    let object_of = |key: model::RefKey| m.objects.iter().position(|o| o.via == key);
+    let loaded = !m.modules.is_empty();
+    if done.contains(&order) && order != Order::Unload {
+        return None;
+    }
+    let created = |o: Order| done.contains(&o);
+    Some(match order {
+        Order::CreateD(i) => {
+            let name = format!("d{}", i + 1);
+            vec![
+                Op::Create { name, spec: COMPATIBLE, module: None },
+                Op::Alloc { via: RefPos::Handle(m.handles.len()) },
+            ]
+        }
+        Order::DestroyD(i) => {
+            let pos = handle(&format!("d{}", i + 1)).filter(|_| created(Order::CreateD(i)))?;
+            let mut ops = Vec::new();
+            if let Some(obj) = object_of(model::RefKey::Handle(m.handles[pos].key)) {
+                ops.push(Op::Kfree { obj });
+            }
+            ops.push(Op::Destroy { handle: pos });
+            ops
+        }
+        Order::SetupS(slot) => vec![
+            Op::SetupImage { slot, name: format!("s{}", slot + 1), spec: COMPATIBLE },
+            Op::Alloc { via: RefPos::Image(slot) },
+        ],
+        Order::SetupM if loaded => vec![
+            Op::SetupModuleStatic { module: 0, slot: 0, name: "m".into(), spec: COMPATIBLE },
+            Op::Alloc { via: RefPos::ModuleStatic(0, 0) },
+        ],
+        Order::DestroyM if loaded && created(Order::SetupM) => vec![Op::DestroyModuleStatic { module: 0, slot: 0 }],
+        Order::CreateDM if loaded => vec![
+            Op::Create { name: "dm".into(), spec: COMPATIBLE, module: Some(0) },
+            Op::Alloc { via: RefPos::Handle(m.handles.len()) },
+        ],
+        Order::DestroyDM if loaded && created(Order::CreateDM) => {
+            let pos = handle("dm")?;
+            let mut ops = Vec::new();
+            if let Some(obj) = object_of(model::RefKey::Handle(m.handles[pos].key)) {
+                ops.push(Op::Kfree { obj });
+            }
+            ops.push(Op::Destroy { handle: pos });
+            ops
+        }
+        Order::Unload if loaded && done.last() != Some(&Order::Unload) => vec![Op::Unload { module: 0 }],
+        _ => return None,
+    })
+}
+
+/// The model at the start of every order: a booted world and the module loaded.
+fn order_start() -> (Model, Vec<Op>) {
+    let mut m = Model::new(model::Config { scheme: Scheme::Primary, nomerge: false });
+    let load = Op::LoadModule { name: "mod".into(), statics: 1 };
+    m.exec(&load).expect("load");
+    (m, vec![load])
+}
+
+/// Every order of `depth` steps (or fewer, where nothing more can be done),
+/// depth first in `ORDERS`' order, by the model's reckoning alone.
+fn every_order(m: &Model, depth: usize, done: &mut Vec<Order>, out: &mut Vec<Vec<Order>>) {
+    let next: Vec<(Order, Vec<Op>)> = if done.len() == depth {
+        Vec::new()
+    } else {
+        ORDERS.iter().filter_map(|&o| order_ops(m, done, o).map(|ops| (o, ops))).collect()
+    };
+    if next.is_empty() {
+        out.push(done.clone());
+        return;
+    }
+    for (order, ops) in next {
+        let mut m = m.clone();
+        for op in &ops {
+            let _ = m.exec(op);
+        }
+        done.push(order);
+        every_order(&m, depth, done, out);
+        done.pop();
+    }
+}
+
+/// Every interleaving of creating and destroying two dynamic caches, an
+/// image static, a module static and a module's dynamic cache, all
+/// compatible, with the module's unload, up to `order_depth()` steps, under
+/// the primary scheme (`design/primary-cache.md` gives the count).
+///
+/// Each order runs in a fresh world. Every operation's result must be the
+/// model's, and after every step of every order `World::check_invariants`
+/// must hold. The whole comparison with the model (`slab_caches`,
+/// refcounts, primaries, sysfs, orphans, the report log, `slab->slab_cache`
+/// of every object) runs on every state once: orders come depth first, so
+/// an order's states up to where it leaves the previous order are the
+/// states the previous order reached by the same operations, compared then. At the end of every order every object is
+/// freed, every cache destroyed and the module unloaded: nothing may be
+/// left but the image static's primary; once that is shrunk and the orphans
+/// reaped, every slab page is back, and the world's reports are exactly the
+/// model's. mm/slab_common.c: __kmem_cache_create_args(),
+/// __kmem_cache_alias(), kmem_cache_destroy(); design-thread.md §4 items 1–16.
+#[test]
+fn primary_every_create_destroy_order() {
+    let started = std::time::Instant::now();
+    let (start, load) = order_start();
+    let mut orders = Vec::new();
+    let depth = order_depth();
+    every_order(&start, depth, &mut Vec::new(), &mut orders);
+    let (mut operations, mut steps, mut compared) = (0, 0, 0);
+    let mut previous: &[Order] = &[];
+    for order in &orders {
+        let shared = order.iter().zip(previous).take_while(|(a, b)| a == b).count();
+        previous = order;
+        let (mut m, _) = order_start();
+        let mut sut = Sut::new(m.cfg);
+        let base = sut.world.pages();
+        for op in &load {
+            sut.run(&Step { op: op.clone(), expect: Ok(()) });
+        }
+        let mut done = Vec::new();
+        for (k, &o) in order.iter().enumerate() {
+            let ops = order_ops(&m, &done, o).unwrap_or_else(|| panic!("{order:?}: {o:?} has no meaning at {done:?}"));
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                for op in &ops {
+                    let expect = m.exec(op);
+                    m.self_check();
+                    sut.run(&Step { op: op.clone(), expect });
+                }
+                sut.world.check_invariants().unwrap_or_else(|e| panic!("World::check_invariants: {e}"));
+                if k >= shared {
+                    sut.check(&m);
+                }
+            }));
+            if run.is_err() {
+                panic!("order {order:?}: step {o:?} ({ops:?}) after {done:?}");
+            }
+            operations += ops.len();
+            steps += 1;
+            compared += usize::from(k >= shared);
+            done.push(o);
+        }
+        let world = sut.world;
+        let statics: Vec<usize> = (0..m.image.len()).filter(|&i| m.image[i].is_some()).collect();
+        sut.release(&m);
+        for slot in statics {
+            world.image_static(slot).shrink().unwrap_or_else(|e| panic!("{order:?}: shrink of s{}: {e}", slot + 1));
+        }
+        // Orphans whose objects are gone are released at the next unload
+        // attempt (or with the world): a module loaded and unloaded for that.
+        world.module_unload(world.module_load("reap", 0)).map_err(|e| e.0).expect("an empty module unloads");
+        assert!(world.orphans().is_empty(), "{order:?}: orphans left: {:?}", world.orphans());
+        assert_eq!(world.pages(), base, "{order:?}: slab pages left after every cache went");
+        let reports: Vec<(String, Option<String>)> =
+            world.reports().into_iter().map(|r| (r.function.to_owned(), r.cache)).collect();
+        assert_eq!(reports, m.reports, "{order:?}: the reports are the model's, and teardown adds none");
+        sut.drop_world();
+    }
+    let mut seen: Vec<Order> = orders.iter().flatten().copied().collect();
+    seen.sort_by_key(|o| ORDERS.iter().position(|x| x == o));
+    seen.dedup();
+    if depth >= 2 {
+        assert_eq!(seen, ORDERS, "every kind of step occurs");
+    }
+    eprintln!(
+        "primary_every_create_destroy_order: {} orders of up to {depth} steps: {steps} steps \
+         ({operations} operations), {compared} states compared with the model, {:.1} s",
+        orders.len(),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 // ---------------------------------------------------------------------------
