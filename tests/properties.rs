@@ -15,8 +15,9 @@
 //! 4. The trace and census parsers name the line of a corrupted input.
 //!
 //! CI runs these with `PROPTEST_CASES=64` (`.ci/run`), valgrind with 8.
-//! Measured on the 2-core machine, debug profile, the whole file: 64 cases
-//! about 5 s, 256 (proptest's default) about 18 s, 8 under valgrind about 24 s.
+//! Measured on the 2-core machine, debug profile, the whole file but the
+//! exhaustive orders: 64 cases about 5 s, 256 (proptest's default) about
+//! 18 s, 8 under valgrind about 24 s.
 //! A deeper run, about 5 minutes (30 s with `--release`):
 //! `PROPTEST_CASES=4096 cargo test --test properties`
 //! (add `PROPTEST_VERBOSE=1` to print the transitions of a failing case).
