@@ -103,3 +103,27 @@ fn primary_scheme_static_joins_an_existing_primary() {
     drop(d);
     w.check_invariants().unwrap();
 }
+
+/// Image statics by name, as kernel code names its static instances by
+/// symbol (`&dentry_cache`), not by a slot: set up without choosing a slot,
+/// found again by the name; refused with `-ENOMEM`, changing nothing, when
+/// the image has no unused static left.
+#[test]
+fn image_statics_are_addressed_by_name() {
+    for scheme in [Scheme::ViroV3, Scheme::ViroV1, Scheme::Primary] {
+        let w = World::new(SlabConfig { image_statics: 2, ..SlabConfig::with_scheme(scheme) });
+        let args = KmemCacheArgs::default;
+        let dentry = w.kmem_cache_setup_image_named("dentry", 192, args(), SlabFlags::EMPTY).unwrap();
+        let filp = w.kmem_cache_setup_image_named("filp", 256, args(), SlabFlags::EMPTY).unwrap();
+        assert!(std::ptr::eq(w.image_static_named("dentry").unwrap(), dentry), "{scheme:?}");
+        assert!(std::ptr::eq(w.image_static_named("filp").unwrap(), filp), "{scheme:?}");
+        assert!(std::ptr::eq(dentry, w.image_static(0)) && std::ptr::eq(filp, w.image_static(1)), "{scheme:?}");
+        assert!(w.image_static_named("inode_cache").is_none(), "{scheme:?}");
+        let caches = w.caches().len();
+        let full = w.kmem_cache_setup_image_named("inode_cache", 64, args(), SlabFlags::EMPTY).unwrap_err();
+        assert_eq!(full, SlabError::NoMemory, "{scheme:?}");
+        assert_eq!(w.caches().len(), caches, "{scheme:?}: a refused setup changes nothing");
+        let o = w.image_static_named("filp").unwrap().alloc().unwrap();
+        w.kfree(o).unwrap();
+    }
+}

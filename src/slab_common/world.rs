@@ -124,6 +124,33 @@ impl World {
         &self.image.as_ref().expect("the image lives as long as the world")[i]
     }
 
+    /// The image static set up under `name` (the oldest, if several share
+    /// it), as the kernel's code names a static instance by its symbol:
+    /// `&dentry_cache`, not a slot. `None` if no image static carries the
+    /// name (never set up, or its setup failed).
+    pub fn image_static_named(&self, name: &str) -> Option<&KmemCache> {
+        let image = self.image.as_ref().expect("the image lives as long as the world");
+        image.iter().find(|s| s.state() != InstanceState::Unused && s.meta.lock().name == name)
+    }
+
+    /// `kmem_cache_setup()` of the next unused image static, addressed
+    /// afterwards by its name ([`World::image_static_named`]). The image has
+    /// [`SlabConfig::image_statics`] of them; when all are used the setup is
+    /// refused with `-ENOMEM` and nothing changes.
+    pub fn kmem_cache_setup_image_named(
+        &self,
+        name: &str,
+        size: u32,
+        args: KmemCacheArgs,
+        flags: SlabFlags,
+    ) -> Result<&KmemCache, SlabError> {
+        let image = self.image.as_ref().expect("the image lives as long as the world");
+        let Some(i) = image.iter().position(|s| s.state() == InstanceState::Unused) else {
+            return Err(SlabError::NoMemory);
+        };
+        self.kmem_cache_setup_image(i, name, size, args, flags)
+    }
+
     /// `kmem_cache_setup()` of image static `i`.
     pub fn kmem_cache_setup_image(
         &self,
