@@ -219,6 +219,16 @@ impl MergeRules {
         self < MergeRules::V6_12
     }
 
+    /// Before 6.12, `shutdown_cache()` returns `-EBUSY` before
+    /// `list_del(&s->list)` when objects are left: the busy cache stays on
+    /// `slab_caches` with refcount 0, keeps its sysfs directory and its
+    /// `/proc/slabinfo` line, and — `slab_unmergeable()` refusing only
+    /// `refcount < 0` — stays a merge target that a later create revives.
+    /// From 6.12 (4ec10268ed98) it is unlisted and unlinked at once.
+    pub fn keeps_busy_cache_listed(self) -> bool {
+        self < MergeRules::V6_12
+    }
+
     /// The differences of this release from the one before it.
     pub fn differences(self) -> impl Iterator<Item = &'static Difference> {
         DIFFERENCES.iter().filter(move |d| d.since == self)

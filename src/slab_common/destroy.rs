@@ -61,7 +61,7 @@ impl WorldCore {
                 Ok(())
             } else {
                 drop(meta);
-                self.shutdown_cache(&mut reg, inst, name, &mut released)
+                self.shutdown_cache(&mut reg, inst, name, &mut released, true)
             }
         };
         drop(reg);
@@ -106,12 +106,18 @@ impl WorldCore {
         // primary's, and the shared storage is shut down under its other users.
         #[cfg(loom)]
         let last = last || self.config.broken == Some(crate::config::Broken::ReleaseOnAliasCount);
-        if last { self.shutdown_cache(reg, primary, name, released) } else { Ok(()) }
+        if last { self.shutdown_cache(reg, primary, name, released, true) } else { Ok(()) }
     }
 
     /// Mirrors the final part of `kmem_cache_destroy()`: `__kmem_cache_shutdown`,
     /// `list_del` regardless of the result, `sysfs_slab_unlink`, and either the
     /// release or — with objects left — the WARN and a deliberate leak.
+    ///
+    /// Before 6.12 ([`crate::config::MergeRules::keeps_busy_cache_listed`])
+    /// a busy cache instead stays listed, linked and mergeable with refcount
+    /// 0 (for the instances of [`WorldCore::busy_stays_listed`]), unless
+    /// `may_stay` is false: the world's power-off unlists it whatever the
+    /// result.
     ///
     /// Before 6.12 ([`crate::config::MergeRules::defers_rcu_destroy`]) a clean
     /// `SLAB_TYPESAFE_BY_RCU` cache is instead put on
@@ -131,15 +137,24 @@ impl WorldCore {
         inst: InstPtr,
         creator: &str,
         released: &mut Vec<Arc<dyn InstanceWorld>>,
+        may_stay: bool,
     ) -> Result<(), SlabError> {
         let s = inst.get();
         let storage = s.storage_ptr();
         // SAFETY: a registered, undestroyed instance has a live storage.
         let live = unsafe { &*storage }.shutdown();
+        if !live.is_empty() && may_stay && self.busy_stays_listed(s) {
+            // Before 6.12: `if (__kmem_cache_shutdown(s) != 0) return -EBUSY;`
+            // comes before `list_del(&s->list)`. The cache stays listed with
+            // refcount 0, its directory, links and storage kept, and can
+            // still allocate through a later merge.
+            self.report_busy(s, creator, &live);
+            return Err(SlabError::CacheBusy { cache: creator.to_owned(), objects: live.len() });
+        }
         reg.unregister(s);
-        let (name, dir, rcu) = {
+        let (dir, rcu) = {
             let meta = s.meta.lock();
-            (meta.name.clone(), meta.sysfs_dir.clone(), meta.flags.intersects(SLAB_TYPESAFE_BY_RCU))
+            (meta.sysfs_dir.clone(), meta.flags.intersects(SLAB_TYPESAFE_BY_RCU))
         };
         let deferred = rcu && live.is_empty() && self.config.merge_rules.defers_rcu_destroy();
         if !deferred {
@@ -150,18 +165,7 @@ impl WorldCore {
         released.extend(meta.world.take());
         drop(meta);
         if !live.is_empty() {
-            let who = if creator == name { name.clone() } else { format!("{creator} (group {name})") };
-            self.report(
-                "kmem_cache_destroy",
-                Some(creator.to_owned()),
-                None,
-                format!("kmem_cache_destroy {who}: Slab cache still has objects when called from kmem_cache_destroy"),
-            );
-            let mut text = format!("BUG {name} (Not tainted): Objects remaining on __kmem_cache_shutdown()");
-            for (addr, offset) in &live {
-                text.push_str(&format!("\nObject {addr:#x} @offset={offset}"));
-            }
-            self.report("__kmem_cache_shutdown", Some(name.clone()), live.first().map(|l| l.0), text);
+            self.report_busy(s, creator, &live);
             // The instance can no longer allocate; the orphan keeps the
             // storage (and the slabs' objects valid) until they are freed.
             s.set_storage(std::ptr::null_mut());
@@ -181,6 +185,24 @@ impl WorldCore {
         unsafe { CacheStorage::release(NonNull::new_unchecked(storage)) };
         release_instance(inst);
         Ok(())
+    }
+
+    /// The WARN of a busy final destroy and `__kmem_cache_shutdown()`'s
+    /// list of the objects left.
+    fn report_busy(&self, s: &KmemCache, creator: &str, live: &[(usize, usize)]) {
+        let name = s.meta.lock().name.clone();
+        let who = if creator == name { name.clone() } else { format!("{creator} (group {name})") };
+        self.report(
+            "kmem_cache_destroy",
+            Some(creator.to_owned()),
+            None,
+            format!("kmem_cache_destroy {who}: Slab cache still has objects when called from kmem_cache_destroy"),
+        );
+        let mut text = format!("BUG {name} (Not tainted): Objects remaining on __kmem_cache_shutdown()");
+        for (addr, offset) in live {
+            text.push_str(&format!("\nObject {addr:#x} @offset={offset}"));
+        }
+        self.report("__kmem_cache_shutdown", Some(name), live.first().map(|l| l.0), text);
     }
 
     /// Mirrors `slab_caches_to_rcu_destroy_workfn()` (before 6.12), run once
@@ -215,10 +237,45 @@ impl WorldCore {
                 meta.refcount = 0;
                 meta.name.clone()
             };
-            let _ = self.shutdown_cache(&mut reg, inst, &name, &mut released);
+            let _ = self.shutdown_cache(&mut reg, inst, &name, &mut released, false);
         }
         drop(reg);
         drop(released);
+    }
+
+    /// Power-off for the caches a busy final destroy left listed before 6.12
+    /// ([`crate::config::MergeRules::keeps_busy_cache_listed`]): listed with
+    /// refcount 0. They are shut down again, now unlisted whatever the
+    /// result: released if their objects were freed meanwhile, else orphaned.
+    pub(crate) fn release_busy_listed(&self) {
+        let mut reg = self.slab_mutex.lock();
+        let mut released = Vec::new();
+        let busy: Vec<InstPtr> = reg
+            .listed()
+            .filter(|p| {
+                let meta = p.get().meta.lock();
+                meta.refcount == 0 && meta.state == InstanceState::Live
+            })
+            .collect();
+        for inst in busy {
+            let name = inst.get().meta.lock().name.clone();
+            let _ = self.shutdown_cache(&mut reg, inst, &name, &mut released, false);
+        }
+        drop(reg);
+        drop(released);
+    }
+
+    /// Whether a busy final destroy of `s` leaves it on `slab_caches`: before
+    /// 6.12, for a dynamic cache of a scheme whose creators share one
+    /// refcounted instance (mainline, v3, v1). A static's memory goes with
+    /// its module or image, and the primary scheme's instances are each
+    /// one creator's (design/primary-cache.md), so those are unlisted as
+    /// from 6.12.
+    pub(crate) fn busy_stays_listed(&self, s: &KmemCache) -> bool {
+        self.config.merge_rules.keeps_busy_cache_listed()
+            && self.config.scheme.rules().destroy_style() == DestroyStyle::SharedRefcount
+            && !s.is_alias()
+            && s.meta.lock().kind == InstanceKind::Dynamic
     }
 
     /// Releases orphans whose objects are all gone (called when the world goes).
@@ -259,5 +316,37 @@ impl Drop for WorldCore {
         // Orphans still holding objects stay allocated (those objects may be
         // used after the world is gone); the rest are released.
         self.reap_orphans(&mut reg);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::config::{MergeRules, SlabConfig};
+    use crate::flags::SlabFlags;
+    use crate::sync::Arc;
+    use crate::{KmemCacheArgs, World, kmem_cache_destroy};
+
+    /// Before 6.12 a busy final destroy leaves the cache listed, still
+    /// holding the world (4ec10268ed98): the world's power-off must unlist it
+    /// so that the world core goes, whether its objects were freed meanwhile
+    /// or are left (then the orphan keeps the storage, not the world).
+    #[test]
+    fn power_off_releases_the_world_held_by_a_listed_busy_cache() {
+        for free_first in [true, false] {
+            let w = World::new(SlabConfig::with_rules(MergeRules::V6_6));
+            let c = w.kmem_cache_create("busy", 64, KmemCacheArgs::default(), SlabFlags::EMPTY).unwrap();
+            let object = c.alloc().unwrap();
+            assert!(kmem_cache_destroy(c).is_err());
+            assert!(w.caches().iter().any(|c| c.name == "busy" && c.refcount == 0));
+            let _left = if free_first {
+                w.kfree(object).unwrap();
+                None
+            } else {
+                Some(object)
+            };
+            let core = Arc::downgrade(&w.core);
+            drop(w);
+            assert!(core.upgrade().is_none(), "free_first {free_first}: the world core outlived the world");
+        }
     }
 }

@@ -337,6 +337,7 @@ impl Drop for World {
             let _ = self.core.destroy(inst, &name, None);
         }
         self.core.release_boot_caches();
+        self.core.release_busy_listed();
         let image = self.image.take().unwrap_or_default();
         let order: Vec<InstPtr> = {
             let reg = self.core.slab_mutex.lock();
