@@ -98,6 +98,12 @@ pub const DIFFERENCES: &[Difference] = &[
         test: "tests/kernel_rules.rs: rcu_cache_sysfs_dir_lingers_until_the_grace_period_before_6_12",
     },
     Difference {
+        since: MergeRules::V6_12,
+        what: "a cache destroyed with objects left is unlisted and its sysfs directory unlinked at once; before, `shutdown_cache()` failed before `list_del()` and the cache stayed listed with refcount 0 (directory and slabinfo line kept), a merge target a later create revives",
+        commit: "4ec10268ed98 (\"mm, slab: unlink slabinfo, sysfs and debugfs immediately\", 6.12)",
+        test: "tests/kernel_rules.rs: busy_cache_stays_listed_and_mergeable_before_6_12",
+    },
+    Difference {
         since: MergeRules::V6_18,
         what: "`kmem_cache_args.sheaf_capacity` exists; an explicit capacity skips the alias attempt and a cache that got sheaves is no merge target",
         commit: "\"slab: add opt-in caching layer of percpu sheaves\" (6.18; mainline hash not seen)",

@@ -5,6 +5,7 @@
 //! `differences_name_tests_that_exist` holds the table to this file.
 
 use slabmerge::config::{DIFFERENCES, MergeRules};
+use slabmerge::error::SlabError;
 use slabmerge::flags::*;
 use slabmerge::merge::NoMergeReason;
 use slabmerge::replay::{Replay, StaticSet, adaptation_notes};
@@ -12,7 +13,7 @@ use slabmerge::slabinfo::proc_slabinfo;
 use slabmerge::sysfs::SysfsNode;
 use slabmerge::trace::Trace;
 use slabmerge::world::{CreateEntry, Decision, PlacementKind};
-use slabmerge::{Cache, KmemCache, KmemCacheArgs, SlabConfig, World, kmem_cache_destroy};
+use slabmerge::{Cache, KmemCache, KmemCacheArgs, Scheme, SlabConfig, World, kmem_cache_destroy};
 
 mod common;
 use common::{create, world_with};
@@ -307,4 +308,174 @@ fn rcu_statics_wait_for_the_grace_period_before_6_12() {
         w.check_invariants().unwrap();
         drop(w);
     }
+}
+
+/// The `/proc/slabinfo` line of `name`, if any.
+fn slabinfo_line(w: &World, name: &str) -> bool {
+    proc_slabinfo(w).lines().any(|l| l.starts_with(&format!("{name} ")))
+}
+
+/// `s->refcount` of the listed cache `name`.
+fn refcount(w: &World, name: &str) -> Option<i32> {
+    w.caches().iter().find(|c| c.name == name).map(|c| c.refcount)
+}
+
+/// 4ec10268ed98 ("mm, slab: unlink slabinfo, sysfs and debugfs immediately",
+/// 6.12). In 6.6 `kmem_cache_destroy()` does `s->refcount--` and then
+/// `shutdown_cache()`, whose `if (__kmem_cache_shutdown(s) != 0) return
+/// -EBUSY;` comes before `list_del(&s->list)`: the busy cache stays on
+/// `slab_caches` with refcount 0, keeps its sysfs directory and slabinfo
+/// line, and — `slab_unmergeable()` refusing only `refcount < 0` — is what
+/// `find_mergeable()` returns to a later compatible `kmem_cache_create()`,
+/// whose `__kmem_cache_alias()` makes it 1 again. From 6.12 the busy cache
+/// is unlisted and unlinked at once, and the later create gets a new cache.
+/// The WARN is the same in both.
+#[test]
+fn busy_cache_stays_listed_and_mergeable_before_6_12() {
+    for (r, kept) in [(MergeRules::V6_6, true), (MergeRules::V6_12, false)] {
+        let w = rules(r);
+        let busy = create(&w, "busy", 64, SlabFlags::EMPTY);
+        let storage = busy.storage_id().unwrap();
+        let object = busy.alloc().unwrap();
+        let order_before: Vec<String> = w.caches().iter().map(|c| c.name.clone()).collect();
+        let err = kmem_cache_destroy(busy).unwrap_err();
+        assert_eq!(err, SlabError::CacheBusy { cache: "busy".into(), objects: 1 }, "{r}");
+        let warn = w.reports().into_iter().find(|r| r.function == "kmem_cache_destroy").expect("the WARN");
+        assert!(warn.message.starts_with("kmem_cache_destroy busy: Slab cache still has objects when called from"));
+        assert_eq!(listed(&w, "busy"), kept, "{r}: still on slab_caches");
+        if kept {
+            let order: Vec<String> = w.caches().iter().map(|c| c.name.clone()).collect();
+            assert_eq!(order, order_before, "{r}: slab_caches unchanged");
+        }
+        assert_eq!(refcount(&w, "busy"), kept.then_some(0), "{r}: s->refcount");
+        assert_eq!(is_dir(&w, ":0000064"), kept, "{r}: the sysfs directory");
+        assert_eq!(slabinfo_line(&w, "busy"), kept, "{r}: the slabinfo line");
+        w.check_invariants().unwrap();
+
+        // What find_mergeable() returns (the explanation walks slab_caches)
+        // is what creation merges into (through the index).
+        let d = w.explain_create(
+            "later",
+            64,
+            &KmemCacheArgs::default(),
+            SlabFlags::EMPTY,
+            CreateEntry::KmemCacheCreate,
+            PlacementKind::Dynamic,
+        );
+        assert_eq!(matches!(&d, Decision::Merged { target, .. } if target == "busy"), kept, "{r}: {d:?}");
+        let later = create(&w, "later", 64, SlabFlags::EMPTY);
+        assert_eq!(later.storage_id() == Some(storage), kept, "{r}: the later create merged into the busy cache");
+        if kept {
+            assert_eq!(refcount(&w, "busy"), Some(1), "{r}: __kmem_cache_alias() revived it");
+            assert!(slabinfo_line(&w, "busy") && !slabinfo_line(&w, "later"), "{r}: s->name stays the first creator's");
+            let o = later.alloc().expect("the revived cache allocates");
+            w.kfree(o).unwrap();
+        }
+        w.check_invariants().unwrap();
+
+        // The object is freed meanwhile: the reviving creator's destroy
+        // releases the cache through the normal path.
+        w.kfree(object).unwrap();
+        kmem_cache_destroy(later).unwrap();
+        assert!(!listed(&w, "busy") && !listed(&w, "later"), "{r}");
+        assert!(!is_dir(&w, ":0000064"), "{r}");
+        w.check_invariants().unwrap();
+    }
+}
+
+/// 4ec10268ed98 (6.12), the revived cache of 6.6 again: `kmem_cache_destroy()`
+/// of the reviving creator counts down to 0 and calls `shutdown_cache()`
+/// again; with the first creator's object still allocated it is busy again
+/// and stays listed (6.6), and with `CONFIG_DEBUG_VM` the duplicate-name
+/// check of `kmem_cache_sanity_check()` still finds it. The world's teardown
+/// then unlists it whatever the result.
+#[test]
+fn busy_cache_revived_and_destroyed_busy_again_before_6_12() {
+    for (r, kept) in [(MergeRules::V6_6, true), (MergeRules::V6_12, false)] {
+        let w = world_with(SlabConfig { debug_vm: true, ..SlabConfig::with_rules(r) });
+        let busy = create(&w, "busy", 64, SlabFlags::EMPTY);
+        let object = busy.alloc().unwrap();
+        assert!(kmem_cache_destroy(busy).is_err());
+        let later = create(&w, "later", 64, SlabFlags::EMPTY);
+        let result = kmem_cache_destroy(later);
+        if kept {
+            assert_eq!(result, Err(SlabError::CacheBusy { cache: "later".into(), objects: 1 }), "{r}");
+        } else {
+            assert_eq!(result, Ok(()), "{r}: a new cache of its own, empty");
+        }
+        assert_eq!(listed(&w, "busy"), kept, "{r}");
+        assert_eq!(refcount(&w, "busy"), kept.then_some(0), "{r}");
+        w.check_invariants().unwrap();
+        let again = create(&w, "busy", 64, SlabFlags::EMPTY);
+        let dup = w.reports().iter().any(|r| r.message == "kmem_cache of name 'busy' already exists");
+        assert_eq!(dup, kept, "{r}: the duplicate-name check");
+        assert_eq!(kmem_cache_destroy(again).is_err(), kept, "{r}: merged into the busy cache again");
+        w.kfree(object).unwrap();
+    }
+}
+
+/// 4ec10268ed98 (6.12) under the other schemes. Al Viro's v3 and v1 leave
+/// dynamic caches to mainline's `kmem_cache_destroy()`, so a busy one stays
+/// listed and mergeable in 6.6 as there; the primary scheme unlists a busy
+/// cache in every release (design/primary-cache.md).
+#[test]
+fn busy_cache_before_6_12_under_each_scheme() {
+    for scheme in [Scheme::Mainline, Scheme::ViroV3, Scheme::ViroV1, Scheme::Primary] {
+        for r in [MergeRules::V6_6, MergeRules::V6_12] {
+            let kept = r == MergeRules::V6_6 && scheme != Scheme::Primary;
+            let w = world_with(SlabConfig { scheme, ..SlabConfig::with_rules(r) });
+            let busy = create(&w, "busy", 64, SlabFlags::EMPTY);
+            let storage = busy.storage_id();
+            let object = busy.alloc().unwrap();
+            assert!(matches!(kmem_cache_destroy(busy), Err(SlabError::CacheBusy { objects: 1, .. })));
+            assert_eq!(listed(&w, "busy"), kept, "{scheme:?} {r}");
+            assert_eq!(slabinfo_line(&w, "busy"), kept, "{scheme:?} {r}");
+            w.check_invariants().unwrap();
+            let later = create(&w, "later", 64, SlabFlags::EMPTY);
+            assert_eq!(later.storage_id() == storage, kept, "{scheme:?} {r}: merged into the busy cache");
+            w.check_invariants().unwrap();
+            w.kfree(object).unwrap();
+            kmem_cache_destroy(later).unwrap();
+            assert!(!listed(&w, "busy"), "{scheme:?} {r}");
+            w.check_invariants().unwrap();
+        }
+    }
+}
+
+/// 4ec10268ed98 (6.12): the world's end (and a module's unload) with a busy
+/// cache still listed in 6.6. Its teardown shuts it down unlisted: released
+/// once its objects are gone, else kept as an orphan for them.
+#[test]
+fn busy_cache_listed_before_6_12_is_released_at_teardown() {
+    let w = rules(MergeRules::V6_6);
+    let busy = create(&w, "freed", 64, SlabFlags::EMPTY);
+    let object = busy.alloc().unwrap();
+    assert!(kmem_cache_destroy(busy).is_err());
+    w.kfree(object).unwrap();
+    let kept = create(&w, "kept", 64, SLAB_ACCOUNT);
+    let _leaked = kept.alloc().unwrap();
+    assert!(kmem_cache_destroy(kept).is_err());
+    assert!(listed(&w, "freed") && listed(&w, "kept"));
+    assert!(w.orphans().is_empty(), "listed, not orphaned");
+    w.check_invariants().unwrap();
+    drop(w);
+
+    // A module's dynamic cache stays listed after its module goes; a
+    // module's static cannot (its memory goes with the module), so it is
+    // unlisted at once as from 6.12 (Al Viro's v3: mainline has no statics).
+    let w = world_with(SlabConfig { scheme: Scheme::ViroV3, ..SlabConfig::with_rules(MergeRules::V6_6) });
+    let mut m = w.module_load("busy_mod", 1);
+    let c = m.kmem_cache_create("mod_cache", 64, KmemCacheArgs::default(), SlabFlags::EMPTY).unwrap();
+    let object = c.alloc().unwrap();
+    assert!(kmem_cache_destroy(c).is_err());
+    let s = m.kmem_cache_setup(0, "mod_static", 128, KmemCacheArgs::default(), SLAB_NO_MERGE).unwrap();
+    let static_object = s.alloc().unwrap();
+    assert!(m.kmem_cache_destroy(0).is_err());
+    assert!(!listed(&w, "mod_static"), "a busy static is unlisted");
+    w.kfree(static_object).unwrap();
+    w.module_unload(m).map_err(|(e, _)| e).unwrap();
+    assert!(listed(&w, "mod_cache"), "a dynamic cache outlives its module");
+    w.check_invariants().unwrap();
+    w.kfree(object).unwrap();
+    w.check_invariants().unwrap();
 }
