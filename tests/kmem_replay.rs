@@ -193,6 +193,41 @@ fn bundled_capture_replays_under_every_scheme() {
     assert!(a.moved.get(&("anon_vma_chain".into(), "fs_cache".into())).copied().unwrap_or(0) > 0, "{:?}", a.moved);
     assert_eq!(r.replay.kmalloc_rows, 4);
     check_svg(&r);
+    #[cfg(feature = "slub_stats")]
+    {
+        use slabmerge::slub::stat::StatItem;
+        // Only the primary scheme has alias instances; each alias's calls are
+        // part of its primary's storage totals, and every call is one path.
+        for (s, x) in &r.replay.schemes {
+            assert_eq!(x.alias_stats.is_empty(), *s != ReportScheme::Primary, "{s}");
+            let calls: u64 = x.per_instance.values().map(|&(a, f)| a + f).sum();
+            let paths: u64 =
+                [StatItem::ALLOC_PCS, StatItem::ALLOC_SLOWPATH, StatItem::FREE_PCS, StatItem::FREE_SLOWPATH]
+                    .iter()
+                    .map(|&i| x.stat_total(i))
+                    .sum();
+            assert!(paths >= calls, "{s}: {paths} counted paths for {calls} calls");
+        }
+        assert!(p.alias_stats.contains_key("fs_cache"), "{:?}", p.alias_stats.keys());
+        let mut per_dir: std::collections::BTreeMap<&str, [u64; 4]> = Default::default();
+        for (alias, (dir, c)) in &p.alias_stats {
+            let (allocs, frees) = p.per_instance[alias];
+            assert_eq!(c.total(StatItem::ALLOC_PCS) + c.total(StatItem::ALLOC_SLOWPATH), allocs, "{alias}");
+            assert!(
+                c.total(StatItem::FREE_PCS) + c.total(StatItem::FREE_SLOWPATH) <= frees,
+                "{alias}: kfree is not the alias's"
+            );
+            let d = per_dir.entry(dir).or_default();
+            for (k, item) in StatItem::PER_INSTANCE.iter().enumerate() {
+                d[k] += c.total(*item);
+            }
+        }
+        for (dir, sums) in per_dir {
+            for (k, item) in StatItem::PER_INSTANCE.iter().enumerate() {
+                assert!(p.stats[dir].total(*item) >= sums[k], "{dir} {item:?}: the storage counts every alias");
+            }
+        }
+    }
 }
 
 /// A small trace computed by hand: kmalloc-64 (64 objects per 4 KiB slab in
@@ -347,6 +382,108 @@ bash-1 [000] ..... 1.000002: kmem_cache_free: call_site=free_fs_struct+0x1/0x10 
     let pages = |s| scheme(&r, s).peak_pages;
     assert_eq!(pages(ReportScheme::Mainline), pages(ReportScheme::Primary));
     assert_eq!(pages(ReportScheme::Nomerge), pages(ReportScheme::Mainline) + 1);
+}
+
+/// The primary scheme counts each alias's calls in the alias and in the
+/// storage, and renders them as the stat files would read: the alias's own
+/// under its name, the storage's totals under the primary's directory.
+#[cfg(feature = "slub_stats")]
+#[test]
+fn alias_counters_read_as_the_sysfs_stat_files() {
+    use slabmerge::report::kmem::stat_files;
+    use slabmerge::slub::stat::StatItem::*;
+    // Two fs_cache objects (attributed by call site), one anon_vma_chain;
+    // one fs_cache object freed by kmem_cache_free, one anon_vma_chain by kfree.
+    let line = |ts: &str, cpu: &str, site: &str, ptr: &str| {
+        format!(
+            "bash-1 [{cpu}] ..... {ts}: kmem_cache_alloc: call_site={site} ptr={ptr} name=anon_vma_chain bytes_req=56 bytes_alloc=64 gfp_flags=GFP_KERNEL node=-1 accounted=false\n"
+        )
+    };
+    let mut text = String::new();
+    text += &line("1.000000", "000", "copy_fs_struct+0x1e/0xa0", "ffff888100000040");
+    text += &line("1.000001", "001", "copy_fs_struct+0x1e/0xa0", "ffff888100000080");
+    text += &line("1.000002", "000", "anon_vma_clone+0x5c/0x1f0", "ffff8881000000c0");
+    text += "bash-1 [001] ..... 1.000003: kmem_cache_free: call_site=free_fs_struct+0x1/0x10 ptr=ffff888100000040 name=anon_vma_chain\n";
+    text += "bash-1 [000] ..... 1.000004: kfree: call_site=g+0x1/0x10 ptr=ffff8881000000c0\n";
+    let p = write_temp("alias-stats.txt", &text);
+    let r = replay(&p);
+    std::fs::remove_file(&p).ok();
+    assert_eq!(r.stats.malformed, 0, "{:?}", r.stats.diagnostics);
+    let x = scheme(&r, ReportScheme::Primary);
+    let (dir, c) = &x.alias_stats["fs_cache"];
+    assert_eq!(x.alias_stats.len(), 1, "{:?}", x.alias_stats.keys());
+    assert_eq!((c.total(ALLOC_PCS), c.total(ALLOC_SLOWPATH), c.total(FREE_PCS), c.total(FREE_SLOWPATH)), (2, 0, 1, 0));
+    // The storage: 3 allocations, the alias's free and the kfree.
+    let st = &x.stats[dir];
+    assert_eq!((st.total(ALLOC_PCS), st.total(FREE_PCS)), (3, 2));
+    let files = stat_files(x);
+    let want = |path: String, text: &str| {
+        assert!(files.iter().any(|(p, t)| *p == path && t == text), "{path}: {text} in {files:?}");
+    };
+    want(format!("/sys/kernel/slab/{dir}/alloc_cpu_sheaf"), "3 C0=2 C1=1");
+    want(format!("/sys/kernel/slab/{dir}/free_cpu_sheaf"), "2 C0=1 C1=1");
+    want(format!("/sys/kernel/slab/{dir}/alloc_slowpath"), "0");
+    want("/sys/kernel/slab/fs_cache/alloc_cpu_sheaf".into(), "2 C0=1 C1=1");
+    want("/sys/kernel/slab/fs_cache/free_cpu_sheaf".into(), "1 C1=1");
+    want("/sys/kernel/slab/fs_cache/free_slowpath".into(), "0");
+    assert_eq!(files.len(), 8, "the primary's four files and the alias's four: {files:?}");
+    assert!(files[0].0.starts_with(&format!("/sys/kernel/slab/{dir}/")), "the primary first: {files:?}");
+    // The other schemes have no alias instances.
+    for (s, y) in &r.replay.schemes {
+        if *s != ReportScheme::Primary {
+            assert!(y.alias_stats.is_empty() && stat_files(y).is_empty(), "{s}");
+        }
+    }
+    let table = slabmerge::report::kmem::render_table(&r);
+    assert!(table.contains("  /sys/kernel/slab/fs_cache/alloc_cpu_sheaf: 2 C0=1 C1=1\n"), "{table}");
+    let json = slabmerge::report::kmem::render_json(&r);
+    assert!(json.contains("\"counters_per_alias\": {\"fs_cache\": {\"primary\": "), "{json}");
+}
+
+/// The counters are exact with several threads on one CPU slot: the hit
+/// paths count with plain increments inside the slot's critical section,
+/// which excludes the other threads, and the slow paths (taken when another
+/// thread holds the slot) with atomic adds; every call is counted once, in
+/// the storage and in the instance it went through.
+#[cfg(feature = "slub_stats")]
+#[test]
+fn counters_are_exact_with_threads_sharing_a_cpu_slot() {
+    use slabmerge::slub::stat::{StatCounts, StatItem::*};
+    use slabmerge::{KmemCacheArgs, Scheme, SlabConfig, World};
+    const THREADS: u64 = 4;
+    const ROUNDS: u64 = 20_000;
+    let w = World::new(SlabConfig::tiny(Scheme::Primary, 1, 8, 16));
+    let primary =
+        w.kmem_cache_create("prim", 64, KmemCacheArgs::default(), slabmerge::flags::SlabFlags::EMPTY).unwrap();
+    let alias = w.kmem_cache_create("alias", 64, KmemCacheArgs::default(), slabmerge::flags::SlabFlags::EMPTY).unwrap();
+    assert!(alias.is_alias());
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let c = if t % 2 == 0 { &primary } else { &alias };
+            s.spawn(move || {
+                slabmerge::slub::cpu::set_current_cpu(0);
+                let mut held = Vec::new();
+                for i in 0..ROUNDS {
+                    held.push(c.alloc().unwrap());
+                    if i % 3 != 0 {
+                        c.free(held.pop().unwrap()).unwrap();
+                    }
+                }
+                for o in held {
+                    c.free(o).unwrap();
+                }
+            });
+        }
+    });
+    let sum =
+        |c: &StatCounts| (c.total(ALLOC_PCS) + c.total(ALLOC_SLOWPATH), c.total(FREE_PCS) + c.total(FREE_SLOWPATH));
+    let calls = THREADS * ROUNDS;
+    assert_eq!(sum(&primary.slub_stat().unwrap()), (calls, calls), "the storage counts every call once");
+    for c in [&primary, &alias] {
+        assert_eq!(sum(&c.slub_stat_instance()), (calls / 2, calls / 2), "{}: its own calls", c.creator_name());
+    }
+    let a = alias.slub_stat_instance();
+    assert!(a.total(ALLOC_PCS) > 0, "the hit path ran: {a:?}");
 }
 
 /// A name the boot trace lacks is created from the event's size; the empty

@@ -461,6 +461,12 @@ pub struct KmemSchemeResult {
     pub stats: BTreeMap<String, StatCounts>,
     /// Allocations and frees per instance name (the primary scheme's aliases apart).
     pub per_instance: BTreeMap<String, (u64, u64)>,
+    /// The primary scheme's aliases: per alias name, the sysfs directory of
+    /// its primary (whose storage `stats` holds the totals) and the
+    /// `CONFIG_SLUB_STATS` counters of the calls made through the alias
+    /// ([`crate::KmemCache::slub_stat_instance`]). Aliases with no count are
+    /// left out; empty in the other schemes and without `slub_stats`.
+    pub alias_stats: BTreeMap<String, (String, StatCounts)>,
     /// Pages per mainline group (by owner) after the last event: the pages of
     /// the storages the group's names use in this scheme.
     pub group_pages: BTreeMap<String, u64>,
@@ -837,6 +843,15 @@ impl<'r, 'w> SchemeState<'r, 'w> {
             }
         }
         self.result.final_large_pages = self.result.final_pages.saturating_sub(slab_pages_total);
+        for (name, cache) in &instances {
+            if !cache.is_alias() {
+                continue;
+            }
+            let counts = cache.slub_stat_instance();
+            if counts.per_cpu.iter().any(|c| c.iter().any(|&x| x != 0)) {
+                self.result.alias_stats.insert(name.clone(), (cache.sysfs_dir(), counts));
+            }
+        }
         let storage_of: HashMap<&str, usize> =
             instances.iter().filter_map(|(n, c)| c.storage_id().map(|s| (n.as_str(), s))).collect();
         for g in mainline_groups {

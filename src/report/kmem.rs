@@ -280,6 +280,17 @@ pub fn render_table(r: &KmemReport) -> String {
             }
             let _ = writeln!(o);
         }
+        let files: Vec<(ReportScheme, Vec<(String, String)>)> =
+            rp.schemes.iter().map(|(s, x)| (*s, stat_files(x))).filter(|(_, f)| !f.is_empty()).collect();
+        for (scheme, files) in files {
+            let _ = writeln!(
+                o,
+                "\n{scheme}: the stat files of each alias with calls (its own counters) and of its primary (the storage's totals):"
+            );
+            for (path, text) in files {
+                let _ = writeln!(o, "  {path}: {text}");
+            }
+        }
     } else {
         let _ = writeln!(o, "\n(per-CPU counters: build with --features slub_stats, as CONFIG_SLUB_STATS)");
     }
@@ -362,18 +373,62 @@ pub fn render_json(r: &KmemReport) -> String {
                 format!("{}: {{{}}}", js(dir), items.join(", "))
             })
             .collect();
+        let per_alias: Vec<String> = x
+            .alias_stats
+            .iter()
+            .map(|(alias, (dir, c))| {
+                let items: Vec<String> = crate::slub::stat::StatItem::PER_INSTANCE
+                    .iter()
+                    .map(|&it| format!("\"{}\": {}", it.sysfs_name(), js(&c.sysfs_line(it))))
+                    .collect();
+                format!("{}: {{\"primary\": {}, {}}}", js(alias), js(dir), items.join(", "))
+            })
+            .collect();
         let per_instance: Vec<String> =
             x.per_instance.iter().map(|(name, (al, fr))| format!("{}: [{al}, {fr}]", js(name))).collect();
         let groups: Vec<String> = x.group_pages.iter().map(|(g, p)| format!("{}: {p}", js(g))).collect();
         let created: Vec<String> = x.created.iter().map(|(c, sz)| format!("[{}, {sz}]", js(c))).collect();
         o.push_str(&format!(
-            "    {{\"scheme\": {}, \"kmem_trace\": {{\"events_replayed\": {}, \"events_skipped\": {{\"free_before_capture\": {}, \"free_null\": {}, \"alloc_failed_in_trace\": {}, \"kmalloc_zero\": {}, \"alloc_failed\": {}, \"free_failed\": {}}}, \"lost_frees\": {}, \"peak_slab_kib\": {}, \"final_slab_kib\": {}, \"mean_slab_kib\": {:.1}, \"final_large_kmalloc_kib\": {}, \"objects_live\": {}, \"peak_objects_live\": {}, \"partial_free_objects\": {}, \"partial_free_bytes\": {}, \"sheaf_objects\": {}, \"created\": [{}], \"counters\": {{{}}}, \"counters_per_storage\": {{{}}}, \"per_instance_alloc_free\": {{{}}}, \"group_pages\": {{{}}}}}}}{}\n",
-            js(scheme.name()), x.events_replayed, k.free_before_capture, k.free_null, k.alloc_failed_in_trace, k.kmalloc_zero, k.alloc_failed, k.free_failed, x.lost_frees, x.peak_kib(), x.final_kib(), x.mean_kib(), kib(x.final_large_pages), x.objects_live, x.peak_objects_live, x.partial_free_objects, x.partial_free_bytes, x.sheaf_objects, created.join(", "), counters.join(", "), per_storage.join(", "), per_instance.join(", "), groups.join(", "),
+            "    {{\"scheme\": {}, \"kmem_trace\": {{\"events_replayed\": {}, \"events_skipped\": {{\"free_before_capture\": {}, \"free_null\": {}, \"alloc_failed_in_trace\": {}, \"kmalloc_zero\": {}, \"alloc_failed\": {}, \"free_failed\": {}}}, \"lost_frees\": {}, \"peak_slab_kib\": {}, \"final_slab_kib\": {}, \"mean_slab_kib\": {:.1}, \"final_large_kmalloc_kib\": {}, \"objects_live\": {}, \"peak_objects_live\": {}, \"partial_free_objects\": {}, \"partial_free_bytes\": {}, \"sheaf_objects\": {}, \"created\": [{}], \"counters\": {{{}}}, \"counters_per_storage\": {{{}}}, \"counters_per_alias\": {{{}}}, \"per_instance_alloc_free\": {{{}}}, \"group_pages\": {{{}}}}}}}{}\n",
+            js(scheme.name()), x.events_replayed, k.free_before_capture, k.free_null, k.alloc_failed_in_trace, k.kmalloc_zero, k.alloc_failed, k.free_failed, x.lost_frees, x.peak_kib(), x.final_kib(), x.mean_kib(), kib(x.final_large_pages), x.objects_live, x.peak_objects_live, x.partial_free_objects, x.partial_free_bytes, x.sheaf_objects, created.join(", "), counters.join(", "), per_storage.join(", "), per_alias.join(", "), per_instance.join(", "), groups.join(", "),
             if i + 1 < n { "," } else { "" }
         ));
     }
     o.push_str("  ]\n}\n");
     o
+}
+
+/// The `CONFIG_SLUB_STATS` files of a scheme's aliases as sysfs would show
+/// them, as (path, contents) pairs: for each primary with an alias that made
+/// calls, `/sys/kernel/slab/<primary's directory>/<item>` with the storage's
+/// totals, then `/sys/kernel/slab/<alias>/<item>` with the alias's own
+/// counters, for the items an instance counts (`alloc_cpu_sheaf`,
+/// `alloc_slowpath`, `free_cpu_sheaf`, `free_slowpath`). In the primary
+/// design an alias is its own `struct kmem_cache`, so it can have a directory
+/// of its own for them (today's aliases are links to the primary's). The
+/// contents are `show_stat()`'s: the total, then `C<cpu>=<n>` for each CPU
+/// with a count. Empty for schemes without aliases and without `slub_stats`.
+pub fn stat_files(x: &KmemSchemeResult) -> Vec<(String, String)> {
+    use crate::slub::stat::StatItem;
+    let mut by_primary: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for (alias, (dir, _)) in &x.alias_stats {
+        by_primary.entry(dir.as_str()).or_default().push(alias.as_str());
+    }
+    let mut out = Vec::new();
+    let empty = crate::slub::stat::StatCounts::default();
+    for (dir, aliases) in by_primary {
+        let totals = x.stats.get(dir).unwrap_or(&empty);
+        for item in StatItem::PER_INSTANCE {
+            out.push((format!("/sys/kernel/slab/{dir}/{}", item.sysfs_name()), totals.sysfs_line(item)));
+        }
+        for alias in aliases {
+            let counts = &x.alias_stats[alias].1;
+            for item in StatItem::PER_INSTANCE {
+                out.push((format!("/sys/kernel/slab/{alias}/{}", item.sysfs_name()), counts.sysfs_line(item)));
+            }
+        }
+    }
+    out
 }
 
 /// Line colours of the memory chart, one per scheme in [`ReportScheme::ALL`] order.
