@@ -71,7 +71,8 @@ struct Args {
     /// Explain, for NAME and each scheme, why it merged or did not.
     #[arg(long, value_name = "NAME")]
     explain: Option<String>,
-    /// Write a picture of the groups as SVG.
+    /// Write a picture of the groups as SVG; with --kmem-trace, a chart of
+    /// each scheme's memory over the capture's time.
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
     /// Write the summary and the picture as an HTML page.
@@ -517,12 +518,8 @@ fn refuse_ignored(args: &Args) -> Result<(), String> {
         return Err("--kmem-sites has no effect without --kmem-trace FILE".to_owned());
     }
     if args.kmem_trace.is_some() {
-        let void = [
-            ("--explain", args.explain.is_some()),
-            ("--svg", args.svg.is_some()),
-            ("--html", args.html.is_some()),
-            ("--verbose", args.verbose),
-        ];
+        let void =
+            [("--explain", args.explain.is_some()), ("--html", args.html.is_some()), ("--verbose", args.verbose)];
         if let Some(option) = first(&void).or_else(|| first(&workload)) {
             return Err(format!(
                 "{option} has no effect with --kmem-trace, which replays the capture instead of the report's workload"
@@ -660,6 +657,9 @@ fn kmem_trace(
     match args.format.unwrap_or(FormatArg::Table) {
         FormatArg::Json => print!("{}", report::kmem::render_json(&result)),
         _ => print!("{}", report::kmem::render_table(&result)),
+    }
+    if let Some(path) = &args.svg {
+        std::fs::write(path, report::kmem::render_svg(&result)).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
 }

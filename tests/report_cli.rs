@@ -957,6 +957,21 @@ fn rules_select_the_kernel_release() {
     assert!(err.contains("6.18 rules only"), "{err}");
 }
 
+/// `--svg` with `--kmem-trace` writes the memory-over-time chart (one line
+/// per scheme) next to the table on standard output.
+#[test]
+fn kmem_trace_svg_writes_the_memory_chart() {
+    let kmem = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kmem/trace-pipe.txt");
+    let dir = scratch("kmem-svg");
+    let svg = dir.join("memory.svg");
+    let out = run_ok(&["--kmem-trace", kmem.to_str().unwrap(), "--svg", svg.to_str().unwrap()]);
+    assert!(out.contains("peak KiB"), "{out}");
+    let text = std::fs::read_to_string(&svg).expect("the chart was written");
+    assert!(text.starts_with("<svg ") && text.ends_with("</svg>\n"), "{text}");
+    assert_eq!(text.matches("<polyline ").count(), ReportScheme::ALL.len(), "{text}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Every combination in which an option would have no effect is refused,
 /// the error naming the option and what makes it void, with a non-zero exit
 /// and nothing on standard output.
@@ -987,7 +1002,7 @@ fn options_without_effect_are_refused_naming_both() {
         (&["--kmem-trace", kmem, "--seed", "2"], &["--seed", "--kmem-trace"]),
         (&["--kmem-trace", kmem, "--no-memory"], &["--no-memory", "--kmem-trace"]),
         (&["--kmem-trace", kmem, "--memory-budget", "8M"], &["--memory-budget", "--kmem-trace"]),
-        (&["--kmem-trace", kmem, "--svg", "x.svg"], &["--svg", "--kmem-trace"]),
+        (&["--kmem-trace", kmem, "--html", "x.html"], &["--html", "--kmem-trace"]),
         (&["--kmem-trace", kmem, "--explain", "dentry"], &["--explain", "--kmem-trace"]),
         (&["--kmem-trace", kmem, "--verbose"], &["--verbose", "--kmem-trace"]),
         (&["--kmem-trace", kmem, "--format", "csv"], &["--format csv", "--kmem-trace"]),

@@ -23,7 +23,10 @@
 //! the old object first and is counted.
 //!
 //! Memory is sampled after every event: pages now, peak, and the
-//! time-weighted mean over the capture's span.
+//! time-weighted mean over the capture's span. The series over time is a
+//! [`MaxSeries`]: at most [`MaxSeries::MAX_POINTS`] time buckets, each
+//! keeping the most pages held in it, so a long capture's series stays
+//! bounded and its maximum is the peak.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -458,11 +461,89 @@ pub struct KmemSchemeResult {
     pub stats: BTreeMap<String, StatCounts>,
     /// Allocations and frees per instance name (the primary scheme's aliases apart).
     pub per_instance: BTreeMap<String, (u64, u64)>,
+    /// The primary scheme's aliases: per alias name, the sysfs directory of
+    /// its primary (whose storage `stats` holds the totals) and the
+    /// `CONFIG_SLUB_STATS` counters of the calls made through the alias
+    /// ([`crate::KmemCache::slub_stat_instance`]). Aliases with no count are
+    /// left out; empty in the other schemes and without `slub_stats`.
+    pub alias_stats: BTreeMap<String, (String, StatCounts)>,
     /// Pages per mainline group (by owner) after the last event: the pages of
     /// the storages the group's names use in this scheme.
     pub group_pages: BTreeMap<String, u64>,
-    /// Memory over time: (ns since the first event, pages), at most one sample per millisecond.
+    /// Memory over time: (start of the bucket in ns since the first event,
+    /// the most pages held in the bucket), at most [`MaxSeries::MAX_POINTS`]
+    /// buckets of `series_bucket_ns` each.
     pub series: Vec<(u64, u64)>,
+    /// The width of a `series` bucket (ns).
+    pub series_bucket_ns: u64,
+}
+
+/// Pages held over time in bounded memory: equal time buckets, each keeping
+/// the most pages held at any instant in it. When a sample falls beyond the
+/// last bucket, adjacent buckets are merged pairwise (their maximum) and the
+/// width doubles, until it fits: at most [`MaxSeries::MAX_POINTS`] buckets
+/// whatever the capture's length. A bucket no event falls in keeps the level
+/// held across it, and a bucket whose first event comes after its start
+/// counts the level held until then, so each bucket is the most held at any
+/// instant in it and the buckets' maximum is exactly the peak of the samples.
+#[derive(Clone, Debug)]
+pub struct MaxSeries {
+    width_ns: u64,
+    buckets: Vec<u64>,
+    /// The level held since the last sample.
+    level: Option<u64>,
+}
+
+impl Default for MaxSeries {
+    fn default() -> Self {
+        MaxSeries::new()
+    }
+}
+
+impl MaxSeries {
+    /// The most buckets a series holds.
+    pub const MAX_POINTS: usize = 2000;
+
+    /// An empty series with 1 µs buckets (widened as the samples need).
+    pub fn new() -> MaxSeries {
+        MaxSeries { width_ns: 1_000, buckets: Vec::new(), level: None }
+    }
+
+    /// Records `pages` held from `t` (ns since the start; non-decreasing) on.
+    pub fn push(&mut self, t: u64, pages: u64) {
+        let mut i = t / self.width_ns;
+        while i >= Self::MAX_POINTS as u64 {
+            self.halve();
+            i = t / self.width_ns;
+        }
+        let i = i as usize;
+        if self.buckets.len() <= i {
+            // Buckets passed with no sample held the level throughout; this
+            // one held it until `t`, unless `t` is where it starts.
+            let level = self.level.unwrap_or(pages);
+            self.buckets.resize(i, level);
+            let held = if t > i as u64 * self.width_ns { level } else { pages };
+            self.buckets.push(held);
+        }
+        self.buckets[i] = self.buckets[i].max(pages);
+        self.level = Some(pages);
+    }
+
+    fn halve(&mut self) {
+        let merged = self.buckets.chunks(2).map(|c| c.iter().copied().max().unwrap_or(0)).collect();
+        self.buckets = merged;
+        self.width_ns *= 2;
+    }
+
+    /// The bucket width (ns).
+    pub fn bucket_ns(&self) -> u64 {
+        self.width_ns
+    }
+
+    /// (bucket start in ns, most pages in the bucket), in time order.
+    pub fn points(&self) -> Vec<(u64, u64)> {
+        self.buckets.iter().enumerate().map(|(i, &p)| (i as u64 * self.width_ns, p)).collect()
+    }
 }
 
 impl KmemSchemeResult {
@@ -516,7 +597,7 @@ pub struct SchemeState<'r, 'w> {
     last_ts: u64,
     area: f64,
     pages_now: u64,
-    next_sample: u64,
+    series: MaxSeries,
 }
 
 const KMALLOC_PREFIXES: [&str; 4] = ["kmalloc-", "kmalloc-rcl-", "dma-kmalloc-", "kmalloc-cg-"];
@@ -570,7 +651,7 @@ impl<'r, 'w> SchemeState<'r, 'w> {
             last_ts: 0,
             area: 0.0,
             pages_now: 0,
-            next_sample: 0,
+            series: MaxSeries::new(),
         }
     }
 
@@ -720,11 +801,7 @@ impl<'r, 'w> SchemeState<'r, 'w> {
         self.last_ts = self.last_ts.max(ts);
         self.pages_now = pages;
         self.result.peak_pages = self.result.peak_pages.max(pages);
-        let t = ts.saturating_sub(first);
-        if t >= self.next_sample {
-            self.result.series.push((t, pages));
-            self.next_sample = t + 1_000_000;
-        }
+        self.series.push(self.last_ts.saturating_sub(first), pages);
     }
 
     /// Finishes: reads the figures, then frees every live object and destroys
@@ -735,6 +812,8 @@ impl<'r, 'w> SchemeState<'r, 'w> {
         let span = self.last_ts.saturating_sub(first);
         self.result.mean_pages = if span > 0 { self.area / span as f64 } else { self.pages_now as f64 };
         self.result.final_pages = world.pages() as u64;
+        self.result.series = self.series.points();
+        self.result.series_bucket_ns = self.series.bucket_ns();
         self.result.objects_live = self.live.len() as u64;
         // Storages: every instance by name, once per storage.
         let mut seen = std::collections::HashSet::new();
@@ -764,6 +843,15 @@ impl<'r, 'w> SchemeState<'r, 'w> {
             }
         }
         self.result.final_large_pages = self.result.final_pages.saturating_sub(slab_pages_total);
+        for (name, cache) in &instances {
+            if !cache.is_alias() {
+                continue;
+            }
+            let counts = cache.slub_stat_instance();
+            if counts.per_cpu.iter().any(|c| c.iter().any(|&x| x != 0)) {
+                self.result.alias_stats.insert(name.clone(), (cache.sysfs_dir(), counts));
+            }
+        }
         let storage_of: HashMap<&str, usize> =
             instances.iter().filter_map(|(n, c)| c.storage_id().map(|s| (n.as_str(), s))).collect();
         for g in mainline_groups {

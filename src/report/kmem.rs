@@ -280,6 +280,17 @@ pub fn render_table(r: &KmemReport) -> String {
             }
             let _ = writeln!(o);
         }
+        let files: Vec<(ReportScheme, Vec<(String, String)>)> =
+            rp.schemes.iter().map(|(s, x)| (*s, stat_files(x))).filter(|(_, f)| !f.is_empty()).collect();
+        for (scheme, files) in files {
+            let _ = writeln!(
+                o,
+                "\n{scheme}: the stat files of each alias with calls (its own counters) and of its primary (the storage's totals):"
+            );
+            for (path, text) in files {
+                let _ = writeln!(o, "  {path}: {text}");
+            }
+        }
     } else {
         let _ = writeln!(o, "\n(per-CPU counters: build with --features slub_stats, as CONFIG_SLUB_STATS)");
     }
@@ -362,16 +373,244 @@ pub fn render_json(r: &KmemReport) -> String {
                 format!("{}: {{{}}}", js(dir), items.join(", "))
             })
             .collect();
+        let per_alias: Vec<String> = x
+            .alias_stats
+            .iter()
+            .map(|(alias, (dir, c))| {
+                let items: Vec<String> = crate::slub::stat::StatItem::PER_INSTANCE
+                    .iter()
+                    .map(|&it| format!("\"{}\": {}", it.sysfs_name(), js(&c.sysfs_line(it))))
+                    .collect();
+                format!("{}: {{\"primary\": {}, {}}}", js(alias), js(dir), items.join(", "))
+            })
+            .collect();
         let per_instance: Vec<String> =
             x.per_instance.iter().map(|(name, (al, fr))| format!("{}: [{al}, {fr}]", js(name))).collect();
         let groups: Vec<String> = x.group_pages.iter().map(|(g, p)| format!("{}: {p}", js(g))).collect();
         let created: Vec<String> = x.created.iter().map(|(c, sz)| format!("[{}, {sz}]", js(c))).collect();
         o.push_str(&format!(
-            "    {{\"scheme\": {}, \"kmem_trace\": {{\"events_replayed\": {}, \"events_skipped\": {{\"free_before_capture\": {}, \"free_null\": {}, \"alloc_failed_in_trace\": {}, \"kmalloc_zero\": {}, \"alloc_failed\": {}, \"free_failed\": {}}}, \"lost_frees\": {}, \"peak_slab_kib\": {}, \"final_slab_kib\": {}, \"mean_slab_kib\": {:.1}, \"final_large_kmalloc_kib\": {}, \"objects_live\": {}, \"peak_objects_live\": {}, \"partial_free_objects\": {}, \"partial_free_bytes\": {}, \"sheaf_objects\": {}, \"created\": [{}], \"counters\": {{{}}}, \"counters_per_storage\": {{{}}}, \"per_instance_alloc_free\": {{{}}}, \"group_pages\": {{{}}}}}}}{}\n",
-            js(scheme.name()), x.events_replayed, k.free_before_capture, k.free_null, k.alloc_failed_in_trace, k.kmalloc_zero, k.alloc_failed, k.free_failed, x.lost_frees, x.peak_kib(), x.final_kib(), x.mean_kib(), kib(x.final_large_pages), x.objects_live, x.peak_objects_live, x.partial_free_objects, x.partial_free_bytes, x.sheaf_objects, created.join(", "), counters.join(", "), per_storage.join(", "), per_instance.join(", "), groups.join(", "),
+            "    {{\"scheme\": {}, \"kmem_trace\": {{\"events_replayed\": {}, \"events_skipped\": {{\"free_before_capture\": {}, \"free_null\": {}, \"alloc_failed_in_trace\": {}, \"kmalloc_zero\": {}, \"alloc_failed\": {}, \"free_failed\": {}}}, \"lost_frees\": {}, \"peak_slab_kib\": {}, \"final_slab_kib\": {}, \"mean_slab_kib\": {:.1}, \"final_large_kmalloc_kib\": {}, \"objects_live\": {}, \"peak_objects_live\": {}, \"partial_free_objects\": {}, \"partial_free_bytes\": {}, \"sheaf_objects\": {}, \"created\": [{}], \"counters\": {{{}}}, \"counters_per_storage\": {{{}}}, \"counters_per_alias\": {{{}}}, \"per_instance_alloc_free\": {{{}}}, \"group_pages\": {{{}}}}}}}{}\n",
+            js(scheme.name()), x.events_replayed, k.free_before_capture, k.free_null, k.alloc_failed_in_trace, k.kmalloc_zero, k.alloc_failed, k.free_failed, x.lost_frees, x.peak_kib(), x.final_kib(), x.mean_kib(), kib(x.final_large_pages), x.objects_live, x.peak_objects_live, x.partial_free_objects, x.partial_free_bytes, x.sheaf_objects, created.join(", "), counters.join(", "), per_storage.join(", "), per_alias.join(", "), per_instance.join(", "), groups.join(", "),
             if i + 1 < n { "," } else { "" }
         ));
     }
     o.push_str("  ]\n}\n");
+    o
+}
+
+/// The `CONFIG_SLUB_STATS` files of a scheme's aliases as sysfs would show
+/// them, as (path, contents) pairs: for each primary with an alias that made
+/// calls, `/sys/kernel/slab/<primary's directory>/<item>` with the storage's
+/// totals, then `/sys/kernel/slab/<alias>/<item>` with the alias's own
+/// counters, for the items an instance counts (`alloc_cpu_sheaf`,
+/// `alloc_slowpath`, `free_cpu_sheaf`, `free_slowpath`). In the primary
+/// design an alias is its own `struct kmem_cache`, so it can have a directory
+/// of its own for them (today's aliases are links to the primary's). The
+/// contents are `show_stat()`'s: the total, then `C<cpu>=<n>` for each CPU
+/// with a count. Empty for schemes without aliases and without `slub_stats`.
+pub fn stat_files(x: &KmemSchemeResult) -> Vec<(String, String)> {
+    use crate::slub::stat::StatItem;
+    let mut by_primary: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for (alias, (dir, _)) in &x.alias_stats {
+        by_primary.entry(dir.as_str()).or_default().push(alias.as_str());
+    }
+    let mut out = Vec::new();
+    let empty = crate::slub::stat::StatCounts::default();
+    for (dir, aliases) in by_primary {
+        let totals = x.stats.get(dir).unwrap_or(&empty);
+        for item in StatItem::PER_INSTANCE {
+            out.push((format!("/sys/kernel/slab/{dir}/{}", item.sysfs_name()), totals.sysfs_line(item)));
+        }
+        for alias in aliases {
+            let counts = &x.alias_stats[alias].1;
+            for item in StatItem::PER_INSTANCE {
+                out.push((format!("/sys/kernel/slab/{alias}/{}", item.sysfs_name()), counts.sysfs_line(item)));
+            }
+        }
+    }
+    out
+}
+
+/// Line colours of the memory chart, one per scheme in [`ReportScheme::ALL`] order.
+const SERIES_COLOURS: [&str; 5] = ["#1f77b4", "#d62728", "#ff7f0e", "#2ca02c", "#7f7f7f"];
+
+/// A round step for about `n` ticks over `0..=max`.
+fn tick_step(max: f64, n: f64) -> f64 {
+    if max <= 0.0 {
+        return 1.0;
+    }
+    let raw = max / n;
+    let mag = 10f64.powf(raw.log10().floor());
+    let f = raw / mag;
+    let nice = if f <= 1.0 {
+        1.0
+    } else if f <= 2.0 {
+        2.0
+    } else if f <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    nice * mag
+}
+
+fn tick_label(v: f64, step: f64) -> String {
+    if step >= 1.0 { format!("{v:.0}") } else { format!("{v:.*}", (-step.log10().floor()) as usize) }
+}
+
+/// Slab memory over the capture's time as an SVG chart: one line per scheme
+/// (slab and large-kmalloc KiB against seconds since the first event), a
+/// legend with each scheme's peak, and each peak marked.
+///
+/// The lines are drawn in data units inside a scaled group, so a polyline's
+/// points are `(ms since the first event, KiB)` exactly: the highest point of
+/// a scheme's line is its `peak_slab_kib`. Each point is a series bucket's
+/// start and its maximum ([`crate::input::kmem_replay::MaxSeries`]).
+pub fn render_svg(r: &KmemReport) -> String {
+    use crate::report::picture::xml_escape;
+    use std::fmt::Write;
+    const W: f64 = 960.0;
+    const H: f64 = 540.0;
+    const LEFT: f64 = 90.0;
+    const RIGHT: f64 = 200.0;
+    const TOP: f64 = 70.0;
+    const BOTTOM: f64 = 70.0;
+    let rp = &r.replay;
+    let span_ms = (rp.span_ns.1.saturating_sub(rp.span_ns.0)) as f64 / 1e6;
+    let last_ms = rp
+        .schemes
+        .iter()
+        .filter_map(|(_, x)| x.series.last().map(|&(t, _)| (t + x.series_bucket_ns) as f64 / 1e6))
+        .fold(span_ms, f64::max)
+        .max(1e-3);
+    let max_kib = rp.schemes.iter().map(|(_, x)| x.peak_kib()).max().unwrap_or(0) as f64;
+    let y_step = tick_step(max_kib.max(1.0), 6.0);
+    let y_max = ((max_kib / y_step).floor() + 1.0) * y_step;
+    let x_step = tick_step(last_ms / 1e3, 8.0);
+    let x_max_s = last_ms / 1e3;
+    let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
+    let px = |ms: f64| LEFT + ms / last_ms * pw;
+    let py = |kib: f64| TOP + ph - kib / y_max * ph;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W:.0}" height="{H:.0}" viewBox="0 0 {W:.0} {H:.0}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace">"#
+    );
+    let _ = writeln!(
+        o,
+        "<style>.ttl{{font-size:18px;font-weight:bold}} .sub{{font-size:11px;fill:#444}} \
+         .ax{{font-size:11px;fill:#222}} .lg{{font-size:11px}} .pk{{font-size:10px}}</style>"
+    );
+    let _ = writeln!(o, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
+    let _ = writeln!(
+        o,
+        r#"<text x="{LEFT}" y="28" class="ttl">Slab memory over time: {}</text>"#,
+        xml_escape(&r.stats.file)
+    );
+    let _ = writeln!(
+        o,
+        r#"<text x="{LEFT}" y="46" class="sub">{} events replayed through every scheme over {:.3} s; each point is the most KiB held in a {} µs bucket</text>"#,
+        rp.events,
+        span_ms / 1e3,
+        rp.schemes.first().map_or(0, |(_, x)| x.series_bucket_ns / 1000)
+    );
+    // Grid and ticks.
+    let mut v = 0.0;
+    while v <= y_max + y_step / 2.0 {
+        let y = py(v);
+        let _ = writeln!(
+            o,
+            r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e0e0e0" stroke-width="1"/><text x="{:.1}" y="{:.1}" class="ax" text-anchor="end">{}</text>"##,
+            LEFT + pw,
+            LEFT - 6.0,
+            y + 4.0,
+            tick_label(v, y_step)
+        );
+        v += y_step;
+    }
+    let mut t = 0.0;
+    while t <= x_max_s + x_step / 1e6 {
+        let x = px(t * 1e3);
+        let _ = writeln!(
+            o,
+            r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" stroke="#f0f0f0" stroke-width="1"/><text x="{x:.1}" y="{:.1}" class="ax" text-anchor="middle">{}</text>"##,
+            TOP + ph,
+            TOP + ph + 16.0,
+            tick_label(t, x_step)
+        );
+        t += x_step;
+    }
+    let _ = writeln!(
+        o,
+        r##"<rect x="{LEFT}" y="{TOP}" width="{pw:.1}" height="{ph:.1}" fill="none" stroke="#444" stroke-width="1"/>"##
+    );
+    let _ = writeln!(
+        o,
+        r#"<text x="{:.1}" y="{:.1}" class="ax" text-anchor="middle">time since the first event (s)</text>"#,
+        LEFT + pw / 2.0,
+        H - 24.0
+    );
+    let _ = writeln!(
+        o,
+        r#"<text x="22" y="{:.1}" class="ax" text-anchor="middle" transform="rotate(-90 22 {:.1})">memory held: slabs and large kmalloc (KiB)</text>"#,
+        TOP + ph / 2.0,
+        TOP + ph / 2.0
+    );
+    // The lines, in data units: x in ms, y in KiB.
+    let _ = writeln!(
+        o,
+        r#"<g transform="translate({LEFT} {:.1}) scale({:.6} {:.6})" fill="none">"#,
+        TOP + ph,
+        pw / last_ms,
+        -ph / y_max
+    );
+    for (i, (scheme, x)) in rp.schemes.iter().enumerate() {
+        let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
+        let mut points = String::new();
+        for &(t, pages) in &x.series {
+            let _ = write!(points, "{:.3},{} ", t as f64 / 1e6, kib(pages));
+        }
+        let _ = writeln!(
+            o,
+            r#"<polyline data-scheme="{}" points="{}" stroke="{colour}" stroke-width="1.5" vector-effect="non-scaling-stroke"/>"#,
+            xml_escape(scheme.name()),
+            points.trim_end()
+        );
+    }
+    o.push_str("</g>\n");
+    // Peaks and the legend, in pixels.
+    for (i, (scheme, x)) in rp.schemes.iter().enumerate() {
+        let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
+        let peak = x.peak_kib();
+        if let Some(&(t, _)) = x.series.iter().find(|&&(_, p)| kib(p) == peak) {
+            let (cx, cy) = (px(t as f64 / 1e6), py(peak as f64));
+            let _ = writeln!(
+                o,
+                r##"<circle cx="{cx:.1}" cy="{cy:.1}" r="4" fill="{colour}" stroke="#000" stroke-width="0.8"><title>{} peak: {peak} KiB at {:.3} s</title></circle>"##,
+                xml_escape(scheme.name()),
+                t as f64 / 1e9
+            );
+        }
+        let ly = TOP + 10.0 + i as f64 * 34.0;
+        let lx = LEFT + pw + 16.0;
+        let _ = writeln!(
+            o,
+            r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{colour}" stroke-width="3"/><text x="{:.1}" y="{:.1}" class="lg">{}</text><text x="{:.1}" y="{:.1}" class="pk">peak {peak} KiB, mean {:.0}</text>"#,
+            lx + 22.0,
+            lx + 28.0,
+            ly + 4.0,
+            xml_escape(scheme.name()),
+            lx + 28.0,
+            ly + 17.0,
+            x.mean_kib()
+        );
+    }
+    let _ = writeln!(
+        o,
+        r#"<text x="{:.1}" y="{:.1}" class="pk">● marks each peak</text>"#,
+        LEFT + pw + 16.0,
+        TOP + 10.0 + rp.schemes.len() as f64 * 34.0
+    );
+    o.push_str("</svg>\n");
     o
 }

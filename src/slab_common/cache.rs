@@ -142,6 +142,10 @@ pub struct KmemCache {
     /// `s->primary_cache`: itself for a primary, its primary for an alias.
     primary_cache: AtomicPtr<KmemCache>,
     pub(crate) meta: Mutex<CacheMeta>,
+    /// `CONFIG_SLUB_STATS` counters of the calls made through this instance
+    /// (`slub/stat.rs`), made when its first storage is installed.
+    #[cfg(feature = "slub_stats")]
+    stat: std::sync::OnceLock<crate::slub::stat::SlubStat>,
     /// Under loom every instance is a tracked allocation, so a dynamic
     /// instance that destroy forgets to free (or a static one whose memory
     /// is never given back) fails the model run as a leak.
@@ -172,6 +176,8 @@ impl KmemCache {
             object_size: AtomicU32::new(0),
             primary_cache: AtomicPtr::new(std::ptr::null_mut()),
             meta: Mutex::new(CacheMeta::unused()),
+            #[cfg(feature = "slub_stats")]
+            stat: std::sync::OnceLock::new(),
         }
     }
 
@@ -185,6 +191,8 @@ impl KmemCache {
             object_size: AtomicU32::new(0),
             primary_cache: AtomicPtr::new(std::ptr::null_mut()),
             meta: Mutex::new(CacheMeta::unused()),
+            #[cfg(feature = "slub_stats")]
+            stat: std::sync::OnceLock::new(),
             _leak: loom::alloc::Track::new(()),
         }
     }
@@ -216,6 +224,10 @@ impl KmemCache {
         // primary's, which outlives this instance's use of it.
         let slots = unsafe { storage.as_ref() }.map_or(&[][..], |s| s.cpu_sheaves.as_slice());
         let first = if slots.is_empty() { NonNull::dangling().as_ptr() } else { slots.as_ptr().cast_mut() };
+        #[cfg(feature = "slub_stats")]
+        if !slots.is_empty() {
+            self.stat.get_or_init(|| crate::slub::stat::SlubStat::new(slots.len() as u32));
+        }
         self.nr_cpu_sheaves.store(slots.len(), Ordering::Relaxed);
         self.cpu_sheaves.store(first, Ordering::Relaxed);
         self.storage.store(storage, Ordering::Release);
@@ -260,16 +272,50 @@ impl KmemCache {
     /// mode, an unusable instance) is one cold call.
     #[inline]
     pub fn alloc(&self) -> Result<Object, AllocError> {
-        match try_local(self.cpu_sheaves(), |_, pcs| pcs.alloc_hit()) {
-            Some(ptr) => {
-                #[cfg(feature = "slub_stats")]
-                if let Some(storage) = self.storage() {
-                    storage.stat(crate::slub::stat::StatItem::ALLOC_PCS);
-                }
-                Ok(Object { ptr })
-            }
+        let hit = try_local(self.cpu_sheaves(), |_slot, pcs| {
+            let ptr = pcs.alloc_hit()?;
+            #[cfg(feature = "slub_stats")]
+            self.count_hit(_slot, crate::slub::stat::StatItem::ALLOC_PCS);
+            Some(ptr)
+        });
+        match hit {
+            Some(ptr) => Ok(Object { ptr }),
             None => self.alloc_slow(),
         }
+    }
+
+    /// Counts a sheaf hit of the fast path, inside CPU slot `slot`'s
+    /// critical section: in the storage and in this instance (plain
+    /// increments, `slub/stat.rs`).
+    #[cfg(feature = "slub_stats")]
+    #[inline(always)]
+    fn count_hit(&self, slot: usize, item: crate::slub::stat::StatItem) {
+        if let Some(storage) = self.storage() {
+            storage.stat_local(slot, item);
+        }
+        self.via().inc_local(slot, item);
+    }
+
+    /// This instance, for the storage's paths to count in its counters too.
+    #[inline(always)]
+    fn via(&self) -> crate::slub::stat::Via<'_> {
+        #[cfg(feature = "slub_stats")]
+        return crate::slub::stat::Via::instance(self.stat.get());
+        #[cfg(not(feature = "slub_stats"))]
+        crate::slub::stat::Via::NONE
+    }
+
+    /// The `CONFIG_SLUB_STATS` counters of the calls made through this
+    /// instance: `ALLOC_PCS`, `ALLOC_SLOWPATH`, `FREE_PCS`, `FREE_SLOWPATH`
+    /// ([`crate::slub::stat::StatItem::PER_INSTANCE`]); `kfree()` names no
+    /// instance and is counted in the storage only. Empty without the
+    /// `slub_stats` feature or before the instance is set up.
+    pub fn slub_stat_instance(&self) -> crate::slub::stat::StatCounts {
+        #[cfg(feature = "slub_stats")]
+        if let Some(s) = self.stat.get() {
+            return s.read();
+        }
+        crate::slub::stat::StatCounts::default()
     }
 
     /// `slab_alloc_node()` after a miss of [`KmemCache::alloc`]'s hit path.
@@ -277,7 +323,7 @@ impl KmemCache {
     #[inline(never)]
     fn alloc_slow(&self) -> Result<Object, AllocError> {
         let Some(storage) = self.storage() else { return Err(self.unusable_alloc()) };
-        match storage.slab_alloc() {
+        match storage.slab_alloc(self.via()) {
             Some(ptr) => Ok(Object { ptr }),
             None => Err(AllocError::NoMemory),
         }
@@ -319,13 +365,19 @@ impl KmemCache {
             return self.free_checked(storage, slab, object);
         }
         let ptr = object.into_raw();
-        if try_local(self.cpu_sheaves(), |_, pcs| pcs.free_hit(node, ptr).then_some(())).is_some() {
+        let hit = try_local(self.cpu_sheaves(), |_slot, pcs| {
+            if !pcs.free_hit(node, ptr) {
+                return None;
+            }
             #[cfg(feature = "slub_stats")]
-            storage.stat(crate::slub::stat::StatItem::FREE_PCS);
+            self.count_hit(_slot, crate::slub::stat::StatItem::FREE_PCS);
+            Some(())
+        });
+        if hit.is_some() {
             return Ok(());
         }
         // SAFETY: allocated object of `slab`, which belongs to `storage`.
-        unsafe { storage.slab_free_slow(slab, ptr) };
+        unsafe { storage.slab_free_slow(slab, ptr, self.via()) };
         Ok(())
     }
 
@@ -357,7 +409,7 @@ impl KmemCache {
         }
         let ptr = object.into_raw();
         // SAFETY: allocated object of `slab`, which belongs to `storage`.
-        unsafe { storage.slab_free(slab, ptr) };
+        unsafe { storage.slab_free_via(slab, ptr, self.via()) };
         Ok(())
     }
 

@@ -95,13 +95,21 @@ impl World {
             return self.kfree_other(object);
         }
         let ptr = object.into_raw();
-        if try_local(storage.cpu_sheaves.as_slice(), |_, pcs| pcs.free_hit(node, ptr).then_some(())).is_some() {
+        let hit = try_local(storage.cpu_sheaves.as_slice(), |_slot, pcs| {
+            if !pcs.free_hit(node, ptr) {
+                return None;
+            }
+            // Inside the slot's critical section: a plain increment.
             #[cfg(feature = "slub_stats")]
-            storage.stat(crate::slub::stat::StatItem::FREE_PCS);
+            storage.stat_local(_slot, crate::slub::stat::StatItem::FREE_PCS);
+            Some(())
+        });
+        if hit.is_some() {
             return Ok(());
         }
         // SAFETY: allocated object of `slab`, which belongs to `storage`.
-        unsafe { storage.slab_free_slow(slab, ptr) };
+        // kfree() names no instance: counted in the storage only.
+        unsafe { storage.slab_free_slow(slab, ptr, crate::slub::stat::Via::NONE) };
         Ok(())
     }
 

@@ -9,6 +9,7 @@ use std::ptr::NonNull;
 use super::sheaf::{PerCpuSheaves, SlabSheaf};
 use super::slab::{OnList, Slab, get_freepointer, set_freepointer};
 use super::stat::StatItem::*;
+use super::stat::Via;
 use super::storage::{CacheStorage, NodeLists, discard_slab};
 use crate::slub::page::PageEntry;
 
@@ -20,17 +21,17 @@ impl CacheStorage {
     /// slab lists of the CPU's node. Out of line: the hit path's one call.
     #[cold]
     #[inline(never)]
-    pub(crate) fn slab_alloc(&self) -> Option<NonNull<u8>> {
-        match self.cpu_sheaves.with_local_after_miss(|slot, pcs| self.alloc_from_pcs(slot, pcs), || None) {
+    pub(crate) fn slab_alloc(&self, via: Via<'_>) -> Option<NonNull<u8>> {
+        match self.cpu_sheaves.with_local_after_miss(|slot, pcs| self.alloc_from_pcs(slot, pcs, via), || None) {
             Some(object) => Some(object),
-            None => self.slab_alloc_slow(self.node_of_slot(self.cpu_sheaves.current_index())),
+            None => self.slab_alloc_slow(self.node_of_slot(self.cpu_sheaves.current_index()), via),
         }
     }
 
     /// Mirrors `alloc_from_pcs()`: pop from the CPU's main sheaf. Runs inside
     /// the CPU slot's critical section (`local_trylock` held).
     #[inline(always)]
-    pub(super) fn alloc_from_pcs(&self, slot: usize, pcs: &mut PerCpuSheaves) -> Option<NonNull<u8>> {
+    pub(super) fn alloc_from_pcs(&self, slot: usize, pcs: &mut PerCpuSheaves, via: Via<'_>) -> Option<NonNull<u8>> {
         let mut main = pcs.main;
         // SAFETY: we are inside the CPU's critical section, so the main sheaf is ours.
         if unsafe { main.as_ref().size } == 0 {
@@ -38,7 +39,9 @@ impl CacheStorage {
         }
         // SAFETY: inside the critical section and the sheaf is non-empty.
         let object = unsafe { SlabSheaf::pop(main) };
-        self.stat(ALLOC_PCS);
+        // Inside slot's critical section: plain increments.
+        self.stat_local(slot, ALLOC_PCS);
+        via.inc_local(slot, ALLOC_PCS);
         // SAFETY: sheaves only hold object addresses, never null.
         Some(unsafe { NonNull::new_unchecked(object) })
     }
@@ -64,13 +67,13 @@ impl CacheStorage {
             // barn_replace_empty_sheaf(): a full sheaf out, our empty one in.
             let mut barn = node.barn.lock();
             if let Some(full) = barn.full.pop() {
-                self.stat(BARN_GET);
+                self.stat_local(slot, BARN_GET);
                 barn.empty.push(main);
                 pcs.main = full;
                 return Some(full);
             }
         }
-        self.stat(BARN_GET_FAIL);
+        self.stat_local(slot, BARN_GET_FAIL);
         // refill_sheaf(): from partial slabs, then new slabs. The kernel
         // unlocks the CPU around the refill because it may sleep; we stay in
         // the critical section, which only sends same-slot threads to the
@@ -129,8 +132,10 @@ impl CacheStorage {
 
     /// Mirrors `___slab_alloc()`: one object from a partial slab or a new slab.
     #[cold]
-    pub(crate) fn slab_alloc_slow(&self, node: usize) -> Option<NonNull<u8>> {
+    pub(crate) fn slab_alloc_slow(&self, node: usize, via: Via<'_>) -> Option<NonNull<u8>> {
+        // Outside any critical section: another thread of this CPU slot may count too.
         self.stat(ALLOC_SLOWPATH);
+        via.inc(ALLOC_SLOWPATH);
         let lists = &self.nodes[node].list_lock;
         {
             let mut n = lists.lock();

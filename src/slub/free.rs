@@ -9,6 +9,7 @@ use std::ptr::NonNull;
 use super::sheaf::{PerCpuSheaves, SlabSheaf};
 use super::slab::{OnList, Slab, set_freepointer};
 use super::stat::StatItem::*;
+use super::stat::Via;
 use super::storage::{CacheStorage, NodeLists, discard_slab};
 use crate::slub::page::PageEntry;
 
@@ -19,10 +20,23 @@ impl CacheStorage {
     /// `object` is an allocated object of `slab`, which belongs to this storage.
     #[inline]
     pub(crate) unsafe fn slab_free(&self, slab: NonNull<Slab>, object: NonNull<u8>) {
+        // SAFETY: forwarded.
+        unsafe { self.slab_free_via(slab, object, Via::NONE) }
+    }
+
+    /// [`CacheStorage::slab_free`] for a call through an instance, which
+    /// counts the path taken in its own counters too.
+    ///
+    /// # Safety
+    /// As for [`CacheStorage::slab_free`].
+    #[inline]
+    pub(crate) unsafe fn slab_free_via(&self, slab: NonNull<Slab>, object: NonNull<u8>, via: Via<'_>) {
         let pushed =
-            self.cpu_sheaves.with_local_or(|slot, pcs| self.free_to_local_pcs(slot, pcs, slab, object), || false);
+            self.cpu_sheaves.with_local_or(|slot, pcs| self.free_to_local_pcs(slot, pcs, slab, object, via), || false);
         if !pushed {
+            // Outside any critical section: another thread of this CPU slot may count too.
             self.stat(FREE_SLOWPATH);
+            via.inc(FREE_SLOWPATH);
             // SAFETY: forwarded.
             unsafe { self.__slab_free(slab, object) };
         }
@@ -35,12 +49,14 @@ impl CacheStorage {
     /// As for [`CacheStorage::slab_free`].
     #[cold]
     #[inline(never)]
-    pub(crate) unsafe fn slab_free_slow(&self, slab: NonNull<Slab>, object: NonNull<u8>) {
+    pub(crate) unsafe fn slab_free_slow(&self, slab: NonNull<Slab>, object: NonNull<u8>, via: Via<'_>) {
         let pushed = self
             .cpu_sheaves
-            .with_local_after_miss(|slot, pcs| self.free_to_local_pcs(slot, pcs, slab, object), || false);
+            .with_local_after_miss(|slot, pcs| self.free_to_local_pcs(slot, pcs, slab, object, via), || false);
         if !pushed {
+            // Outside any critical section: another thread of this CPU slot may count too.
             self.stat(FREE_SLOWPATH);
+            via.inc(FREE_SLOWPATH);
             // SAFETY: forwarded.
             unsafe { self.__slab_free(slab, object) };
         }
@@ -55,16 +71,17 @@ impl CacheStorage {
         pcs: &mut PerCpuSheaves,
         slab: NonNull<Slab>,
         object: NonNull<u8>,
+        via: Via<'_>,
     ) -> bool {
         // SAFETY: slab is live while it has an allocated object.
         let local = unsafe { slab.as_ref().node } == pcs.node;
-        local && self.free_to_pcs(slot, pcs, object)
+        local && self.free_to_pcs(slot, pcs, object, via)
     }
 
     /// Mirrors `free_to_pcs()`: push into the CPU's main sheaf. Runs inside
     /// the CPU slot's critical section (`local_trylock` held).
     #[inline(always)]
-    pub(super) fn free_to_pcs(&self, slot: usize, pcs: &mut PerCpuSheaves, object: NonNull<u8>) -> bool {
+    pub(super) fn free_to_pcs(&self, slot: usize, pcs: &mut PerCpuSheaves, object: NonNull<u8>, via: Via<'_>) -> bool {
         let mut main = pcs.main;
         // SAFETY: inside the critical section, so the main sheaf is ours.
         if unsafe { main.as_ref().size == main.as_ref().capacity } {
@@ -75,7 +92,9 @@ impl CacheStorage {
         }
         // SAFETY: inside the critical section and the sheaf has room.
         unsafe { SlabSheaf::push(main, object.as_ptr()) };
-        self.stat(FREE_PCS);
+        // Inside slot's critical section: plain increments.
+        self.stat_local(slot, FREE_PCS);
+        via.inc_local(slot, FREE_PCS);
         true
     }
 
@@ -117,7 +136,7 @@ impl CacheStorage {
                 if b.full.len() >= self.barn_max {
                     // -E2BIG (BARN_PUT_FAIL): flush the spare and use it as the empty main.
                     drop(b);
-                    self.stat(BARN_PUT_FAIL);
+                    self.stat_local(slot, BARN_PUT_FAIL);
                     self.sheaf_flush(spare);
                     pcs.main = spare;
                     pcs.spare = Some(main);
@@ -140,7 +159,7 @@ impl CacheStorage {
                     }
                 };
                 b.full.push(main);
-                self.stat(BARN_PUT);
+                self.stat_local(slot, BARN_PUT);
                 pcs.main = empty;
                 Some(empty)
             }

@@ -347,15 +347,17 @@ impl NodeLists {
 }
 
 impl CacheStorage {
-    /// `stat(s, item)`: counts one event on the current CPU slot.
+    /// `stat(s, item)` outside the CPU's critical section: one relaxed
+    /// atomic add on the current CPU slot (see `stat.rs`).
     #[inline(always)]
     pub(crate) fn stat(&self, item: crate::slub::stat::StatItem) {
-        #[cfg(feature = "slub_stats")]
-        {
-            let slot = crate::slub::cpu::cpu_slot(self.stat.per_cpu.len());
-            self.stat.per_cpu[slot][item as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        #[cfg(not(feature = "slub_stats"))]
-        let _ = item;
+        self.stat.inc(item);
+    }
+
+    /// `stat(s, item)` inside the critical section of CPU slot `slot`: a
+    /// plain increment (see `stat.rs`).
+    #[inline(always)]
+    pub(crate) fn stat_local(&self, slot: usize, item: crate::slub::stat::StatItem) {
+        self.stat.inc_local(slot, item);
     }
 }
