@@ -128,10 +128,6 @@ mod imp {
         pub fn get_mut(&mut self) -> &mut T {
             self.0.get_mut().unwrap()
         }
-        /// Consumes the mutex.
-        pub fn into_inner(self) -> T {
-            self.0.into_inner().unwrap()
-        }
     }
 
     /// A loom rwlock with parking_lot's guard-returning methods.

@@ -74,11 +74,26 @@ pub(crate) struct PageAllocator {
     peak: AtomicUsize,
     /// Allocation limit in pages (`usize::MAX` = none), to exercise `-ENOMEM` paths.
     limit: AtomicUsize,
+    /// Loom builds only: the system allocator's own synchronisation, which
+    /// loom cannot see. A block freed on one thread and handed out again on
+    /// another was freed before it was allocated (malloc's lock or atomics
+    /// order the two), so whatever the first thread did before the free
+    /// (clearing the block's page-map words) happens before what the second
+    /// does with it. Without this the model lets a late clear of a freed
+    /// slab's pages overwrite the entries of the new slab at the same address.
+    #[cfg(loom)]
+    handoff: crate::sync::Mutex<()>,
 }
 
 impl PageAllocator {
     pub(crate) fn new() -> PageAllocator {
-        PageAllocator { pages: AtomicUsize::new(0), peak: AtomicUsize::new(0), limit: AtomicUsize::new(usize::MAX) }
+        PageAllocator {
+            pages: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            limit: AtomicUsize::new(usize::MAX),
+            #[cfg(loom)]
+            handoff: crate::sync::Mutex::new(()),
+        }
     }
 
     fn layout(order: u32) -> Layout {
@@ -94,8 +109,12 @@ impl PageAllocator {
             return None;
         }
         self.peak.fetch_max(before + count, Ordering::Relaxed);
+        #[cfg(loom)]
+        let handoff = self.handoff.lock();
         // SAFETY: the layout has a non-zero size (at least one page).
         let ptr = unsafe { raw_alloc(Self::layout(order)) };
+        #[cfg(loom)]
+        drop(handoff);
         match NonNull::new(ptr) {
             Some(p) => Some(p),
             None => {
@@ -110,8 +129,12 @@ impl PageAllocator {
     /// # Safety
     /// `ptr` must come from `self.alloc(order)` and not have been freed.
     pub(crate) unsafe fn free(&self, ptr: NonNull<u8>, order: u32) {
+        #[cfg(loom)]
+        let handoff = self.handoff.lock();
         // SAFETY: forwarded: `ptr` was allocated with this layout and is live.
         unsafe { raw_free(ptr.as_ptr(), Self::layout(order)) };
+        #[cfg(loom)]
+        drop(handoff);
         self.pages.fetch_sub(1 << order, Ordering::Relaxed);
     }
 
