@@ -535,6 +535,8 @@ mod tests {
         println!("{flags}\n{differences}");
         assert!(doc.contains(&differences), "design/kernels.md: the differences table is stale");
         assert!(doc.contains(&flags), "design/kernels.md: the flag groups table is stale");
+        let mainline = include_str!("../design/mainline.md");
+        assert!(mainline.contains(&differences), "design/mainline.md: the differences table is stale");
     }
 
     /// mm/slub.c: kmem_cache_flags(): a named block wins over the global flags.
