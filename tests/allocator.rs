@@ -173,3 +173,31 @@ fn prefilled_sheaves_reserve_objects() {
     assert!(c.prefill_sheaf(0).is_err());
     kmem_cache_destroy(c).unwrap();
 }
+
+/// mm/slab_common.c: kmem_cache_destroy(). A dropped handle is destroyed,
+/// so a cache dropped with an object outstanding is reported as the kernel
+/// reports the leak (the WARN "Slab cache still has objects" naming the
+/// cache, and the BUG of list_slab_objects() naming the object), under
+/// every scheme, and the object stays valid.
+#[test]
+fn a_dropped_cache_with_an_object_left_is_reported_as_a_leak() {
+    for scheme in [Scheme::Mainline, Scheme::ViroV3, Scheme::ViroV1, Scheme::Primary] {
+        let w = World::new(SlabConfig::with_scheme(scheme));
+        let c = w.kmem_cache_create("leaky", 64, KmemCacheArgs::default(), SlabFlags::EMPTY).unwrap();
+        let o = c.alloc().unwrap();
+        drop(c);
+        let reports = w.reports();
+        let leak = reports
+            .iter()
+            .find(|r| r.function == "kmem_cache_destroy" && r.message.contains("Slab cache still has objects"));
+        let leak = leak.unwrap_or_else(|| panic!("{scheme:?}: no leak report in {reports:?}"));
+        assert!(leak.message.contains("leaky"), "{scheme:?}: {leak}");
+        // list_slab_objects(): the BUG report names the object left.
+        let object = format!("Object {:#x} @offset=", o.addr());
+        assert!(
+            reports.iter().any(|r| r.function == "__kmem_cache_shutdown" && r.message.contains(&object)),
+            "{scheme:?}: {reports:?}"
+        );
+        w.kfree(o).expect("the leaked object stays valid");
+    }
+}
