@@ -12,12 +12,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use slabmerge::census::Census;
 use slabmerge::config::MergeRules;
+use slabmerge::input::InputError;
 use slabmerge::input::snapshot::{Known, Snapshot, read_snapshots};
 use slabmerge::report::snapshot_diff;
 use slabmerge::report::views::{self, View};
-use slabmerge::report::{self, Format, ReportOptions, ReportScheme};
+use slabmerge::report::{self, Format, ReportError, ReportOptions, ReportScheme};
 use slabmerge::slab_common::slabinfo::ListingSort;
-use slabmerge::trace::{ParseError, Trace};
+use slabmerge::trace::Trace;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum FormatArg {
@@ -192,7 +193,7 @@ enum DiffOf {
 
 /// The operands of `diff`: two scheme names, two paths, or `--before`/`--after`.
 /// A word that is a scheme's name is the scheme (`./mainline` is a path).
-fn diff_of(command: &Command) -> Result<Option<DiffOf>, String> {
+fn diff_of(command: &Command) -> Result<Option<DiffOf>, CliError> {
     let Command::Diff { a, b, before, after } = command else {
         return Ok(None);
     };
@@ -201,22 +202,22 @@ fn diff_of(command: &Command) -> Result<Option<DiffOf>, String> {
     }
     let schemes: Vec<&str> = ReportScheme::ALL.iter().map(|s| s.name()).collect();
     let (Some(a), Some(b)) = (a, b) else {
-        return Err(format!(
+        return Err(CliError::refused(format!(
             "diff compares two schemes ({}), two snapshot paths, or --before PATH... --after PATH... \
              (--snapshot gives the input of a diff of two schemes)",
             schemes.join(", ")
-        ));
+        )));
     };
     match (ReportScheme::parse(a), ReportScheme::parse(b)) {
         (Some(sa), Some(sb)) => Ok(Some(DiffOf::Schemes(sa, sb))),
         (None, None) => Ok(Some(DiffOf::Snapshots([vec![PathBuf::from(a)], vec![PathBuf::from(b)]]))),
         (Some(_), None) | (None, Some(_)) => {
             let (scheme, other) = if ReportScheme::parse(a).is_some() { (a, b) } else { (b, a) };
-            Err(format!(
+            Err(CliError::refused(format!(
                 "diff compares two schemes or two snapshots: `{scheme}` is a scheme and `{other}` is not one of {} \
                  (a file named like a scheme is given as ./{scheme})",
                 schemes.join(", ")
-            ))
+            )))
         }
     }
 }
@@ -253,20 +254,63 @@ fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
-/// `FILE: line N: message`; errors on line 0 (I/O, a file of a sysfs tree) already name their file.
-fn located(path: &std::path::Path, e: &ParseError) -> String {
-    if e.line == 0 { e.message.clone() } else { format!("{}: {e}", path.display()) }
+/// How a run that did its work ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Everything asked for was printed: exit status 0.
+    Complete,
+    /// A diff of two snapshots one of which lacks what the other has
+    /// (counts, groups): the comparison printed is partial, exit status
+    /// [`EXIT_PARTIAL`].
+    Partial,
+}
+
+/// Why a run stops: the command line's error, over the report's.
+#[derive(Debug)]
+enum CliError {
+    /// The report, an input or the options refused: `slabmerge: MESSAGE`, exit status 1.
+    Report(ReportError),
+    /// One side of a diff of two snapshots could not be read: the message
+    /// names the side (`diff A:`), then the file; `hint` says why a word
+    /// was read as a path, where it was.
+    DiffSide { side: &'static str, error: InputError, hint: String },
+    /// The reader of standard output went away (`| head`): nothing more to
+    /// say, exit status 0.
+    StdoutClosed,
+}
+
+impl CliError {
+    /// An option or operand refused, in words.
+    fn refused(text: impl Into<String>) -> CliError {
+        CliError::Report(ReportError::refused(text))
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Report(e) => e.fmt(f),
+            CliError::DiffSide { side, error, hint } => write!(f, "diff {side}: {error}{hint}"),
+            CliError::StdoutClosed => f.write_str("standard output closed"),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+impl<E: Into<ReportError>> From<E> for CliError {
+    fn from(error: E) -> CliError {
+        CliError::Report(error.into())
+    }
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        // The reader of standard output went away: nothing more to say.
-        Err(message) if message.is_empty() => ExitCode::SUCCESS,
-        Err(message) if message == PARTIAL => ExitCode::from(EXIT_PARTIAL),
-        Err(message) => {
-            eprintln!("slabmerge: {message}");
+        Ok(Outcome::Complete) | Err(CliError::StdoutClosed) => ExitCode::SUCCESS,
+        Ok(Outcome::Partial) => ExitCode::from(EXIT_PARTIAL),
+        Err(e) => {
+            eprintln!("slabmerge: {e}");
             ExitCode::FAILURE
         }
     }
@@ -293,16 +337,21 @@ fn snapshot_notes(s: &Snapshot) -> Vec<String> {
 
 /// Writes to standard output; a reader that went away (`| head`) ends the
 /// run quietly, any other failure (`> /dev/full`) is an error.
-fn emit(text: &str) -> Result<(), String> {
+fn emit(text: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(String::new()),
-        Err(e) => Err(format!("standard output: {e}")),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(CliError::StdoutClosed),
+        Err(e) => Err(ReportError::Write { path: "standard output".to_owned(), source: e }.into()),
     }
 }
 
-fn run(args: &Args) -> Result<(), String> {
+/// Writes an output file (`--svg`, `--html`).
+fn write_file(path: &std::path::Path, contents: String) -> Result<(), CliError> {
+    std::fs::write(path, contents).map_err(|e| ReportError::write(path, e).into())
+}
+
+fn run(args: &Args) -> Result<Outcome, CliError> {
     // `--snapshot` takes every path that follows it, so a subcommand named after
     // it becomes a path; say so instead of reporting a missing file.
     if args.command.is_none()
@@ -310,11 +359,11 @@ fn run(args: &Args) -> Result<(), String> {
             ["slabinfo", "proc-slabinfo", "ls", "diff"].contains(&p.to_string_lossy().as_ref()) && !p.exists()
         })
     {
-        return Err(format!(
+        return Err(CliError::refused(format!(
             "`{}` was read as a --snapshot path: put the subcommand first (slabmerge {} ... --snapshot PATH...)",
             p.display(),
             p.display()
-        ));
+        )));
     }
     refuse_ignored(args)?;
     if let Some(command) = &args.command
@@ -322,18 +371,19 @@ fn run(args: &Args) -> Result<(), String> {
     {
         return diff_snapshots(&paths, args.verbose);
     }
-    let snapshot =
-        if args.snapshot.is_empty() { None } else { Some(read_snapshots(&args.snapshot).map_err(|e| e.to_string())?) };
+    let snapshot = if args.snapshot.is_empty() { None } else { Some(read_snapshots(&args.snapshot)?) };
     let snapshot_label = args.snapshot.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" + ");
     let census_from_snapshot = snapshot.as_ref().map(|s| s.census.clone());
     let mut input_notes = snapshot.as_ref().map(snapshot_notes).unwrap_or_default();
     let (trace, trace_label) = match (&args.trace, &census_from_snapshot) {
-        (Some(path), _) => (Trace::load(path).map_err(|e| located(path, &e))?, path.display().to_string()),
+        (Some(path), _) => (Trace::load(path).map_err(|e| e.in_file(path))?, path.display().to_string()),
         (None, Some(census)) => {
             let (trace, notes) = report::trace_from_census_noted(census, &Trace::bundled());
             input_notes.extend(notes);
             if trace.rows.is_empty() {
-                return Err(format!("{snapshot_label}: no cache could be derived from the snapshot"));
+                return Err(CliError::refused(format!(
+                    "{snapshot_label}: no cache could be derived from the snapshot"
+                )));
             }
             (trace, format!("trace derived from the snapshot {snapshot_label}"))
         }
@@ -343,12 +393,12 @@ fn run(args: &Args) -> Result<(), String> {
 
     if let Some(path) = &args.kmem_trace {
         if args.rules != MergeRules::default() {
-            return Err(format!(
+            return Err(CliError::refused(format!(
                 "--kmem-trace replays a capture under the 6.18 rules only, not --rules {}",
                 args.rules
-            ));
+            )));
         }
-        return kmem_trace(args, path, &trace, &statics);
+        return kmem_trace(args, path, &trace, &statics).map(|()| Outcome::Complete);
     }
 
     if let Some(name) = &args.explain {
@@ -356,10 +406,14 @@ fn run(args: &Args) -> Result<(), String> {
         match args.format.unwrap_or(FormatArg::Table) {
             FormatArg::Json => emit(&explanation.to_json())?,
             FormatArg::Table => emit(&explanation.to_string())?,
-            other => return Err(format!("--explain prints text or JSON, not {other:?} (--format table or json)")),
+            other => {
+                return Err(CliError::refused(format!(
+                    "--explain prints text or JSON, not {other:?} (--format table or json)"
+                )));
+            }
         }
         if args.svg.is_none() && args.html.is_none() {
-            return Ok(());
+            return Ok(Outcome::Complete);
         }
     }
 
@@ -405,7 +459,9 @@ fn run(args: &Args) -> Result<(), String> {
             ("--memory-budget", args.memory_budget.is_some()),
         ];
         if let Some((option, _)) = shaping.iter().find(|(_, given)| *given) {
-            return Err(format!("{option} shapes the memory workload, which does not run {because}"));
+            return Err(CliError::refused(format!(
+                "{option} shapes the memory workload, which does not run {because}"
+            )));
         }
     }
     let options = ReportOptions {
@@ -427,7 +483,7 @@ fn run(args: &Args) -> Result<(), String> {
         notes: input_notes,
     };
     if let Some(command) = &args.command {
-        return subcommand(command, &input, &options, args.verbose);
+        return subcommand(command, &input, &options, args.verbose).map(|()| Outcome::Complete);
     }
     let nr_seeds = args.seeds.unwrap_or(1);
     let result = if nr_seeds > 1 {
@@ -441,12 +497,12 @@ fn run(args: &Args) -> Result<(), String> {
         emit(&report::render::render_with(&result, args.format.unwrap_or(FormatArg::Table).into(), text))?;
     }
     if let Some(path) = &args.svg {
-        std::fs::write(path, report::picture::svg(&result)).map_err(|e| format!("{}: {e}", path.display()))?;
+        write_file(path, report::picture::svg(&result))?;
     }
     if let Some(path) = &args.html {
-        std::fs::write(path, report::picture::html(&result)).map_err(|e| format!("{}: {e}", path.display()))?;
+        write_file(path, report::picture::html(&result))?;
     }
-    Ok(())
+    Ok(Outcome::Complete)
 }
 
 /// The name of a subcommand on the command line.
@@ -462,7 +518,7 @@ fn command_name(command: &Command) -> &'static str {
 /// Refuses every combination in which an option would have no effect,
 /// naming the option and what makes it void. (Options that only shape the
 /// memory workload are checked once it is known whether the workload runs.)
-fn refuse_ignored(args: &Args) -> Result<(), String> {
+fn refuse_ignored(args: &Args) -> Result<(), CliError> {
     let first = |options: &[(&'static str, bool)]| options.iter().find(|(_, given)| *given).map(|(o, _)| *o);
     let format = args.format.map(|f| match f {
         FormatArg::Table => "--format table",
@@ -490,7 +546,9 @@ fn refuse_ignored(args: &Args) -> Result<(), String> {
             ("--seeds", args.seeds.is_some()),
         ];
         if let Some(option) = first(&report_only) {
-            return Err(format!("{option} belongs to the comparative report, not to `slabmerge {name}`"));
+            return Err(CliError::refused(format!(
+                "{option} belongs to the comparative report, not to `slabmerge {name}`"
+            )));
         }
         if let Some(DiffOf::Snapshots(_)) = diff_of(command)? {
             let replay_only = [
@@ -501,53 +559,55 @@ fn refuse_ignored(args: &Args) -> Result<(), String> {
                 ("--rules", args.rules != MergeRules::default()),
             ];
             if let Some(option) = first(&replay_only).or_else(|| first(&workload)) {
-                return Err(format!(
+                return Err(CliError::refused(format!(
                     "{option} has no effect on a diff of two snapshots, which compares what they hold and replays \
                      nothing"
-                ));
+                )));
             }
         }
         if args.verbose && !matches!(command, Command::Diff { .. }) {
-            return Err(format!(
+            return Err(CliError::refused(format!(
                 "--verbose has no effect on `slabmerge {name}`, which prints the kernel's own text in full"
-            ));
+            )));
         }
         return Ok(());
     }
     if args.kmem_sites.is_some() && args.kmem_trace.is_none() {
-        return Err("--kmem-sites has no effect without --kmem-trace FILE".to_owned());
+        return Err(CliError::refused("--kmem-sites has no effect without --kmem-trace FILE"));
     }
     if args.kmem_trace.is_some() {
         let void =
             [("--explain", args.explain.is_some()), ("--html", args.html.is_some()), ("--verbose", args.verbose)];
         if let Some(option) = first(&void).or_else(|| first(&workload)) {
-            return Err(format!(
+            return Err(CliError::refused(format!(
                 "{option} has no effect with --kmem-trace, which replays the capture instead of the report's workload"
-            ));
+            )));
         }
         if let Some(f @ ("--format csv" | "--format markdown")) = format {
-            return Err(format!("{f} has no effect with --kmem-trace, which prints a table or JSON (--format json)"));
+            return Err(CliError::refused(format!(
+                "{f} has no effect with --kmem-trace, which prints a table or JSON (--format json)"
+            )));
         }
         return Ok(());
     }
     if args.explain.is_some() {
         if args.verbose {
-            return Err("--verbose has no effect with --explain, which prints every candidate".to_owned());
+            return Err(CliError::refused("--verbose has no effect with --explain, which prints every candidate"));
         }
         if args.svg.is_none()
             && args.html.is_none()
             && let Some(option) = first(&workload)
         {
-            return Err(format!(
+            return Err(CliError::refused(format!(
                 "{option} has no effect with --explain, which runs no memory workload (unless --svg or --html \
                  asks for the report too)"
-            ));
+            )));
         }
     }
     if args.verbose
         && let Some(f @ ("--format csv" | "--format json")) = format
     {
-        return Err(format!("--verbose has no effect with {f}, which always carries every name"));
+        return Err(CliError::refused(format!("--verbose has no effect with {f}, which always carries every name")));
     }
     Ok(())
 }
@@ -558,7 +618,7 @@ fn subcommand(
     input: &report::ReportInput<'_>,
     options: &ReportOptions,
     verbose: bool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let (text, notes) = match *command {
         Command::Slabinfo { scheme, aliases, totals, size, loss } => {
             let v = if aliases {
@@ -581,7 +641,7 @@ fn subcommand(
                 unreachable!("a diff of snapshots runs before any replay")
             };
             if a == b {
-                return Err(format!("diff of {a} with itself: give two different schemes"));
+                return Err(CliError::refused(format!("diff of {a} with itself: give two different schemes")));
             }
             let d = views::diff(input, options, a, b);
             (views::render_diff(&d, options.memory, verbose), Vec::new())
@@ -599,10 +659,11 @@ fn subcommand(
 /// has (counts, groups): the comparison printed is partial.
 const EXIT_PARTIAL: u8 = 2;
 
-/// `slabmerge diff` of two snapshots: read both, compare, print.
-fn diff_snapshots(paths: &[Vec<PathBuf>; 2], verbose: bool) -> Result<(), String> {
+/// `slabmerge diff` of two snapshots: read both, compare, print. A lopsided
+/// comparison is printed whole and is [`Outcome::Partial`].
+fn diff_snapshots(paths: &[Vec<PathBuf>; 2], verbose: bool) -> Result<Outcome, CliError> {
     let label = |p: &[PathBuf]| p.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" + ");
-    let read = |side: &str, p: &[PathBuf]| {
+    let read = |side: &'static str, p: &[PathBuf]| {
         read_snapshots(p).map_err(|e| {
             let hint = match p {
                 [one] if !one.exists() && !one.to_string_lossy().contains('/') => {
@@ -611,33 +672,30 @@ fn diff_snapshots(paths: &[Vec<PathBuf>; 2], verbose: bool) -> Result<(), String
                 }
                 _ => String::new(),
             };
-            format!("diff {side}: {e}{hint}")
+            CliError::DiffSide { side, error: e.into(), hint }
         })
     };
     let (a, b) = (read("A", &paths[0])?, read("B", &paths[1])?);
     let d = snapshot_diff::snapshot_diff(&label(&paths[0]), &a, &label(&paths[1]), &b);
     emit(&snapshot_diff::render_snapshot_diff(&d, verbose))?;
-    if d.lopsided() {
-        eprintln!(
-            "slabmerge: partial comparison: the two snapshots do not give the same things (see \"partial \
-             comparison\" above); exit status {EXIT_PARTIAL}"
-        );
-        return Err(PARTIAL.to_owned());
+    if !d.lopsided() {
+        return Ok(Outcome::Complete);
     }
-    Ok(())
+    eprintln!(
+        "slabmerge: partial comparison: the two snapshots do not give the same things (see \"partial \
+         comparison\" above); exit status {EXIT_PARTIAL}"
+    );
+    Ok(Outcome::Partial)
 }
-
-/// The error that means "the partial result is printed; exit with [`EXIT_PARTIAL`]".
-const PARTIAL: &str = "\0partial";
 
 fn kmem_trace(
     args: &Args,
     path: &std::path::Path,
     trace: &Trace,
     statics: &slabmerge::replay::StaticSet,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let sites = match &args.kmem_sites {
-        Some(p) => slabmerge::input::kmem_sites::SiteTable::load(p).map_err(|e| e.to_string())?,
+        Some(p) => slabmerge::input::kmem_sites::SiteTable::load(p)?,
         None => slabmerge::input::kmem_replay::bundled_sites(),
     };
     let start = std::time::Instant::now();
@@ -659,7 +717,7 @@ fn kmem_trace(
         _ => print!("{}", report::kmem::render_table(&result)),
     }
     if let Some(path) = &args.svg {
-        std::fs::write(path, report::kmem::render_svg(&result)).map_err(|e| format!("{}: {e}", path.display()))?;
+        write_file(path, report::kmem::render_svg(&result))?;
     }
     Ok(())
 }

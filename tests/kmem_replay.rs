@@ -503,5 +503,9 @@ fn unknown_caches_are_created_and_empty_input_refused() {
     let statics = StaticSet::v3(&trace);
     let err = run_capture(&empty, &trace, &statics, &ReportScheme::ALL, bundled_sites(), |_| {}).err().unwrap();
     std::fs::remove_file(&empty).ok();
-    assert!(err.contains("empty"), "{err}");
+    // The reader's own error, through the input layer's, in the report's.
+    use slabmerge::input::{InputError, kmem_trace::TraceError};
+    use slabmerge::report::ReportError;
+    assert!(matches!(err, ReportError::Input(InputError::KmemTrace(TraceError::Empty { .. }))), "{err:?}");
+    assert!(err.to_string().contains("empty"), "{err}");
 }

@@ -143,7 +143,7 @@ pub fn explain(
     statics: &StaticSet,
     name: &str,
     schemes: &[ReportScheme],
-) -> Result<Explanation, String> {
+) -> Result<Explanation, super::ReportError> {
     explain_under(trace, statics, name, schemes, crate::config::MergeRules::default())
 }
 
@@ -154,14 +154,14 @@ pub fn explain_under(
     name: &str,
     schemes: &[ReportScheme],
     rules: crate::config::MergeRules,
-) -> Result<Explanation, String> {
+) -> Result<Explanation, super::ReportError> {
     let index = trace.rows.iter().position(|r| r.name == name).ok_or_else(|| {
         let near = near_names(trace, name);
-        if near.is_empty() {
+        super::ReportError::Refused(if near.is_empty() {
             format!("no cache named `{name}` in the trace")
         } else {
             format!("no cache named `{name}` in the trace; did you mean {}?", near.join(", "))
-        }
+        })
     })?;
     let row = trace.rows[index].clone();
     let prefix = Trace { rows: trace.rows[..index].to_vec() };

@@ -105,8 +105,8 @@ pub fn run_capture(
     schemes: &[ReportScheme],
     sites: crate::input::kmem_sites::SiteTable,
     progress: impl FnMut(u64),
-) -> Result<KmemReport, String> {
-    let parser = crate::input::kmem_trace::KmemParser::open(path).map_err(|e| e.to_string())?;
+) -> Result<KmemReport, super::ReportError> {
+    let parser = crate::input::kmem_trace::KmemParser::open(path)?;
     run_parser(parser, trace, statics, schemes, sites, progress)
 }
 
@@ -118,7 +118,7 @@ pub fn run_parser<R: std::io::BufRead>(
     schemes: &[ReportScheme],
     sites: crate::input::kmem_sites::SiteTable,
     progress: impl FnMut(u64),
-) -> Result<KmemReport, String> {
+) -> Result<KmemReport, super::ReportError> {
     let mainline_world = ReportScheme::Mainline.world(statics);
     let groups = Replay::run(&mainline_world, trace, statics).groups();
     let mut compactor = Compactor::new(trace, &groups, sites);
@@ -140,17 +140,17 @@ pub fn run_parser<R: std::io::BufRead>(
                 Some(c.compact_raw(&rec))
             }
             Err(e) => {
-                fatal = Some(e.to_string());
+                fatal = Some(e);
                 None
             }
         },
         progress,
     );
     if let Some(e) = fatal {
-        return Err(e);
+        return Err(e.into());
     }
     let stats = parser.into_stats();
-    stats.check_nonempty().map_err(|e| e.to_string())?;
+    stats.check_nonempty()?;
     Ok(KmemReport { replay, stats })
 }
 

@@ -16,6 +16,7 @@
 //! decided its fate in each scheme; [`sysfs_trace`] derives a trace from a
 //! `/sys/kernel/slab` snapshot and compares the replay with the snapshot.
 
+mod error;
 pub mod explain;
 pub mod groups;
 pub mod kmem;
@@ -34,6 +35,7 @@ use crate::input::replay::{Replay, StaticSet};
 use crate::input::trace::Trace;
 use crate::slab_common::world::World;
 
+pub use error::ReportError;
 pub use explain::{Candidate, Decision, Explanation, SchemeExplanation, explain, explain_under};
 pub use render::Format;
 pub use sysfs_trace::{SnapshotComparison, compare_with_census, trace_from_census, trace_from_census_noted};
@@ -496,7 +498,11 @@ pub(crate) fn plan_workload(
 /// override their half of the default (the trace's `static_v3` column for
 /// image statics, none for module statics). Every name must be a
 /// `kmem_cache_create` row of the trace, and no name may be in both halves.
-pub fn static_set(trace: &Trace, image: Option<&[String]>, module: Option<&[String]>) -> Result<StaticSet, String> {
+pub fn static_set(
+    trace: &Trace,
+    image: Option<&[String]>,
+    module: Option<&[String]>,
+) -> Result<StaticSet, ReportError> {
     let clean = |names: &[String]| -> BTreeSet<String> {
         names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()).map(str::to_owned).collect()
     };
@@ -507,14 +513,17 @@ pub fn static_set(trace: &Trace, image: Option<&[String]>, module: Option<&[Stri
     };
     for name in image.iter().chain(&module) {
         let Some(row) = trace.row(name) else {
-            return Err(format!("static `{name}` is not a name of the trace"));
+            return Err(ReportError::refused(format!("static `{name}` is not a name of the trace")));
         };
         if row.entry != crate::input::trace::TraceEntry::KmemCacheCreate {
-            return Err(format!("static `{name}` is created by {}, not kmem_cache_create", row.entry));
+            return Err(ReportError::refused(format!(
+                "static `{name}` is created by {}, not kmem_cache_create",
+                row.entry
+            )));
         }
     }
     if let Some(both) = image.intersection(&module).next() {
-        return Err(format!("`{both}` cannot be both an image static and a module static"));
+        return Err(ReportError::refused(format!("`{both}` cannot be both an image static and a module static")));
     }
     Ok(StaticSet { image, module })
 }
