@@ -4,6 +4,14 @@
 //! is a [`SlabError`] here, and the matching message is appended to the
 //! world's [`Report`] log (the counterpart of `slab_err()`, `object_err()` and
 //! the WARN in `kmem_cache_destroy()`). Nothing panics on bad input.
+//!
+//! This is the allocator and lifecycle layer's error. Its fast paths return
+//! two narrower forms for speed, [`AllocError`] (a word-sized code) and
+//! [`crate::FreeError`] (one boxed word, the refused object inside); both
+//! convert into [`SlabError`] with `?`. The layers above have their own:
+//! [`crate::input::InputError`] for the inputs and
+//! [`crate::report::ReportError`] for the report, each converting from the
+//! ones below (`design/README.md`, "Errors, one per layer").
 
 use std::fmt;
 
@@ -143,6 +151,9 @@ impl fmt::Display for SlabError {
             }
             SlabError::NotSlabObject { addr } => write!(f, "kfree({addr:#x}): object is not in a slab page"),
             SlabError::NotObjectStart { cache, addr } => write!(f, "{cache}: Invalid object pointer {addr:#x}"),
+            // Unnamed when it came from an `AllocError` (`?` on an allocation):
+            // the fast path's code carries no name.
+            SlabError::CacheDestroyed { cache } if cache.is_empty() => write!(f, "the cache has been destroyed"),
             SlabError::CacheDestroyed { cache } => write!(f, "cache {cache} has been destroyed"),
             SlabError::NotSetUp => write!(f, "static kmem_cache instance used before kmem_cache_setup()"),
             SlabError::AlreadySetUp { cache } => write!(f, "kmem_cache_setup: instance {cache} is already set up"),
@@ -200,6 +211,21 @@ impl fmt::Display for AllocError {
 }
 
 impl std::error::Error for AllocError {}
+
+/// `?` on an allocation in a function returning [`SlabError`]. The code
+/// names no cache, so a destroyed instance's error is unnamed here;
+/// [`crate::KmemCache::alloc_error`] names it when the instance is at hand.
+impl From<AllocError> for SlabError {
+    #[cold]
+    fn from(error: AllocError) -> SlabError {
+        match error {
+            AllocError::NoMemory => SlabError::NoMemory,
+            AllocError::NotSetUp => SlabError::NotSetUp,
+            AllocError::Destroyed => SlabError::CacheDestroyed { cache: String::new() },
+            AllocError::ZeroSize => SlabError::invalid(error.to_string()),
+        }
+    }
+}
 
 /// One kernel-style report: what `pr_warn`, `WARN` or `slab_err` would print.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -764,6 +764,16 @@ impl fmt::Display for FreeError {
 
 impl std::error::Error for FreeError {}
 
+/// `?` on a free in a function returning [`SlabError`]: the error is kept
+/// and the refused object dropped, which leaves it allocated (an `Object`
+/// frees nothing when dropped), as the kernel leaves an object it refused.
+impl From<FreeError> for SlabError {
+    #[cold]
+    fn from(error: FreeError) -> SlabError {
+        error.into_parts().0
+    }
+}
+
 /// A handle to a dynamic cache, as `kmem_cache_create()` returns it.
 ///
 /// Each creator gets its own handle, even when two handles name the same
