@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use super::render::WIDTH;
+use super::views::{group_list, name_components};
 use crate::input::snapshot::{Coverage, Format, Known, Snapshot};
 
 /// Live counts of one cache, or of a set of caches.
@@ -209,41 +210,9 @@ pub fn snapshot_diff(label_a: &str, a: &Snapshot, label_b: &str, b: &Snapshot) -
         }
     }
 
-    // Union-find over names, joined by each side's instances.
-    let mut parent: BTreeMap<&str, &str> = BTreeMap::new();
-    fn root<'a>(parent: &mut BTreeMap<&'a str, &'a str>, n: &'a str) -> &'a str {
-        let mut r = n;
-        while let Some(&p) = parent.get(r) {
-            if p == r {
-                break;
-            }
-            r = p;
-        }
-        parent.insert(n, r);
-        r
-    }
-    for s in &sides {
-        for inst in &s.instances {
-            let first = inst.names[0].as_str();
-            parent.entry(first).or_insert(first);
-            for n in &inst.names[1..] {
-                parent.entry(n.as_str()).or_insert(n.as_str());
-                let (ra, rb) = (root(&mut parent, first), root(&mut parent, n));
-                if ra != rb {
-                    parent.insert(rb, ra);
-                }
-            }
-        }
-    }
-    let all: Vec<&str> = parent.keys().copied().collect();
-    let mut components: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for n in all {
-        let r = root(&mut parent, n);
-        components.entry(r).or_default().insert(n);
-    }
-
+    let components = name_components(sides.iter().flat_map(|s| s.instances.iter().map(|inst| inst.names.as_slice())));
     let mut parts = Vec::new();
-    for members in components.values() {
+    for members in &components {
         let mut part = SnapshotDiffPart {
             names: members.iter().map(|n| (*n).to_owned()).collect(),
             dirs: [Vec::new(), Vec::new()],
@@ -320,18 +289,9 @@ fn cut(names: &[String], limit: usize) -> String {
     }
 }
 
-fn group_list(groups: &[Vec<String>], limit: usize) -> String {
-    let shown: Vec<String> = groups
-        .iter()
-        .map(|g| {
-            if g.len() <= limit {
-                format!("[{}]", g.join(" "))
-            } else {
-                format!("[{} ... +{} more]", g[..limit].join(" "), g.len() - limit)
-            }
-        })
-        .collect();
-    if shown.is_empty() { "(none)".to_owned() } else { shown.join(" ") }
+/// [`group_list`], or `(none)` for a side without the names.
+fn groups_or_none(groups: &[Vec<String>], limit: usize) -> String {
+    if groups.is_empty() { "(none)".to_owned() } else { group_list(groups, limit) }
 }
 
 /// Writes `lead` then the words of `text`, wrapped at [`WIDTH`] columns,
@@ -365,6 +325,19 @@ fn signed(a: u64, b: u64) -> String {
     if b >= a { format!("+{}", b - a) } else { format!("-{}", a - b) }
 }
 
+/// Pages in A, in B, B's change, then the same of objects: the totals line
+/// and each row of the per-cache table print these six.
+fn figures(x: Counts, y: Counts) -> [String; 6] {
+    [
+        x.pages.to_string(),
+        y.pages.to_string(),
+        signed(x.pages, y.pages),
+        x.objects.to_string(),
+        y.objects.to_string(),
+        signed(x.objects, y.objects),
+    ]
+}
+
 /// The diff as text for a terminal: the two inputs and their totals, the
 /// names gone, new or not listed, the groups split, joined or regrouped, and
 /// every part whose pages or objects changed (lists cut unless `verbose`).
@@ -385,17 +358,8 @@ pub fn render_snapshot_diff(d: &SnapshotDiff, verbose: bool) -> String {
         b.instances.len()
     );
     if d.counts_compared {
-        let (ta, tb) = (a.total(), b.total());
-        let _ = writeln!(
-            out,
-            "slab pages: A {}, B {} ({}); objects: A {}, B {} ({})",
-            ta.pages,
-            tb.pages,
-            signed(ta.pages, tb.pages),
-            ta.objects,
-            tb.objects,
-            signed(ta.objects, tb.objects)
-        );
+        let [pa, pb, dp, oa, ob, dob] = figures(a.total(), b.total());
+        let _ = writeln!(out, "slab pages: A {pa}, B {pb} ({dp}); objects: A {oa}, B {ob} ({dob})");
     }
     if !d.partial.is_empty() {
         let _ = writeln!(out, "\npartial comparison:");
@@ -429,9 +393,9 @@ pub fn render_snapshot_diff(d: &SnapshotDiff, verbose: bool) -> String {
             any = true;
             let _ = writeln!(out, "\n{title} in B ({}):", list.len());
             for p in list {
-                let before = format!("{} {}", p.dirs[0].join(","), group_list(&p.groups[0], group_limit));
+                let before = format!("{} {}", p.dirs[0].join(","), groups_or_none(&p.groups[0], group_limit));
                 push_wrapped(&mut out, "  ", &before, 6);
-                let after = format!("{} {}", p.dirs[1].join(","), group_list(&p.groups[1], group_limit));
+                let after = format!("{} {}", p.dirs[1].join(","), groups_or_none(&p.groups[1], group_limit));
                 push_wrapped(&mut out, "    ->", &after, 6);
             }
         }
@@ -476,15 +440,8 @@ pub fn render_snapshot_diff(d: &SnapshotDiff, verbose: bool) -> String {
                 } else {
                     format!(" ({})", cut(&p.names, if verbose { usize::MAX } else { 3 }))
                 };
-                let lead = format!(
-                    "  {:>7} {:>7} {:>7}  {:>9} {:>9} {:>8}  ",
-                    x.pages,
-                    y.pages,
-                    signed(x.pages, y.pages),
-                    x.objects,
-                    y.objects,
-                    signed(x.objects, y.objects)
-                );
+                let [pa, pb, dp, oa, ob, dob] = figures(*x, *y);
+                let lead = format!("  {pa:>7} {pb:>7} {dp:>7}  {oa:>9} {ob:>9} {dob:>8}  ");
                 let indent = lead.len();
                 push_wrapped(&mut out, &lead, &format!("{dirs}{names}"), indent);
             }

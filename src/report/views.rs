@@ -126,40 +126,9 @@ pub fn diff(input: &ReportInput<'_>, options: &ReportOptions, a: ReportScheme, b
     let (sa, notes) = side(a);
     let (sb, _) = side(b);
     let sides = [sa, sb];
-    // Union-find over names, joined by each side's groups.
-    let mut parent: BTreeMap<&str, &str> = BTreeMap::new();
-    fn root<'a>(parent: &mut BTreeMap<&'a str, &'a str>, n: &'a str) -> &'a str {
-        let mut r = n;
-        while let Some(&p) = parent.get(r) {
-            if p == r {
-                break;
-            }
-            r = p;
-        }
-        parent.insert(n, r);
-        r
-    }
-    for s in &sides {
-        for g in &s.groups {
-            let first = g.names[0].as_str();
-            parent.entry(first).or_insert(first);
-            for n in &g.names[1..] {
-                parent.entry(n.as_str()).or_insert(n.as_str());
-                let (ra, rb) = (root(&mut parent, first), root(&mut parent, n));
-                if ra != rb {
-                    parent.insert(rb, ra);
-                }
-            }
-        }
-    }
-    let names: Vec<&str> = parent.keys().copied().collect();
-    let mut parts: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for n in names {
-        let r = root(&mut parent, n);
-        parts.entry(r).or_default().insert(n);
-    }
+    let parts = name_components(sides.iter().flat_map(|s| s.groups.iter().map(|g| g.names.as_slice())));
     let mut out = Vec::new();
-    for members in parts.values() {
+    for members in &parts {
         let mut part = DiffPart {
             names: members.iter().map(|n| (*n).to_owned()).collect(),
             dirs: [Vec::new(), Vec::new()],
@@ -186,7 +155,49 @@ pub fn diff(input: &ReportInput<'_>, options: &ReportOptions, a: ReportScheme, b
     Diff { sides, parts: out, notes }
 }
 
-fn group_list(groups: &[Vec<String>], limit: usize) -> String {
+/// The smallest sets of names that the groups cover: the connected
+/// components of "shares a group with", over every group given (two
+/// schemes' groups, two snapshots' instances), each set sorted, the sets in
+/// the order of their first names. A name in no group of two is a set of its own.
+pub(crate) fn name_components<'a>(groups: impl IntoIterator<Item = &'a [String]>) -> Vec<BTreeSet<&'a str>> {
+    // Union-find over names, joined by each group.
+    let mut parent: BTreeMap<&str, &str> = BTreeMap::new();
+    fn root<'a>(parent: &mut BTreeMap<&'a str, &'a str>, n: &'a str) -> &'a str {
+        let mut r = n;
+        while let Some(&p) = parent.get(r) {
+            if p == r {
+                break;
+            }
+            r = p;
+        }
+        parent.insert(n, r);
+        r
+    }
+    for g in groups {
+        let Some((first, rest)) = g.split_first() else { continue };
+        parent.entry(first.as_str()).or_insert(first.as_str());
+        for n in rest {
+            parent.entry(n.as_str()).or_insert(n.as_str());
+            let (ra, rb) = (root(&mut parent, first), root(&mut parent, n));
+            if ra != rb {
+                parent.insert(rb, ra);
+            }
+        }
+    }
+    let names: Vec<&str> = parent.keys().copied().collect();
+    let mut parts: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for n in names {
+        let r = root(&mut parent, n);
+        parts.entry(r).or_default().insert(n);
+    }
+    let mut parts: Vec<BTreeSet<&str>> = parts.into_values().collect();
+    parts.sort();
+    parts
+}
+
+/// Groups as `[a b c] [d]`, each cut after `limit` names (`[a b ... +3
+/// more]`); empty for no group.
+pub(crate) fn group_list(groups: &[Vec<String>], limit: usize) -> String {
     let shown: Vec<String> = groups
         .iter()
         .map(|g| {
