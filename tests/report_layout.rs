@@ -8,7 +8,7 @@ use serde_json::Value;
 use slabmerge::census::Census;
 use slabmerge::replay::StaticSet;
 use slabmerge::report::groups::{self, GroupMemory};
-use slabmerge::report::render::{self, TOP_GROUPS, TextOptions, WIDTH};
+use slabmerge::report::render::{self, TOP_GROUPS, TextOptions};
 use slabmerge::report::{self, ComparativeReport, Format, ReportInput, ReportOptions};
 use slabmerge::trace::Trace;
 
@@ -38,19 +38,15 @@ fn report_text(verbose: bool) -> String {
     render::render_with(bundled(), Format::Table, TextOptions { verbose })
 }
 
-fn too_wide(text: &str) -> Vec<(usize, &str)> {
-    text.lines().map(|l| (l.chars().count(), l)).filter(|(n, _)| *n > WIDTH).collect()
-}
-
 /// Every line of the default report is at most 100 columns, and so is every
 /// line with `--verbose`, which only adds lines.
 #[test]
 fn every_line_of_the_report_fits_100_columns() {
     let default = report_text(false);
     assert!(default.lines().count() > 20, "{default}");
-    assert!(too_wide(&default).is_empty(), "{:?}", too_wide(&default));
+    assert!(render::lines_over_width(&default).is_empty(), "{:?}", render::lines_over_width(&default));
     let verbose = report_text(true);
-    assert!(too_wide(&verbose).is_empty(), "{:?}", too_wide(&verbose));
+    assert!(render::lines_over_width(&verbose).is_empty(), "{:?}", render::lines_over_width(&verbose));
     assert!(verbose.lines().count() > default.lines().count());
 }
 
@@ -265,6 +261,6 @@ fn json_without_the_workload_has_directories_without_pages() {
     }
     assert!(j["group_memory"]["groups"].as_array().unwrap().is_empty());
     let text = render::render(&r, Format::Table);
-    assert!(too_wide(&text).is_empty(), "{:?}", too_wide(&text));
+    assert!(render::lines_over_width(&text).is_empty(), "{:?}", render::lines_over_width(&text));
     assert!(!text.contains("slab pages"), "no memory table without the workload: {text}");
 }

@@ -61,6 +61,13 @@ pub struct TextOptions {
 /// The width every line of the default text table fits.
 pub const WIDTH: usize = 100;
 
+/// The lines of `text` wider than [`WIDTH`] columns, each with its width:
+/// the one check of the text forms (the report, `diff`) that tests hold
+/// them to, so that the rule and the constant cannot drift apart.
+pub fn lines_over_width(text: &str) -> Vec<(usize, &str)> {
+    text.lines().map(|l| (l.chars().count(), l)).filter(|&(n, _)| n > WIDTH).collect()
+}
+
 /// Rows of the per-group memory table without `verbose`.
 pub const TOP_GROUPS: usize = 10;
 

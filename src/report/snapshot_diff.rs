@@ -301,9 +301,13 @@ fn push_wrapped(out: &mut String, lead: &str, text: &str, indent: usize) {
     let mut line = lead.to_owned();
     let mut width = lead.chars().count();
     let mut words = 0;
-    for word in text.split_whitespace() {
+    // One column less than the indent leaves: the space after a lead.
+    let room = WIDTH.saturating_sub(indent + 1).max(16);
+    for word in text.split_whitespace().flat_map(|w| pieces(w, room)) {
         let w = word.chars().count();
-        if words > 0 && width + 1 + w > WIDTH {
+        // A lead wider than the indent may stand alone on its line when the
+        // first word does not fit after it.
+        if (words > 0 || width > indent) && width + 1 + w > WIDTH {
             out.push_str(&line);
             out.push('\n');
             line = " ".repeat(indent);
@@ -319,6 +323,22 @@ fn push_wrapped(out: &mut String, lead: &str, text: &str, indent: usize) {
     }
     out.push_str(&line);
     out.push('\n');
+}
+
+/// `word` cut to fit `room` columns: after a comma where there is one
+/// (a list of directories), else anywhere. A path or a list of directories
+/// can be longer than a line; no kernel name is.
+fn pieces(word: &str, room: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = word;
+    while rest.chars().count() > room {
+        let cut = rest.char_indices().nth(room).map_or(rest.len(), |(i, _)| i);
+        let at = rest[..cut].rfind(',').map_or(cut, |i| i + 1);
+        out.push(&rest[..at]);
+        rest = &rest[at..];
+    }
+    out.push(rest);
+    out
 }
 
 fn signed(a: u64, b: u64) -> String {
@@ -474,6 +494,46 @@ mod tests {
         assert_eq!(d.sides[0].total().objects, u64::MAX);
         assert_eq!(d.sides[0].total().pages, u64::MAX);
         assert!(render_snapshot_diff(&d, true).contains("18446744073709551615"));
+    }
+
+    /// Every line of the text fits 100 columns, even where one word would
+    /// not: a long path, a cache whose names sit in many directories.
+    #[test]
+    fn every_line_fits_100_columns() {
+        let many: String = (0..40).map(|i| format!(":A-{i:07}")).collect::<Vec<_>>().join(",");
+        let side = |label: String, dirs: Vec<String>| SnapshotSide {
+            label,
+            formats: Vec::new(),
+            coverage: Coverage::FULL,
+            instances: dirs
+                .into_iter()
+                .map(|dir| Instance { names: vec![dir.clone()], dir, counts: Some(Counts::default()) })
+                .collect(),
+        };
+        let part = SnapshotDiffPart {
+            names: many.split(',').map(str::to_owned).collect(),
+            dirs: [many.split(',').map(str::to_owned).collect(), vec!["x".to_owned()]],
+            groups: [vec![vec!["a".to_owned()]], vec![]],
+            change: Some(GroupChange::Joined),
+            counts: [Some(Counts { objects: 1, slabs: 1, pages: 1 }), Some(Counts::default())],
+        };
+        let d = SnapshotDiff {
+            sides: [side(format!("/{}/a", "x".repeat(120)), vec!["a".to_owned()]), side("b".to_owned(), vec![])],
+            parts: vec![part],
+            disappeared: vec![many.clone()],
+            appeared: Vec::new(),
+            not_listed: [Vec::new(), Vec::new()],
+            groups_compared: true,
+            counts_compared: true,
+            partial: vec![format!("{} {many}", "word ".repeat(30))],
+        };
+        for verbose in [false, true] {
+            let text = render_snapshot_diff(&d, verbose);
+            let wide = crate::report::render::lines_over_width(&text);
+            assert!(wide.is_empty(), "{wide:?}\n{text}");
+            // Cut, not lost: every directory is still there.
+            assert!(text.contains(":A-0000039"), "{text}");
+        }
     }
 
     /// A side with no counts at all: the counts are not compared, and the
