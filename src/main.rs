@@ -20,7 +20,7 @@ use slabmerge::report::{self, Format, ReportError, ReportOptions, ReportScheme};
 use slabmerge::slab_common::slabinfo::ListingSort;
 use slabmerge::trace::Trace;
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum FormatArg {
     Table,
     Markdown,
@@ -61,8 +61,9 @@ struct Args {
     /// Static instances inside modules (default: none).
     #[arg(global = true, long, value_name = "NAME[,NAME...]", value_delimiter = ',')]
     module_static: Option<Vec<String>>,
-    /// Output format [default: table].
-    #[arg(long, value_enum)]
+    /// Output format [default: table]. For the report, and for `diff` of two
+    /// snapshots (table or json).
+    #[arg(global = true, long, value_enum)]
     format: Option<FormatArg>,
     /// Every list of names in full, and every group of the per-group memory
     /// table (otherwise long lists are cut with a count). For the report's
@@ -166,7 +167,8 @@ enum Command {
     /// per side (e.g. `ls -l` output and /proc/slabinfo). A word that is a
     /// scheme's name is the scheme: write a file of that name as ./NAME.
     /// Exit status 2: one snapshot has what the other lacks (live counts, the
-    /// groups), so the diff printed is partial.
+    /// groups), so the diff printed is partial. `--format json` gives a diff
+    /// of two snapshots as data.
     Diff {
         /// The first scheme or snapshot path.
         #[arg(value_name = "SCHEME|PATH")]
@@ -369,7 +371,7 @@ fn run(args: &Args) -> Result<Outcome, CliError> {
     if let Some(command) = &args.command
         && let Some(DiffOf::Snapshots(paths)) = diff_of(command)?
     {
-        return diff_snapshots(&paths, args.verbose);
+        return diff_snapshots(&paths, args.verbose, args.format == Some(FormatArg::Json));
     }
     let snapshot = if args.snapshot.is_empty() { None } else { Some(read_snapshots(&args.snapshot)?) };
     let snapshot_label = args.snapshot.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" + ");
@@ -536,21 +538,27 @@ fn refuse_ignored(args: &Args) -> Result<(), CliError> {
     ];
     if let Some(command) = &args.command {
         let name = command_name(command);
+        let snapshots = matches!(diff_of(command)?, Some(DiffOf::Snapshots(_)));
         let report_only = [
             ("--explain", args.explain.is_some()),
             ("--svg", args.svg.is_some()),
             ("--html", args.html.is_some()),
             ("--kmem-trace", args.kmem_trace.is_some()),
             ("--kmem-sites", args.kmem_sites.is_some()),
-            ("--format", args.format.is_some()),
+            // A diff of two snapshots prints a table or JSON; checked below.
+            ("--format", args.format.is_some() && !snapshots),
             ("--seeds", args.seeds.is_some()),
         ];
         if let Some(option) = first(&report_only) {
-            return Err(CliError::refused(format!(
-                "{option} belongs to the comparative report, not to `slabmerge {name}`"
-            )));
+            // A diff of two snapshots takes --format: say so, not only where it is void.
+            let (and, not) = if matches!(command, Command::Diff { .. }) && option == "--format" {
+                (" and to a diff of two snapshots", "a diff of two schemes".to_owned())
+            } else {
+                ("", format!("`slabmerge {name}`"))
+            };
+            return Err(CliError::refused(format!("{option} belongs to the comparative report{and}, not to {not}")));
         }
-        if let Some(DiffOf::Snapshots(_)) = diff_of(command)? {
+        if snapshots {
             let replay_only = [
                 ("--snapshot", !args.snapshot.is_empty()),
                 ("--trace", args.trace.is_some()),
@@ -563,6 +571,16 @@ fn refuse_ignored(args: &Args) -> Result<(), CliError> {
                     "{option} has no effect on a diff of two snapshots, which compares what they hold and replays \
                      nothing"
                 )));
+            }
+            if let Some(f @ ("--format csv" | "--format markdown")) = format {
+                return Err(CliError::refused(format!(
+                    "{f} has no effect on a diff of two snapshots, which prints a table or JSON (--format json)"
+                )));
+            }
+            if args.verbose && format == Some("--format json") {
+                return Err(CliError::refused(
+                    "--verbose has no effect with --format json, which always carries every name",
+                ));
             }
         }
         if args.verbose && !matches!(command, Command::Diff { .. }) {
@@ -659,9 +677,10 @@ fn subcommand(
 /// has (counts, groups): the comparison printed is partial.
 const EXIT_PARTIAL: u8 = 2;
 
-/// `slabmerge diff` of two snapshots: read both, compare, print. A lopsided
-/// comparison is printed whole and is [`Outcome::Partial`].
-fn diff_snapshots(paths: &[Vec<PathBuf>; 2], verbose: bool) -> Result<Outcome, CliError> {
+/// `slabmerge diff` of two snapshots: read both, compare, print (as JSON
+/// with `json`). A lopsided comparison is printed whole and is
+/// [`Outcome::Partial`].
+fn diff_snapshots(paths: &[Vec<PathBuf>; 2], verbose: bool, json: bool) -> Result<Outcome, CliError> {
     let label = |p: &[PathBuf]| p.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" + ");
     let read = |side: &'static str, p: &[PathBuf]| {
         read_snapshots(p).map_err(|e| {
@@ -677,13 +696,18 @@ fn diff_snapshots(paths: &[Vec<PathBuf>; 2], verbose: bool) -> Result<Outcome, C
     };
     let (a, b) = (read("A", &paths[0])?, read("B", &paths[1])?);
     let d = snapshot_diff::snapshot_diff(&label(&paths[0]), &a, &label(&paths[1]), &b);
-    emit(&snapshot_diff::render_snapshot_diff(&d, verbose))?;
+    if json {
+        emit(&snapshot_diff::render_snapshot_diff_json(&d))?;
+    } else {
+        emit(&snapshot_diff::render_snapshot_diff(&d, verbose))?;
+    }
     if !d.lopsided() {
         return Ok(Outcome::Complete);
     }
     eprintln!(
-        "slabmerge: partial comparison: the two snapshots do not give the same things (see \"partial \
-         comparison\" above); exit status {EXIT_PARTIAL}"
+        "slabmerge: partial comparison: the two snapshots do not give the same things (see {}); exit status \
+         {EXIT_PARTIAL}",
+        if json { "\"partial\" in the JSON" } else { "\"partial comparison\" above" }
     );
     Ok(Outcome::Partial)
 }

@@ -1207,6 +1207,67 @@ fn diff_of_snapshots_refuses_bad_input_and_flags_lopsided_ones() {
     assert!(err.contains("--after"), "{err}");
 }
 
+/// `--format json` (before or after `diff`): the same comparison as data,
+/// every key there, every list whole; a lopsided pair is still exit status
+/// 2, the formats without a JSON or table form are refused.
+#[test]
+fn diff_of_two_snapshots_as_json() {
+    use serde_json::Value;
+    let (ls1, proc1) = (diff_fixture("boot1-ls-l.txt"), diff_fixture("boot1-proc-slabinfo.txt"));
+    let (ls2, proc2) = (diff_fixture("boot2-ls-l.txt"), diff_fixture("boot2-proc-slabinfo.txt"));
+    let (code, text, err) =
+        run_status(&["diff", "--before", &ls1, &proc1, "--after", &ls2, &proc2, "--format", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let j: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let keys: Vec<&str> = j.as_object().unwrap().keys().map(String::as_str).collect();
+    for key in
+        ["sides", "groups_compared", "counts_compared", "partial", "lopsided", "gone", "new", "not_listed", "parts"]
+    {
+        assert!(keys.contains(&key), "no {key}: {keys:?}");
+    }
+    assert_eq!(
+        (&j["groups_compared"], &j["counts_compared"], &j["lopsided"]),
+        (&true.into(), &true.into(), &false.into())
+    );
+    assert_eq!(j["gone"], serde_json::json!(["ext4_inode_cache"]));
+    assert_eq!(j["new"], serde_json::json!(["xfs_inode"]));
+    let a = &j["sides"][0];
+    assert_eq!(a["label"], format!("{ls1} + {proc1}").as_str());
+    assert_eq!(a["formats"], serde_json::json!(["ls -l listing", "/proc/slabinfo"]));
+    assert_eq!((a["names"].as_u64(), a["instances"].as_u64()), (Some(10), Some(6)));
+    let pages1: u64 = proc_counts(&proc1).values().map(|v| v.1).sum();
+    assert_eq!(a["total"]["pages"].as_u64(), Some(pages1));
+    assert_eq!(a["coverage"]["multi_name_groups"], true);
+    let parts = j["parts"].as_array().unwrap();
+    let split: Vec<&Value> = parts.iter().filter(|p| p["change"] == "split").collect();
+    assert_eq!(split.len(), 1, "{parts:?}");
+    assert_eq!(split[0]["groups"][1], serde_json::json!([["anon_vma_chain", "eventpoll_pwq"], ["fs_cache"]]));
+    assert_eq!(split[0]["dirs"][1], serde_json::json!([":A-0000064", "fs_cache"]));
+    assert_eq!(split[0]["counts"][1]["objects"].as_u64(), Some(599 + 30));
+    // Global: before the subcommand too.
+    let before = run_ok(&["--format", "json", "diff", "--before", &ls1, &proc1, "--after", &ls2, &proc2]);
+    assert_eq!(before, text);
+
+    // Lopsided: the JSON says what is missing, and the status is still 2.
+    let (code, text, err) = run_status(&["diff", &ls1, &proc2, "--format", "json"]);
+    assert_eq!(code, Some(2), "{text}{err}");
+    let j: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((&j["lopsided"], &j["counts_compared"]), (&true.into(), &false.into()));
+    assert_eq!(j["sides"][0]["total"], Value::Null);
+    assert!(j["partial"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().contains("has no live counts")));
+    assert!(err.contains("partial comparison") && err.contains("exit status 2"), "{err}");
+
+    for (args, refused) in [
+        (&["diff", &ls1, &ls2, "--format", "csv"][..], "--format csv has no effect on a diff of two snapshots"),
+        (&["diff", &ls1, &ls2, "--format", "json", "--verbose"], "--verbose has no effect with --format json"),
+        (&["diff", "mainline", "primary", "--format", "json"], "not to a diff of two schemes"),
+    ] {
+        let (code, _, err) = run_status(args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(err.contains(refused), "{args:?}: {err}");
+    }
+}
+
 /// A word that is a scheme's name is the scheme, even beside a file of that
 /// name; `./NAME` is the file.
 #[test]

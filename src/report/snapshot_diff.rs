@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use super::render::WIDTH;
+use super::render::{WIDTH, json_string};
 use super::views::{group_list, name_components};
 use crate::input::snapshot::{Coverage, Format, Known, Snapshot};
 
@@ -468,6 +468,78 @@ pub fn render_snapshot_diff(d: &SnapshotDiff, verbose: bool) -> String {
         }
     }
     out
+}
+
+/// The diff as JSON: `sides` (per side its `label`, `formats`,
+/// `coverage`, `names` and `instances` counted, `total` counts or null),
+/// `groups_compared`, `counts_compared`, `partial` (the lines of the text's
+/// "partial comparison"), `lopsided` (the exit status 2 of the command
+/// line), `gone`, `new`, `not_listed` (A's names B does not list, then B's),
+/// and `parts`: per set of names whose groups, names or counts differ, its
+/// `names`, `dirs` and `groups` per side, `change` (`split`, `joined`,
+/// `regrouped` or null) and `counts` per side (`objects`, `slabs`, `pages`,
+/// or null). Every list is whole.
+pub fn render_snapshot_diff_json(d: &SnapshotDiff) -> String {
+    fn strings<S: AsRef<str>>(items: &[S]) -> String {
+        let items: Vec<String> = items.iter().map(|s| json_string(s.as_ref())).collect();
+        format!("[{}]", items.join(","))
+    }
+    fn counts(c: Option<Counts>) -> String {
+        c.map_or("null".to_owned(), |c| {
+            format!("{{\"objects\":{},\"slabs\":{},\"pages\":{}}}", c.objects, c.slabs, c.pages)
+        })
+    }
+    let side = |s: &SnapshotSide| {
+        let formats: Vec<&str> = s.formats.iter().map(|f| f.name()).collect();
+        let c = &s.coverage;
+        format!(
+            "{{\"label\":{},\"formats\":{},\"coverage\":{{\"multi_name_groups\":{},\"single_name_groups\":{},\
+             \"instances\":{}}},\"names\":{},\"instances\":{},\"total\":{}}}",
+            json_string(&s.label),
+            strings(&formats),
+            c.multi_name_groups,
+            c.single_name_groups,
+            c.instances,
+            s.names().len(),
+            s.instances.len(),
+            counts(s.has_counts().then(|| s.total())),
+        )
+    };
+    let part = |p: &SnapshotDiffPart| {
+        let groups = |i: usize| format!("[{}]", p.groups[i].iter().map(|g| strings(g)).collect::<Vec<_>>().join(","));
+        let change = match p.change {
+            Some(GroupChange::Split) => "\"split\"",
+            Some(GroupChange::Joined) => "\"joined\"",
+            Some(GroupChange::Regrouped) => "\"regrouped\"",
+            None => "null",
+        };
+        format!(
+            "{{\"names\":{},\"dirs\":[{},{}],\"groups\":[{},{}],\"change\":{change},\"counts\":[{},{}]}}",
+            strings(&p.names),
+            strings(&p.dirs[0]),
+            strings(&p.dirs[1]),
+            groups(0),
+            groups(1),
+            counts(p.counts[0]),
+            counts(p.counts[1]),
+        )
+    };
+    let parts: Vec<String> = d.parts.iter().map(part).collect();
+    format!(
+        "{{\"sides\":[{},{}],\"groups_compared\":{},\"counts_compared\":{},\"partial\":{},\"lopsided\":{},\
+         \"gone\":{},\"new\":{},\"not_listed\":[{},{}],\"parts\":[{}]}}\n",
+        side(&d.sides[0]),
+        side(&d.sides[1]),
+        d.groups_compared,
+        d.counts_compared,
+        strings(&d.partial),
+        d.lopsided(),
+        strings(&d.disappeared),
+        strings(&d.appeared),
+        strings(&d.not_listed[0]),
+        strings(&d.not_listed[1]),
+        parts.join(","),
+    )
 }
 
 #[cfg(test)]
