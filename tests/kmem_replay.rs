@@ -11,14 +11,11 @@ use slabmerge::report::ReportScheme;
 use slabmerge::report::kmem::{KmemReport, render_svg, run_capture};
 use slabmerge::trace::Trace;
 
+mod common;
+use common::under_valgrind;
+
 fn bundled_capture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/kmem-trace-linux-6.18-x86_64.txt.gz")
-}
-
-fn under_valgrind() -> bool {
-    std::env::var_os("SLABMERGE_VALGRIND").is_some()
-        || std::env::var("LD_PRELOAD").is_ok_and(|v| v.contains("valgrind"))
-        || std::fs::read_to_string("/proc/self/maps").is_ok_and(|m| m.contains("vgpreload"))
 }
 
 fn write_temp(name: &str, text: &str) -> PathBuf {

@@ -7,25 +7,10 @@
 //! would show, and runs the library's invariant checker.
 
 use slabmerge::flags::*;
-use slabmerge::sysfs::SysfsNode;
 use slabmerge::{InstanceState, KmemCache, KmemCacheArgs, SlabConfig, SlabError, World, kmem_cache_destroy};
 
 mod common;
-use common::{create, world};
-
-/// The sysfs tree without the kmalloc caches, one string per entry:
-/// `"dir NAME"`, `"NAME -> TARGET"` or `"NAME -> TARGET (dangling)"`.
-fn tree(w: &World) -> Vec<String> {
-    w.sysfs()
-        .into_iter()
-        .filter(|e| !e.name.starts_with("kmalloc-"))
-        .map(|e| match e.node {
-            SysfsNode::Dir => format!("dir {}", e.name),
-            SysfsNode::Link { target } if e.dangling => format!("{} -> {target} (dangling)", e.name),
-            SysfsNode::Link { target } => format!("{} -> {target}", e.name),
-        })
-        .collect()
-}
+use common::{create, tree, world};
 
 /// `slab_caches` without the kmalloc caches: (s->name, refcount, names sharing it).
 fn listed(w: &World) -> Vec<(String, i32, Vec<String>)> {

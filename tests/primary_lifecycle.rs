@@ -4,24 +4,10 @@
 
 use slabmerge::flags::*;
 use slabmerge::slabinfo::{proc_slabinfo, slabinfo_aliases};
-use slabmerge::sysfs::SysfsNode;
-use slabmerge::{InstanceState, KmemCacheArgs, Scheme, SlabConfig, SlabError, World, kmem_cache_destroy};
+use slabmerge::{InstanceState, KmemCacheArgs, Scheme, SlabConfig, SlabError, kmem_cache_destroy};
 
 mod common;
-use common::{create, world_of, world_with};
-
-/// The sysfs tree without the kmalloc caches, one string per entry.
-fn tree(w: &World) -> Vec<String> {
-    w.sysfs()
-        .into_iter()
-        .filter(|e| !e.name.starts_with("kmalloc-"))
-        .map(|e| match e.node {
-            SysfsNode::Dir => format!("dir {}", e.name),
-            SysfsNode::Link { target } if e.dangling => format!("{} -> {target} (dangling)", e.name),
-            SysfsNode::Link { target } => format!("{} -> {target}", e.name),
-        })
-        .collect()
-}
+use common::{create, tree, world_of, world_with};
 
 /// Two live primaries of the same name (mm/slab_common.c allows it; only
 /// kmem_cache_sanity_check() under DEBUG_VM warns). The second one's

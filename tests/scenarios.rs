@@ -13,7 +13,7 @@ use slabmerge::{
 };
 
 mod common;
-use common::world_of as world;
+use common::{tree, under_valgrind, world_of as world};
 
 const SIZE: u32 = 64;
 
@@ -509,9 +509,8 @@ fn s16_module_unloaded_without_destroying_its_cache() {
     // In v3 and v1 the module's memory is then kept for ever, as the kernel
     // must keep it; memcheck would report it lost, so under valgrind only
     // the primary scheme (nothing pinned in the module) runs this part.
-    let under_valgrind = std::fs::read_to_string("/proc/self/maps").is_ok_and(|m| m.contains("vgpreload"));
     let schemes: &[Scheme] =
-        if under_valgrind { &[Scheme::Primary] } else { &[Scheme::ViroV3, Scheme::ViroV1, Scheme::Primary] };
+        if under_valgrind() { &[Scheme::Primary] } else { &[Scheme::ViroV3, Scheme::ViroV1, Scheme::Primary] };
     for &scheme in schemes {
         let w = world(scheme);
         let m = w.module_load("drv", 1);
@@ -633,20 +632,6 @@ fn s22_alias_fast_path_shares_the_primary_storage() {
     let again = d.alloc().unwrap();
     assert_eq!(again.addr(), addr);
     d.free(again).unwrap();
-}
-
-/// The sysfs tree without the kmalloc caches: `"dir NAME"`, `"NAME -> TARGET"`, with
-/// ` (dangling)` for a link whose directory is gone.
-fn tree(w: &World) -> Vec<String> {
-    w.sysfs()
-        .into_iter()
-        .filter(|e| !e.name.starts_with("kmalloc-"))
-        .map(|e| match e.node {
-            SysfsNode::Dir => format!("dir {}", e.name),
-            SysfsNode::Link { target } if e.dangling => format!("{} -> {target} (dangling)", e.name),
-            SysfsNode::Link { target } => format!("{} -> {target}", e.name),
-        })
-        .collect()
 }
 
 /// Scenario 23: sysfs for a mergeable dynamic cache. mm/slub.c: sysfs_slab_add() names a

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use slabmerge::replay::StaticSet;
+use slabmerge::sysfs::SysfsNode;
 use slabmerge::{Cache, KmemCacheArgs, Scheme, SlabConfig, World, flags::SlabFlags};
 
 /// A booted world of the default (mainline, 6.18) configuration.
@@ -30,4 +31,29 @@ pub fn replay_world(scheme: Scheme, statics: &StaticSet) -> World {
 pub fn create<'w>(w: &'w World, name: &str, size: u32, flags: SlabFlags) -> Cache<'w> {
     w.kmem_cache_create(name, size, KmemCacheArgs::default(), flags)
         .unwrap_or_else(|e| panic!("kmem_cache_create({name}, {size}, {flags}): {e}"))
+}
+
+/// The sysfs tree without the kmalloc caches, one string per entry:
+/// `"dir NAME"`, `"NAME -> TARGET"`, or `"NAME -> TARGET (dangling)"` for a
+/// link whose directory is gone.
+pub fn tree(w: &World) -> Vec<String> {
+    w.sysfs()
+        .into_iter()
+        .filter(|e| !e.name.starts_with("kmalloc-"))
+        .map(|e| match e.node {
+            SysfsNode::Dir => format!("dir {}", e.name),
+            SysfsNode::Link { target } if e.dangling => format!("{} -> {target} (dangling)", e.name),
+            SysfsNode::Link { target } => format!("{} -> {target}", e.name),
+        })
+        .collect()
+}
+
+/// Whether the test runs under valgrind (`scripts/valgrind.sh` sets
+/// `SLABMERGE_VALGRIND`; a bare `valgrind` run shows in the preload or the
+/// maps). Tests that leave memory for ever on purpose, as the kernel leaks
+/// it, skip that part there: memcheck would report it lost.
+pub fn under_valgrind() -> bool {
+    std::env::var_os("SLABMERGE_VALGRIND").is_some()
+        || std::env::var("LD_PRELOAD").is_ok_and(|v| v.contains("valgrind"))
+        || std::fs::read_to_string("/proc/self/maps").is_ok_and(|m| m.contains("vgpreload"))
 }
