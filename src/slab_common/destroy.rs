@@ -323,8 +323,9 @@ impl Drop for WorldCore {
 mod tests {
     use crate::config::{MergeRules, SlabConfig};
     use crate::flags::SlabFlags;
+    use crate::slab_common::cache::kmem_cache_destroy;
+    use crate::slab_common::world::{KmemCacheArgs, World};
     use crate::sync::Arc;
-    use crate::{KmemCacheArgs, World, kmem_cache_destroy};
 
     /// Before 6.12 a busy final destroy leaves the cache listed, still
     /// holding the world (4ec10268ed98): the world's power-off must unlist it
