@@ -737,8 +737,8 @@ fn kmem_trace(
     }
     let result = result?;
     match args.format.unwrap_or(FormatArg::Table) {
-        FormatArg::Json => print!("{}", report::kmem::render_json(&result)),
-        _ => print!("{}", report::kmem::render_table(&result)),
+        FormatArg::Json => emit(&report::kmem::render_json(&result))?,
+        _ => emit(&report::kmem::render_table(&result))?,
     }
     if let Some(path) = &args.svg {
         write_file(path, report::kmem::render_svg(&result))?;
