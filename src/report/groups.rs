@@ -24,6 +24,9 @@ pub struct GroupMemory {
     pub dirs: Vec<Vec<String>>,
     /// Per column: the slab pages of those directories at the workload's peak.
     pub pages: Vec<u64>,
+    /// Per column: the objects handed out from those directories then
+    /// ([`SchemeReport::dir_objects`]).
+    pub objects: Vec<u64>,
 }
 
 impl GroupMemory {
@@ -47,7 +50,22 @@ pub fn pages_kib(pages: u64) -> u64 {
 /// `report`, largest difference against the first column first (then by the
 /// first name). Empty without the workload.
 pub fn group_memory(report: &ComparativeReport) -> Vec<GroupMemory> {
-    if !report.options.memory || report.schemes.is_empty() {
+    if !report.options.memory {
+        return Vec::new();
+    }
+    let mut out: Vec<GroupMemory> =
+        components(report).into_iter().filter(|p| p.pages.iter().any(|&n| n != p.pages[0])).collect();
+    out.sort_by(|a, b| b.largest_difference().cmp(&a.largest_difference()).then_with(|| a.names.cmp(&b.names)));
+    out
+}
+
+/// Every smallest set of names that all columns' groups cover, in the order
+/// its first name appears (the first column's group order), with its
+/// directories and, with the workload, its pages and objects per column;
+/// [`group_memory`] keeps those whose pages differ. The picture draws from
+/// these so that its figures are the table's.
+pub fn components(report: &ComparativeReport) -> Vec<GroupMemory> {
+    if report.schemes.is_empty() {
         return Vec::new();
     }
     // Union-find over names, joined by every column's groups.
@@ -91,6 +109,7 @@ pub fn group_memory(report: &ComparativeReport) -> Vec<GroupMemory> {
                 names: Vec::new(),
                 dirs: vec![Vec::new(); report.schemes.len()],
                 pages: vec![0; report.schemes.len()],
+                objects: vec![0; report.schemes.len()],
             }
         });
         part.names.push((*name).to_owned());
@@ -101,13 +120,8 @@ pub fn group_memory(report: &ComparativeReport) -> Vec<GroupMemory> {
             let part = parts.get_mut(&r).expect("every name has a component");
             part.dirs[c].push(g.dir.clone());
             part.pages[c] += SchemeReport::group_pages(s, g);
+            part.objects[c] += SchemeReport::group_objects(s, g);
         }
     }
-    let mut out: Vec<GroupMemory> = first_seen
-        .into_iter()
-        .filter_map(|r| parts.remove(&r))
-        .filter(|p| p.pages.iter().any(|&n| n != p.pages[0]))
-        .collect();
-    out.sort_by(|a, b| b.largest_difference().cmp(&a.largest_difference()).then_with(|| a.names.cmp(&b.names)));
-    out
+    first_seen.into_iter().filter_map(|r| parts.remove(&r)).collect()
 }

@@ -204,6 +204,9 @@ pub struct SchemeReport {
     /// `slabinfo::pages_by_dir` at the moment [`Memory`] is measured (empty
     /// without the workload). Each group's pages are those of its `dir`.
     pub dir_pages: BTreeMap<String, u64>,
+    /// Objects handed out per sysfs directory, read with `dir_pages`
+    /// (`slabinfo::live_objects_by_dir`; empty without the workload).
+    pub dir_objects: BTreeMap<String, u64>,
 }
 
 impl SchemeReport {
@@ -215,6 +218,11 @@ impl SchemeReport {
     /// The slab pages of `group` at the workload's peak (0 without the workload).
     pub fn group_pages(&self, group: &ReportGroup) -> u64 {
         self.dir_pages.get(&group.dir).copied().unwrap_or(0)
+    }
+
+    /// The objects `group` holds at the workload's peak (0 without the workload).
+    pub fn group_objects(&self, group: &ReportGroup) -> u64 {
+        self.dir_objects.get(&group.dir).copied().unwrap_or(0)
     }
 }
 
@@ -366,9 +374,12 @@ pub fn run_with(input: &ReportInput<'_>, options: &ReportOptions) -> Comparative
     let column = |scheme: ReportScheme, replay: &Replay<'_>, groups: Vec<ReportGroup>| {
         let shared_set = shared(&groups);
         let statics_merged = statics_in_trace.iter().filter(|n| shared_set.contains(n.as_str())).cloned().collect();
-        let mut dir_pages = BTreeMap::new();
+        let (mut dir_pages, mut dir_objects) = (BTreeMap::new(), BTreeMap::new());
         let memory = if options.memory {
-            workload.run_with_peak(replay, &sizes, |w| dir_pages = crate::slab_common::slabinfo::pages_by_dir(w))
+            workload.run_with_peak(replay, &sizes, |w| {
+                dir_pages = crate::slab_common::slabinfo::pages_by_dir(w);
+                dir_objects = crate::slab_common::slabinfo::live_objects_by_dir(w);
+            })
         } else {
             Memory::default()
         };
@@ -383,6 +394,7 @@ pub fn run_with(input: &ReportInput<'_>, options: &ReportOptions) -> Comparative
             groups,
             memory,
             dir_pages,
+            dir_objects,
         }
     };
     let mut mainline_done = false;
@@ -430,13 +442,20 @@ pub fn run_seeds(input: &ReportInput<'_>, options: &ReportOptions, seeds: &[u64]
     for (i, s) in report.schemes.iter_mut().enumerate() {
         let all: Vec<&Memory> = per_seed.iter().map(|(_, m)| &m[i]).collect();
         s.memory = Memory::median(&all);
-        // Each directory's pages: the median over the seeds, as for the figures.
+        // Each directory's pages and objects: the median over the seeds, as for the figures.
         for (dir, pages) in &mut s.dir_pages {
             let mut v: Vec<u64> = std::iter::once(*pages)
                 .chain(runs.iter().map(|r| r.schemes[i].dir_pages.get(dir).copied().unwrap_or(0)))
                 .collect();
             v.sort_unstable();
             *pages = v[(v.len() - 1) / 2];
+        }
+        for (dir, objects) in &mut s.dir_objects {
+            let mut v: Vec<u64> = std::iter::once(*objects)
+                .chain(runs.iter().map(|r| r.schemes[i].dir_objects.get(dir).copied().unwrap_or(0)))
+                .collect();
+            v.sort_unstable();
+            *objects = v[(v.len() - 1) / 2];
         }
     }
     report.seeds = per_seed;

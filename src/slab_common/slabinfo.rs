@@ -205,6 +205,8 @@ struct SlabDir {
     refs: usize,
     aliases: u64,
     objects: u64,
+    /// Objects handed out to users (`objects` less those cached in sheaves).
+    live_objects: u64,
     objects_partial: u64,
     object_size: u64,
     slab_size: u64,
@@ -261,6 +263,7 @@ fn slab_dirs(world: &World) -> (Vec<SlabDir>, usize) {
             refs,
             aliases: u64::try_from(info.refcount.max(1) - 1).unwrap_or(0),
             objects,
+            live_objects: stats.live_objects() as u64,
             objects_partial: partial_slots.saturating_sub(free),
             object_size: u64::from(info.object_size),
             slab_size: u64::from(info.size),
@@ -278,6 +281,12 @@ fn slab_dirs(world: &World) -> (Vec<SlabDir>, usize) {
 /// Slab pages per sysfs directory (every slab's `1 << order` pages).
 pub fn pages_by_dir(world: &World) -> std::collections::BTreeMap<String, u64> {
     slab_dirs(world).0.into_iter().map(|d| (d.name, d.slabs << d.order)).collect()
+}
+
+/// Objects handed out to users per sysfs directory (sheaf-cached objects,
+/// which sysfs `objects` counts, left out): what a workload holds there.
+pub fn live_objects_by_dir(world: &World) -> std::collections::BTreeMap<String, u64> {
+    slab_dirs(world).0.into_iter().map(|d| (d.name, d.live_objects)).collect()
 }
 
 /// `store_size()`: `-` for 0, else the value with K, M or G and one decimal
