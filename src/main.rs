@@ -498,11 +498,13 @@ fn run(args: &Args) -> Result<Outcome, CliError> {
         let text = report::render::TextOptions { verbose: args.verbose };
         emit(&report::render::render_with(&result, args.format.unwrap_or(FormatArg::Table).into(), text))?;
     }
+    // --verbose draws every group that shares storage, not only those that differ.
+    let picture = report::picture::PictureOptions { all_groups: args.verbose };
     if let Some(path) = &args.svg {
-        write_file(path, report::picture::svg(&result))?;
+        write_file(path, report::picture::svg_with(&result, picture))?;
     }
     if let Some(path) = &args.html {
-        write_file(path, report::picture::html(&result))?;
+        write_file(path, report::picture::html_with(&result, picture))?;
     }
     Ok(Outcome::Complete)
 }

@@ -585,7 +585,7 @@ fn svg_and_html_are_written() {
     assert!(text.starts_with("<svg"), "{}", &text[..80.min(text.len())]);
     assert!(text.trim_end().ends_with("</svg>"));
     assert!(text.contains("fs_cache: static alone"));
-    assert!(text.contains("unmerged singletons not shown"));
+    assert!(text.contains("groups not shown"));
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<svg"));
     let _ = std::fs::remove_dir_all(&dir);
