@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use slabmerge::census::Census;
 use slabmerge::replay::StaticSet;
 use slabmerge::report::groups::{components, group_memory, pages_kib};
-use slabmerge::report::picture::{PictureOptions, html, svg, svg_with};
+use slabmerge::report::picture::{PictureOptions, html, html_with, svg, svg_with};
 use slabmerge::report::render::{Format, render};
 use slabmerge::report::{self, ComparativeReport, ReportInput, ReportOptions, ReportScheme};
 use slabmerge::trace::Trace;
@@ -285,6 +285,9 @@ fn the_page_carries_the_workload_and_seed_lines() {
     }
     assert!(page.contains("<svg ") && page.trim_end().ends_with("</body></html>"));
     assert_eq!(page.matches("<tr>").count(), 1 + r.schemes.len());
+    // nomerge's 140 lost names are cut as the text table cuts them.
+    assert!(page.contains("pool_workqueue, +132 more (--verbose lists them)"), "{page}");
+    assert!(html_with(&r, PictureOptions { all_groups: true }).contains("btrfs_extent_map</td>"));
 }
 
 /// Without the workload the boxes carry no figures and there is no chart.

@@ -31,6 +31,8 @@ const PAD: f64 = 5.0;
 const PART_GAP: f64 = 4.0;
 const ROW_GAP: f64 = 10.0;
 const CHAR_WIDTH: f64 = 6.6;
+/// Lost names the page's table lists before "+N more" (as the text table's cell).
+const LOST_IN_CELL: usize = 8;
 
 /// What the picture draws.
 #[derive(Clone, Copy, Debug, Default)]
@@ -509,7 +511,17 @@ pub fn html_with(report: &ComparativeReport, options: PictureOptions) -> String 
                 total_cell
             );
         }
-        let _ = writeln!(out, "<td>{}</td></tr>", xml_escape(&s.merges_lost.join(", ")));
+        // As the text table's cell: a long list (nomerge's 140) would push
+        // the picture below the fold.
+        let lost = match s.merges_lost.len() {
+            n if n > LOST_IN_CELL && !options.all_groups => format!(
+                "{}, +{} more (--verbose lists them)",
+                s.merges_lost[..LOST_IN_CELL].join(", "),
+                n - LOST_IN_CELL
+            ),
+            _ => s.merges_lost.join(", "),
+        };
+        let _ = writeln!(out, "<td>{}</td></tr>", xml_escape(&lost));
     }
     let _ = writeln!(out, "</table>");
     out.push_str(&svg_with(report, options));
