@@ -307,3 +307,43 @@ fn without_the_workload_there_are_no_figures_and_no_chart() {
         );
     }
 }
+
+/// `design/report.md`'s picture section quotes the bundled run's picture:
+/// its title and last line word for word, and the figures of its prose;
+/// the README's paragraph its row counts.
+#[test]
+fn report_md_quotes_the_bundled_picture() {
+    let doc =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("design/report.md")).unwrap();
+    let section = &doc[doc.find("## The picture (`--svg`, `--html`)").expect("the picture section")..];
+    let start = section.find("```text\n").unwrap() + "```text\n".len();
+    let quoted: Vec<&str> = section[start..start + section[start..].find("```").unwrap()].lines().collect();
+
+    let r = bundled(&ReportOptions::default());
+    let picture = svg(&r);
+    let want = [texts(&picture, "ttl").join(" "), texts(&picture, "lg hidden").join(" ")];
+    assert_eq!(quoted, want, "design/report.md's quote, as drawn now:\n{}", want.join("\n"));
+
+    let boxes = groups_of_class(&picture, "box");
+    let rows = picture.matches("<g class=\"row\"").count();
+    let v1 = r.schemes.iter().position(|s| s.scheme == ReportScheme::ViroV1).unwrap();
+    let unix = components(&r).into_iter().find(|c| c.names.contains(&"UNIX".to_owned())).unwrap();
+    let dir = |c: usize, d: &str| r.schemes[c].dir_pages[d];
+    for phrase in [
+        format!("the picture has {rows} rows of {} boxes", boxes.len()),
+        format!("`UNIX`/`UNIX-STREAM` ({} pages)", dir(v1, ":A-0001152")),
+        format!("`signal_cache` alone ({} pages)", dir(v1, "signal_cache")),
+        format!("{} pages more than mainline's {}", unix.difference(v1), unix.pages[0]),
+    ] {
+        let flat = section.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(&phrase), "design/report.md should say: {phrase}");
+    }
+    // The README's paragraph on the picture counts the same rows.
+    let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let all = svg_with(&r, PictureOptions { all_groups: true }).matches("<g class=\"row\"").count();
+    let phrase = format!("({rows} on the bundled trace; `--verbose`: all {all})");
+    assert!(
+        readme.split_whitespace().collect::<Vec<_>>().join(" ").contains(&phrase),
+        "README.md should say: {phrase}"
+    );
+}
