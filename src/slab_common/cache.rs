@@ -356,7 +356,7 @@ impl KmemCache {
     #[inline]
     pub fn free(&self, object: Object) -> Result<(), FreeError> {
         let Some(storage) = self.storage() else { return Err(self.free_unusable(object)) };
-        let PageEntry::Slab(slab) = storage.page_map.lookup(object.addr()) else {
+        let Some(slab) = storage.page_map.virt_to_slab(object.addr()) else {
             return Err(not_slab_object(object));
         };
         // SAFETY: the token proves the object is allocated, so its slab is live.

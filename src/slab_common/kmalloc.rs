@@ -119,7 +119,8 @@ impl World {
     #[inline(never)]
     fn kfree_other(&self, object: Object) -> Result<(), FreeError> {
         match self.page_map.lookup(object.addr()) {
-            PageEntry::Slab(slab) => {
+            // SAFETY (guard): the token proves the object's slab is live.
+            PageEntry::Slab(slab) if unsafe { self.core.memory.holds(slab) } => {
                 // SAFETY: the token proves the object is allocated, so its
                 // slab and the slab's storage are live.
                 let storage = unsafe { slab.as_ref().storage.as_ref() };
@@ -135,7 +136,7 @@ impl World {
                 unsafe { storage.slab_free(slab, ptr) };
                 Ok(())
             }
-            PageEntry::Large { head: true, order } => {
+            PageEntry::Large { head: true, order } if self.core.memory.pages.owns(object.addr()) => {
                 let ptr = object.into_raw();
                 let _guard = self.core.memory.discard_lock.write();
                 self.core.memory.map.clear(ptr.as_ptr() as usize, 1 << order);
@@ -170,12 +171,12 @@ impl World {
     /// and it was discarded).
     pub unsafe fn kfree_addr(&self, addr: usize) -> Result<(), SlabError> {
         let guard = self.core.memory.discard_lock.read();
-        let PageEntry::Slab(slab) = self.core.memory.map.lookup(addr) else {
+        let PageEntry::Slab(slab) = self.core.memory.lookup_owned(addr) else {
             let error = SlabError::NotSlabObject { addr };
             self.core.report("kfree", None, Some(addr), error.to_string());
             return Err(error);
         };
-        // SAFETY: the read lock keeps every mapped slab (and so its storage) alive.
+        // SAFETY: the read lock keeps every mapped slab of this world (and so its storage) alive.
         let storage = unsafe { slab.as_ref().storage.as_ref() };
         let name = storage.primary_name();
         let result = if !storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {

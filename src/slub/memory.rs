@@ -1,17 +1,25 @@
 //! The memory a world's slabs live in: the page allocator and the address
 //! map, shared by every cache storage of the world.
 
-use crate::slub::page::{PageAllocator, PageMap};
+use std::ptr::NonNull;
+
+use crate::config::SlabConfig;
+use crate::slub::page::{PageAllocator, PageEntry, PageMap};
+use crate::slub::slab::Slab;
 use crate::sync::RwLock;
 
 /// Pages, the address → slab map, and the lock that keeps address-based
 /// lookups safe.
 ///
-/// `kfree(Object)` reads the map without any lock: an [`crate::Object`] is
-/// proof that its slab is alive. An address-based free (`kfree_addr`) has no
-/// such proof, so it holds `discard_lock` for reading while it looks at the
-/// slab, and every slab discard takes it for writing. Discards are slow-path
-/// events (pages go back to the page allocator); the fast paths never touch it.
+/// The map is process-wide (one descriptor array for every world), the
+/// pages are this world's. `kfree(Object)` reads the map without any lock:
+/// an [`crate::Object`] is proof that its slab is alive. An address-based
+/// free (`kfree_addr`) has no such proof, so it holds `discard_lock` for
+/// reading while it looks at the slab, and every slab discard of this world
+/// takes it for writing; another world's discards do not, so it first checks
+/// that the page is this world's ([`SlabMemory::lookup_owned`]). Discards
+/// are slow-path events (pages go back to the page allocator); the fast
+/// paths never touch the lock.
 pub(crate) struct SlabMemory {
     pub(crate) pages: PageAllocator,
     pub(crate) map: PageMap,
@@ -19,7 +27,22 @@ pub(crate) struct SlabMemory {
 }
 
 impl SlabMemory {
-    pub(crate) fn new() -> SlabMemory {
-        SlabMemory { pages: PageAllocator::new(), map: PageMap::new(), discard_lock: RwLock::new(()) }
+    pub(crate) fn new(config: &SlabConfig) -> SlabMemory {
+        SlabMemory { pages: PageAllocator::new(), map: PageMap::new(config), discard_lock: RwLock::new(()) }
+    }
+
+    /// The page map's entry for `addr` if the page is this world's, else
+    /// `None`. For tokenless lookups, under `discard_lock.read()`.
+    pub(crate) fn lookup_owned(&self, addr: usize) -> PageEntry {
+        if self.pages.owns(addr) { self.map.lookup(addr) } else { PageEntry::None }
+    }
+
+    /// Whether `slab` (found through an object token) is one of this world's.
+    ///
+    /// # Safety
+    /// `slab` is live (an allocated object of it is held).
+    pub(crate) unsafe fn holds(&self, slab: NonNull<Slab>) -> bool {
+        // SAFETY: the slab is live, so is its storage (per the caller).
+        std::ptr::eq(unsafe { &*slab.as_ref().storage.as_ref().memory }, self)
     }
 }
