@@ -249,8 +249,8 @@ mod tests {
         let (small_addr, pages) = (small.addr(), a.pages());
         // SAFETY: no token of `b` names the address.
         assert!(matches!(unsafe { b.kfree_addr(small_addr) }, Err(SlabError::NotSlabObject { .. })));
-        let small = b.kfree(small).expect_err("a slab of another world").object;
-        let large = b.kfree(large).expect_err("a large kmalloc of another world").object;
+        let small = b.kfree(small).expect_err("a slab of another world").into_object();
+        let large = b.kfree(large).expect_err("a large kmalloc of another world").into_object();
         assert_eq!(a.pages(), pages, "nothing was freed");
         a.kfree(small).unwrap();
         a.kfree(large).unwrap();
