@@ -4,6 +4,8 @@
 //! Mirrors `mm/slab_common.c` (`kmalloc_caches`, `__kmalloc_large_node`,
 //! `kfree`) and the `free_consistency_checks()` side of `slub_debug=F`.
 
+use std::sync::Arc;
+
 use crate::config::{KMALLOC_MAX_SIZE, PAGE_SIZE};
 use crate::error::{AllocError, SlabError};
 use crate::flags::SLAB_CONSISTENCY_CHECKS;
@@ -91,7 +93,11 @@ impl World {
         // SAFETY: the token proves the object is allocated, so its slab and
         // the slab's storage (`slab->slab_cache`) are live.
         let (storage, node) = unsafe { (slab.as_ref().storage.as_ref(), slab.as_ref().node) };
-        if storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {
+        // The descriptor array is shared by every world of the process, so a
+        // slab of another world is found too: one compare refuses it (the
+        // kernel has one world, and no such check).
+        if !Arc::ptr_eq(&storage.memory, &self.core.memory) || storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS)
+        {
             return self.kfree_other(object);
         }
         let ptr = object.into_raw();
