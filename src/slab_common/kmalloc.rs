@@ -4,6 +4,7 @@
 //! Mirrors `mm/slab_common.c` (`kmalloc_caches`, `__kmalloc_large_node`,
 //! `kfree`) and the `free_consistency_checks()` side of `slub_debug=F`.
 
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crate::config::{KMALLOC_MAX_SIZE, PAGE_SIZE};
@@ -15,6 +16,8 @@ use crate::slab_common::world::World;
 use crate::slub::layout::get_order;
 use crate::slub::page::PageEntry;
 use crate::slub::percpu::try_local;
+use crate::slub::slab::Slab;
+use crate::slub::storage::CacheStorage;
 use crate::slub::storage::FreeCheck;
 
 /// The kmalloc size classes of `kmalloc_caches[KMALLOC_NORMAL]` (x86_64, 4 KiB pages).
@@ -87,7 +90,7 @@ impl World {
     /// Mirrors `kfree()`: the object's slab names its cache; no cache argument.
     #[inline]
     pub fn kfree(&self, object: Object) -> Result<(), FreeError> {
-        let PageEntry::Slab(slab) = self.page_map.lookup(object.addr()) else {
+        let Some(slab) = crate::slub::page::virt_to_slab_fast(object.addr()) else {
             return self.kfree_other(object);
         };
         // SAFETY: the token proves the object is allocated, so its slab and
@@ -114,13 +117,11 @@ impl World {
             return Ok(());
         }
         // SAFETY: allocated object of `slab`, which belongs to `storage`.
-        // kfree() names no instance: counted in the storage only.
-        unsafe { storage.slab_free_slow(slab, ptr, crate::slub::stat::Via::NONE) };
-        Ok(())
+        unsafe { kfree_miss(storage, slab, ptr) }
     }
 
-    /// [`World::kfree`] of a checked cache's object, a large allocation, or
-    /// an address in no slab.
+    /// [`World::kfree`] of a checked cache's object, another world's, a
+    /// large allocation, an address outside the fixed range, or in no slab.
     #[cold]
     #[inline(never)]
     fn kfree_other(&self, object: Object) -> Result<(), FreeError> {
@@ -234,6 +235,19 @@ fn check_error(check: FreeCheck, cache: String, addr: usize) -> SlabError {
         FreeCheck::NotObjectStart => SlabError::NotObjectStart { cache, addr },
         FreeCheck::AlreadyFree => SlabError::DoubleFree { cache, addr },
     }
+}
+
+/// The sheaf miss of [`World::kfree`]: a tail call, so the hit path saves no
+/// register. kfree() names no instance: counted in the storage only.
+///
+/// # Safety
+/// `ptr` is an allocated object of `slab`, a slab of `storage`.
+#[cold]
+#[inline(never)]
+unsafe fn kfree_miss(storage: &CacheStorage, slab: NonNull<Slab>, ptr: NonNull<u8>) -> Result<(), FreeError> {
+    // SAFETY: forwarded.
+    unsafe { storage.slab_free_slow(slab, ptr, crate::slub::stat::Via::NONE) };
+    Ok(())
 }
 
 #[cfg(test)]

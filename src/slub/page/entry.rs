@@ -22,30 +22,31 @@ const TAG_HEAD: usize = 2;
 
 impl PageEntry {
     /// The descriptor word: 0, an 8-byte aligned slab pointer, or a tagged
-    /// large-kmalloc word.
+    /// large-kmalloc word below [`FIRST_SLAB_WORD`].
     #[inline(always)]
     pub(super) fn encode(self) -> usize {
         match self {
             PageEntry::None => 0,
             PageEntry::Slab(slab) => {
                 let word = slab.as_ptr() as usize;
-                debug_assert_eq!(word & 7, 0, "slab pointers are 8-byte aligned");
+                assert!(word >= FIRST_SLAB_WORD && word & 7 == 0, "slab pointers are 8-byte aligned heap addresses");
                 word
             }
-            PageEntry::Large { head, order } => ((order as usize) << 2) | TAG_LARGE | if head { TAG_HEAD } else { 0 },
+            PageEntry::Large { head, order } => {
+                let word = ((order as usize) << 2) | TAG_LARGE | if head { TAG_HEAD } else { 0 };
+                assert!(word < FIRST_SLAB_WORD, "large-kmalloc orders are small");
+                word
+            }
         }
     }
 
     /// Decodes a descriptor word (inline: two tests, no call).
     #[inline(always)]
     pub(super) fn decode(word: usize) -> PageEntry {
-        if word & TAG_LARGE != 0 {
-            PageEntry::Large { head: word & TAG_HEAD != 0, order: (word >> 2) as u32 }
-        } else {
-            match NonNull::new(word as *mut Slab) {
-                Some(slab) => PageEntry::Slab(slab),
-                None => PageEntry::None,
-            }
+        match word_to_slab(word) {
+            Some(slab) => PageEntry::Slab(slab),
+            None if word & TAG_LARGE != 0 => PageEntry::Large { head: word & TAG_HEAD != 0, order: (word >> 2) as u32 },
+            None => PageEntry::None,
         }
     }
 
@@ -60,9 +61,15 @@ impl PageEntry {
     }
 }
 
+/// Every descriptor word that is not a slab pointer is below this: 0 (no
+/// page) and the large-kmalloc words, at most `(MAX_PAGE_ORDER << 2) | 3`.
+/// A slab pointer is an address of the heap, never in the first page
+/// (`vm.mmap_min_addr`), so "is a slab" is one compare.
+const FIRST_SLAB_WORD: usize = 4096;
+
 /// `folio_slab()` on a descriptor word: the slab, or none for free and
-/// large-kmalloc pages. A test and a conditional move.
+/// large-kmalloc pages. One compare.
 #[inline(always)]
 pub(super) fn word_to_slab(word: usize) -> Option<NonNull<Slab>> {
-    if word & TAG_LARGE != 0 { None } else { NonNull::new(word as *mut Slab) }
+    if word < FIRST_SLAB_WORD { None } else { NonNull::new(word as *mut Slab) }
 }

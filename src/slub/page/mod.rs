@@ -125,6 +125,15 @@ impl PageMapReader {
     }
 }
 
+/// `virt_to_slab()` of the free fast paths: the fixed range only, no call
+/// (a call would make the caller save registers); `None` sends the caller to
+/// its cold path, which looks again with [`PageMapReader::virt_to_slab`]. A
+/// subtract, a compare, a shift, a load and a compare.
+#[inline(always)]
+pub(crate) fn virt_to_slab_fast(addr: usize) -> Option<NonNull<crate::slub::slab::Slab>> {
+    range::virt_to_slab_fast(addr)
+}
+
 /// World ids recorded in the owner array; 0 is "no world".
 static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 

@@ -293,6 +293,25 @@ pub(crate) fn virt_to_slab(addr: usize) -> Option<NonNull<Slab>> {
     word_to_slab(lookup_word(addr))
 }
 
+/// [`virt_to_slab`] for the free fast paths: the fixed range only, so there
+/// is no call in it (a call would make the fast path save registers). An
+/// address outside the fixed range (a dynamically placed range, or no slab
+/// memory at all) is `None`, and the caller's cold path looks again with
+/// [`virt_to_slab`].
+#[inline(always)]
+pub(crate) fn virt_to_slab_fast(addr: usize) -> Option<NonNull<Slab>> {
+    #[cfg(not(feature = "dynamic-base"))]
+    {
+        let offset = addr.wrapping_sub(BASE);
+        if offset >= MAX_RANGE {
+            return None;
+        }
+        word_to_slab(desc_at(BASE, offset).load(LOOKUP))
+    }
+    #[cfg(feature = "dynamic-base")]
+    virt_to_slab(addr)
+}
+
 impl Range {
     fn offset_of(&self, addr: usize, pages: usize) -> usize {
         let offset = addr.wrapping_sub(self.base);
