@@ -560,7 +560,7 @@ fn shrink_races_last_free(broken: Option<Broken>) {
         // One object in use: the slab is partial.
         let freer = thread::spawn(move || {
             set_current_cpu(1);
-            world.kfree(x).map_err(|e| e.error).expect("the object keeps its slab mapped");
+            world.kfree(x).map_err(|e| e.error().clone()).expect("the object keeps its slab mapped");
         });
         cache.shrink().unwrap();
         freer.join().unwrap();
