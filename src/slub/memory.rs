@@ -24,11 +24,37 @@ pub(crate) struct SlabMemory {
     pub(crate) pages: PageAllocator,
     pub(crate) map: PageMap,
     pub(crate) discard_lock: RwLock<()>,
+    /// Loom builds only: discarded slab descriptors, freed with the memory.
+    /// A seeded bug that discards a slab under a racing freer
+    /// (`Broken::ShrinkDiscardsBeforeLastFree`) lets the freer read the
+    /// descriptor word before its clear; with the `Slab` freed at once, that
+    /// freer would read freed memory and abort the whole test binary, where
+    /// the model must report the bug. A std mutex: loom sees no ordering.
+    /// Addresses of `Box<Slab>`s, freed in `drop`.
+    #[cfg(loom)]
+    pub(crate) graveyard: std::sync::Mutex<Vec<usize>>,
+}
+
+#[cfg(loom)]
+impl Drop for SlabMemory {
+    fn drop(&mut self) {
+        for addr in self.graveyard.get_mut().expect("not poisoned").drain(..) {
+            // SAFETY: each address is a `Box<Slab>` that `discard_slab` gave
+            // up (`Box::into_raw`) and nothing else frees.
+            drop(unsafe { Box::from_raw(addr as *mut Slab) });
+        }
+    }
 }
 
 impl SlabMemory {
     pub(crate) fn new(config: &SlabConfig) -> SlabMemory {
-        SlabMemory { pages: PageAllocator::new(), map: PageMap::new(config), discard_lock: RwLock::new(()) }
+        SlabMemory {
+            pages: PageAllocator::new(),
+            map: PageMap::new(config),
+            discard_lock: RwLock::new(()),
+            #[cfg(loom)]
+            graveyard: std::sync::Mutex::new(Vec::new()),
+        }
     }
 
     /// The page map's entry for `addr` if the page is this world's, else

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::config::{MAX_PAGE_ORDER, PAGE_SHIFT};
 
 const ORDERS: usize = MAX_PAGE_ORDER as usize + 1;
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 const MAX_BLOCK: usize = 1 << (PAGE_SHIFT + MAX_PAGE_ORDER);
 
 /// Buddy state. Not thread-safe by itself: the range keeps it behind a mutex.
@@ -138,16 +138,22 @@ impl Buddy {
     }
 
     /// Pages in dirty free blocks (an upper bound on free-but-resident pages).
+    // The simulated range under loom keeps no statistics.
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn dirty_pages(&self) -> usize {
         self.dirty_pages
     }
 
     /// Pages in free blocks below the bump pointer.
+    // The simulated range under loom keeps no statistics.
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn free_pages(&self) -> usize {
         self.free_pages
     }
 
     /// Pages ever carved from the range by the bump pointer.
+    // The simulated range under loom keeps no statistics.
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn bumped_pages(&self) -> usize {
         self.bump >> PAGE_SHIFT
     }

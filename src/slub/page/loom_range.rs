@@ -5,9 +5,10 @@
 //! alloc/free (a loom mutex here, a std mutex there).
 //!
 //! The arena is real memory (objects are written in it), allocated once per
-//! process like the real reservation; its base is read through std's
-//! `OnceLock`, which loom does not see, so it adds no modelled
-//! happens-before edge, as the real constant `BASE` adds none. Descriptors,
+//! OS thread (one per model running at a time) as the real reservation is
+//! once per process; its base is read through a std thread-local, which loom
+//! does not see, so it adds no modelled happens-before edge, as the real
+//! constant `BASE` adds none. Descriptors,
 //! owners and the buddy live in a `loom::lazy_static`, fresh for every
 //! execution; a model touches it (`init`) before it spawns threads, because
 //! every later access acquires the first one's release.
@@ -55,14 +56,21 @@ pub(crate) struct Range {
 }
 
 fn arena_base() -> usize {
-    static ARENA: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *ARENA.get_or_init(|| {
-        let layout = std::alloc::Layout::from_size_align(MAX_RANGE, PAGE_SIZE << LOOM_MAX_ORDER).expect("valid layout");
-        // SAFETY: non-zero size; never freed (the process's range).
-        let p = unsafe { std::alloc::alloc(layout) };
-        assert!(!p.is_null());
-        p as usize
-    })
+    // One arena per OS thread: the test harness runs models on several
+    // threads at once, and a process-wide arena would let two models write
+    // objects into the same pages (each model's loom threads are coroutines
+    // on its one OS thread, so they all see this thread's arena).
+    thread_local! {
+        static ARENA: usize = {
+            let layout = std::alloc::Layout::from_size_align(MAX_RANGE, PAGE_SIZE << LOOM_MAX_ORDER).expect("valid layout");
+            // SAFETY: non-zero size; never freed (the thread's range, as the
+            // real reservation is the process's).
+            let p = unsafe { std::alloc::alloc(layout) };
+            assert!(!p.is_null());
+            p as usize
+        };
+    }
+    ARENA.with(|a| *a)
 }
 
 loom::lazy_static! {
