@@ -99,7 +99,8 @@ impl World {
         // The descriptor array is shared by every world of the process, so a
         // slab of another world is found too: one compare refuses it (the
         // kernel has one world, and no such check).
-        if !Arc::ptr_eq(&storage.memory, &self.core.memory) || storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS)
+        if Arc::as_ptr(&storage.memory) as usize != self.memory_addr
+            || storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS)
         {
             return self.kfree_other(object);
         }
