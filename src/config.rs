@@ -390,6 +390,13 @@ pub enum Broken {
     SlotBusy,
     /// In fallback mode the remote side does not take the slot's trylock.
     FallbackNoLock,
+    /// The page map publishes a slab with a Relaxed store: a tokenless
+    /// lookup (`kfree_addr`) that finds the slab need not see its fields.
+    RelaxedSlabPublication,
+    /// `kmem_cache_shrink()` takes a partial slab with one object in use for
+    /// empty and discards it (clears its page map entries) before the last
+    /// free: the freer's lookup finds no slab.
+    ShrinkDiscardsBeforeLastFree,
 }
 
 impl Default for SlabConfig {

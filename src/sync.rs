@@ -100,8 +100,8 @@ mod imp {
     // receivers, which stable Rust allows only for std's smart pointers
     // (custom receivers need the unstable `arbitrary_self_types`). Nothing
     // is lost for the models: every `Arc` in the library (`WorldCore`,
-    // `SlabMemory`) ends up owning the loom page map, which carries a
-    // `loom::alloc::Track`, so a leaked world or storage still fails the run.
+    // `SlabMemory`) ends up owning the world's page allocator, which carries
+    // a `loom::alloc::Track`, so a leaked world or storage still fails the run.
     pub use loom::sync::atomic;
     pub use std::sync::Arc;
 

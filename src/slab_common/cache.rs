@@ -211,6 +211,7 @@ impl KmemCache {
         unsafe { ptr.as_ref() }
     }
 
+    #[inline(always)]
     pub(crate) fn storage_ptr(&self) -> *mut CacheStorage {
         self.storage.load(Ordering::Acquire)
     }
@@ -355,14 +356,22 @@ impl KmemCache {
     /// `CONFIG_SLAB_FREELIST_HARDENED` refuses it (the kernel then leaks it).
     #[inline]
     pub fn free(&self, object: Object) -> Result<(), FreeError> {
-        let Some(storage) = self.storage() else { return Err(self.free_unusable(object)) };
-        let PageEntry::Slab(slab) = storage.page_map.lookup(object.addr()) else {
-            return Err(not_slab_object(object));
+        // Null before set-up and after destroy: then no slab names it, and
+        // the compare below sends the free to the cold path, which says why.
+        let storage = self.storage_ptr();
+        let Some(slab) = crate::slub::page::virt_to_slab_fast(object.addr()) else {
+            return self.free_cold(object);
         };
         // SAFETY: the token proves the object is allocated, so its slab is live.
         let (owner, node) = unsafe { (slab.as_ref().storage, slab.as_ref().node) };
-        if !std::ptr::eq(owner.as_ptr(), storage) || storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {
-            return self.free_checked(storage, slab, object);
+        if !std::ptr::eq(owner.as_ptr(), storage) {
+            return self.free_cold(object);
+        }
+        // SAFETY: `storage` is the live slab's storage (`slab->slab_cache`),
+        // so it is non-null and live.
+        let storage = unsafe { &*storage };
+        if storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {
+            return self.free_cold(object);
         }
         let ptr = object.into_raw();
         let hit = try_local(self.cpu_sheaves(), |_slot, pcs| {
@@ -377,7 +386,39 @@ impl KmemCache {
             return Ok(());
         }
         // SAFETY: allocated object of `slab`, which belongs to `storage`.
+        unsafe { self.free_miss(storage, slab, ptr) }
+    }
+
+    /// The sheaf miss of [`KmemCache::free`]: a tail call, so the hit path
+    /// saves no register.
+    ///
+    /// # Safety
+    /// `ptr` is an allocated object of `slab`, a slab of `storage`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn free_miss(&self, storage: &CacheStorage, slab: NonNull<Slab>, ptr: NonNull<u8>) -> Result<(), FreeError> {
+        // SAFETY: forwarded.
         unsafe { storage.slab_free_slow(slab, ptr, self.via()) };
+        Ok(())
+    }
+
+    /// [`KmemCache::free`] off its fast path: the cache is not usable, the
+    /// address is outside the fixed range (or in no slab), the object is
+    /// another cache's, or the cache has consistency checks.
+    #[cold]
+    #[inline(never)]
+    fn free_cold(&self, object: Object) -> Result<(), FreeError> {
+        let Some(storage) = self.storage() else { return Err(self.free_unusable(object)) };
+        let Some(slab) = storage.page_map.virt_to_slab(object.addr()) else {
+            return Err(not_slab_object(object));
+        };
+        // SAFETY: the token proves the object is allocated, so its slab is live.
+        let owner = unsafe { slab.as_ref().storage };
+        if !std::ptr::eq(owner.as_ptr(), storage) || storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {
+            return self.free_checked(storage, slab, object);
+        }
+        // SAFETY: allocated object of `slab`, which belongs to `storage`.
+        unsafe { storage.slab_free_via(slab, object.into_raw(), self.via()) };
         Ok(())
     }
 

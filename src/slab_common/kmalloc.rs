@@ -4,6 +4,9 @@
 //! Mirrors `mm/slab_common.c` (`kmalloc_caches`, `__kmalloc_large_node`,
 //! `kfree`) and the `free_consistency_checks()` side of `slub_debug=F`.
 
+use std::ptr::NonNull;
+use std::sync::Arc;
+
 use crate::config::{KMALLOC_MAX_SIZE, PAGE_SIZE};
 use crate::error::{AllocError, SlabError};
 use crate::flags::SLAB_CONSISTENCY_CHECKS;
@@ -13,6 +16,8 @@ use crate::slab_common::world::World;
 use crate::slub::layout::get_order;
 use crate::slub::page::PageEntry;
 use crate::slub::percpu::try_local;
+use crate::slub::slab::Slab;
+use crate::slub::storage::CacheStorage;
 use crate::slub::storage::FreeCheck;
 
 /// The kmalloc size classes of `kmalloc_caches[KMALLOC_NORMAL]` (x86_64, 4 KiB pages).
@@ -85,13 +90,18 @@ impl World {
     /// Mirrors `kfree()`: the object's slab names its cache; no cache argument.
     #[inline]
     pub fn kfree(&self, object: Object) -> Result<(), FreeError> {
-        let PageEntry::Slab(slab) = self.page_map.lookup(object.addr()) else {
+        let Some(slab) = crate::slub::page::virt_to_slab_fast(object.addr()) else {
             return self.kfree_other(object);
         };
         // SAFETY: the token proves the object is allocated, so its slab and
         // the slab's storage (`slab->slab_cache`) are live.
         let (storage, node) = unsafe { (slab.as_ref().storage.as_ref(), slab.as_ref().node) };
-        if storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {
+        // The descriptor array is shared by every world of the process, so a
+        // slab of another world is found too: one compare refuses it (the
+        // kernel has one world, and no such check).
+        if Arc::as_ptr(&storage.memory) as usize != self.memory_addr
+            || storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS)
+        {
             return self.kfree_other(object);
         }
         let ptr = object.into_raw();
@@ -108,18 +118,17 @@ impl World {
             return Ok(());
         }
         // SAFETY: allocated object of `slab`, which belongs to `storage`.
-        // kfree() names no instance: counted in the storage only.
-        unsafe { storage.slab_free_slow(slab, ptr, crate::slub::stat::Via::NONE) };
-        Ok(())
+        unsafe { kfree_miss(storage, slab, ptr) }
     }
 
-    /// [`World::kfree`] of a checked cache's object, a large allocation, or
-    /// an address in no slab.
+    /// [`World::kfree`] of a checked cache's object, another world's, a
+    /// large allocation, an address outside the fixed range, or in no slab.
     #[cold]
     #[inline(never)]
     fn kfree_other(&self, object: Object) -> Result<(), FreeError> {
         match self.page_map.lookup(object.addr()) {
-            PageEntry::Slab(slab) => {
+            // SAFETY (guard): the token proves the object's slab is live.
+            PageEntry::Slab(slab) if unsafe { self.core.memory.holds(slab) } => {
                 // SAFETY: the token proves the object is allocated, so its
                 // slab and the slab's storage are live.
                 let storage = unsafe { slab.as_ref().storage.as_ref() };
@@ -135,7 +144,7 @@ impl World {
                 unsafe { storage.slab_free(slab, ptr) };
                 Ok(())
             }
-            PageEntry::Large { head: true, order } => {
+            PageEntry::Large { head: true, order } if self.core.memory.pages.owns(object.addr()) => {
                 let ptr = object.into_raw();
                 let _guard = self.core.memory.discard_lock.write();
                 self.core.memory.map.clear(ptr.as_ptr() as usize, 1 << order);
@@ -170,12 +179,12 @@ impl World {
     /// and it was discarded).
     pub unsafe fn kfree_addr(&self, addr: usize) -> Result<(), SlabError> {
         let guard = self.core.memory.discard_lock.read();
-        let PageEntry::Slab(slab) = self.core.memory.map.lookup(addr) else {
+        let PageEntry::Slab(slab) = self.core.memory.lookup_owned(addr) else {
             let error = SlabError::NotSlabObject { addr };
             self.core.report("kfree", None, Some(addr), error.to_string());
             return Err(error);
         };
-        // SAFETY: the read lock keeps every mapped slab (and so its storage) alive.
+        // SAFETY: the read lock keeps every mapped slab of this world (and so its storage) alive.
         let storage = unsafe { slab.as_ref().storage.as_ref() };
         let name = storage.primary_name();
         let result = if !storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {
@@ -227,6 +236,19 @@ fn check_error(check: FreeCheck, cache: String, addr: usize) -> SlabError {
         FreeCheck::NotObjectStart => SlabError::NotObjectStart { cache, addr },
         FreeCheck::AlreadyFree => SlabError::DoubleFree { cache, addr },
     }
+}
+
+/// The sheaf miss of [`World::kfree`]: a tail call, so the hit path saves no
+/// register. kfree() names no instance: counted in the storage only.
+///
+/// # Safety
+/// `ptr` is an allocated object of `slab`, a slab of `storage`.
+#[cold]
+#[inline(never)]
+unsafe fn kfree_miss(storage: &CacheStorage, slab: NonNull<Slab>, ptr: NonNull<u8>) -> Result<(), FreeError> {
+    // SAFETY: forwarded.
+    unsafe { storage.slab_free_slow(slab, ptr, crate::slub::stat::Via::NONE) };
+    Ok(())
 }
 
 #[cfg(test)]

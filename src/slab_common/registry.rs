@@ -147,8 +147,8 @@ impl Registry {
 impl WorldCore {
     pub(crate) fn new(config: SlabConfig) -> WorldCore {
         WorldCore {
+            memory: Arc::new(SlabMemory::new(&config)),
             config,
-            memory: Arc::new(SlabMemory::new()),
             slab_mutex: Mutex::new(Registry::new()),
             reports: Mutex::new(Vec::new()),
         }

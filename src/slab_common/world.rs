@@ -26,8 +26,13 @@ use crate::sync::Arc;
 /// A slab world.
 pub struct World {
     pub(crate) core: Arc<WorldCore>,
-    /// `virt_to_slab()` for `kfree`, one load from the world.
+    /// `virt_to_slab()` for `kfree` (zero-sized: the descriptors are at a
+    /// constant address).
     pub(crate) page_map: crate::slub::page::PageMapReader,
+    /// The address of `core.memory`, for `kfree`'s one compare that a slab
+    /// is this world's (the descriptor array is shared by every world): one
+    /// load from the world instead of two.
+    pub(crate) memory_addr: usize,
     /// `kmalloc_caches[KMALLOC_NORMAL][]`, owned by the world.
     pub(crate) kmalloc: Vec<InstPtr>,
     /// Static instances of the simulated kernel image (see [`World::image_static`]).
@@ -70,7 +75,8 @@ impl World {
     pub fn bare(config: SlabConfig) -> World {
         let image = (0..config.image_statics).map(|_| KmemCache::new()).collect();
         let core = Arc::new(WorldCore::new(config));
-        World { page_map: core.memory.map.reader(), core, kmalloc: Vec::new(), image: Some(image) }
+        let memory_addr = Arc::as_ptr(&core.memory) as usize;
+        World { page_map: core.memory.map.reader(), memory_addr, core, kmalloc: Vec::new(), image: Some(image) }
     }
 
     /// The configuration.

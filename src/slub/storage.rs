@@ -325,6 +325,8 @@ pub(super) unsafe fn discard_slab(memory: &SlabMemory, slab: NonNull<Slab>) {
         let s = Box::from_raw(slab.as_ptr());
         memory.map.clear(s.base.as_ptr() as usize, 1 << s.order);
         memory.pages.free(s.base, s.order);
+        #[cfg(loom)]
+        memory.graveyard.lock().expect("not poisoned").push(Box::into_raw(s) as usize);
     }
 }
 

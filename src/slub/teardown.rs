@@ -90,7 +90,12 @@ impl CacheStorage {
                     for slab in slabs {
                         n.partial.remove(slab);
                         let (inuse, objects) = (slab.as_ref().with_state(|st| st.inuse), slab.as_ref().objects);
-                        if inuse == 0 {
+                        // BROKEN ON PURPOSE, loom only (`Broken::ShrinkDiscardsBeforeLastFree`).
+                        #[cfg(loom)]
+                        let early = self.broken == Some(crate::config::Broken::ShrinkDiscardsBeforeLastFree);
+                        #[cfg(not(loom))]
+                        let early = false;
+                        if inuse == 0 || (early && inuse == 1) {
                             n.nr_slabs -= 1;
                             n.total_objects -= objects as usize;
                             discard.push(slab);

@@ -480,12 +480,104 @@ fn racing_kfree_addr_of_one_address(broken: Option<Broken>) {
     });
 }
 
+// Model 8: publication of a new slab to a tokenless lookup (the page map).
+
+/// A debug cache: no sheaves, every free goes to its slab, and `kfree_addr`
+/// checks the address.
+fn create_checked(world: &'static World, name: &str) -> Cache<'static> {
+    world
+        .kmem_cache_create(name, 32, KmemCacheArgs::default(), crate::flags::SLAB_CONSISTENCY_CHECKS)
+        .expect("kmem_cache_create")
+}
+
+fn new_slab_races_tokenless_lookup(broken: Option<Broken>) {
+    model("new_slab_races_tokenless_lookup", move || {
+        set_current_cpu(0);
+        let mw = ModelWorld::new(tiny(Scheme::Mainline, 2, broken));
+        let world = mw.world;
+        let cache = create_checked(world, "checked");
+        // Learn where the slab's second object lies, then give the slab back:
+        // the range hands the same block out again (lowest address first).
+        let (x, y) = (cache.alloc().unwrap(), cache.alloc().unwrap());
+        let second = y.addr();
+        cache.free(y).unwrap();
+        cache.free(x).unwrap();
+        cache.shrink().unwrap();
+        assert_eq!(world.pages(), 0);
+        let cache = std::sync::Arc::new(cache);
+        let allocator = {
+            let cache = cache.clone();
+            thread::spawn(move || {
+                set_current_cpu(1);
+                let x = cache.alloc().unwrap();
+                assert_ne!(x.addr(), second, "objects come in address order");
+                x
+            })
+        };
+        // kfree_addr() of the free second object, while the slab is being
+        // created: not this world's slab yet, or found and already free.
+        // Finding the slab must mean seeing its freelist.
+        // SAFETY: no token names `second` (it is free throughout).
+        let freed = unsafe { world.kfree_addr(second) };
+        assert!(matches!(freed, Err(SlabError::NotSlabObject { .. }) | Err(SlabError::DoubleFree { .. })), "{freed:?}");
+        let x = allocator.join().unwrap();
+        let cache = std::sync::Arc::into_inner(cache).expect("the thread is joined");
+        cache.free(x).unwrap();
+        kmem_cache_destroy(cache).unwrap();
+        // SAFETY: the thread is joined and the handle destroyed.
+        assert_eq!(unsafe { mw.power_off() }, 0);
+    });
+}
+
 /// mm/slub.c: free_to_partial_list(): the checks of free_debug_processing()
 /// and the free run under one list_lock, so of two racing frees of one
 /// address exactly one succeeds and the other is a double free.
 #[test]
 fn loom_racing_kfree_addr_frees_once() {
     racing_kfree_addr_of_one_address(None);
+}
+
+/// mm/slub.c: allocate_slab() publishes the slab (`__folio_set_slab()`,
+/// `slab->slab_cache`) before anyone can find it by address; a tokenless
+/// lookup (kfree_addr, under the world's discard lock) that finds it sees
+/// its initialised freelist.
+#[test]
+fn loom_new_slab_is_published_to_tokenless_lookups() {
+    new_slab_races_tokenless_lookup(None);
+}
+
+// ---------------------------------------------------------------------------
+// Model 9: retirement of a slab against the free of its last object.
+
+fn shrink_races_last_free(broken: Option<Broken>) {
+    model("shrink_races_last_free", move || {
+        set_current_cpu(0);
+        let mw = ModelWorld::new(tiny(Scheme::Mainline, 2, broken));
+        let world = mw.world;
+        let cache = create_checked(world, "checked");
+        let (x, y) = (cache.alloc().unwrap(), cache.alloc().unwrap());
+        cache.free(y).unwrap();
+        // One object in use: the slab is partial.
+        let freer = thread::spawn(move || {
+            set_current_cpu(1);
+            world.kfree(x).map_err(|e| e.error().clone()).expect("the object keeps its slab mapped");
+        });
+        cache.shrink().unwrap();
+        freer.join().unwrap();
+        assert_eq!(cache.stats().unwrap().live_objects(), 0);
+        kmem_cache_destroy(cache).unwrap();
+        assert_eq!(world.pages(), 0);
+        // SAFETY: the thread is joined and the handle destroyed.
+        assert_eq!(unsafe { mw.power_off() }, 0);
+    });
+}
+
+/// mm/slub.c: a slab's pages are unmapped (`__folio_clear_slab()`) only
+/// after its last object is back: kmem_cache_shrink() racing kfree() of
+/// that object never leaves the freer without a slab.
+#[test]
+fn loom_shrink_retires_a_slab_only_after_its_last_free() {
+    shrink_races_last_free(None);
 }
 
 // ---------------------------------------------------------------------------
@@ -829,5 +921,30 @@ fn loom_catches_kfree_addr_check_then_free() {
         Broken::KfreeAddrCheckThenFree,
         racing_kfree_addr_of_one_address,
         &["exactly one free of the address succeeds", "attempt to subtract with overflow"],
+    );
+}
+
+/// The page map's Release publication is what a tokenless lookup relies
+/// on; a Relaxed store is caught by model 8 (the freelist read races with
+/// its initialisation).
+#[test]
+fn loom_catches_relaxed_slab_publication() {
+    expect_caught(
+        "tests::loom::loom_catches_relaxed_slab_publication",
+        Broken::RelaxedSlabPublication,
+        new_slab_races_tokenless_lookup,
+        &["Causality violation"],
+    );
+}
+
+/// Discarding a slab before its last free clears its page map entries under
+/// the freer, which model 9 catches.
+#[test]
+fn loom_catches_shrink_discarding_before_the_last_free() {
+    expect_caught(
+        "tests::loom::loom_catches_shrink_discarding_before_the_last_free",
+        Broken::ShrinkDiscardsBeforeLastFree,
+        shrink_races_last_free,
+        &["the object keeps its slab mapped", "Causality violation", "live_objects"],
     );
 }

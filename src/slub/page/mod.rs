@@ -4,103 +4,171 @@
 //! relies on: slabs are `PAGE_SIZE << order` bytes of real memory, counted
 //! page by page so that memory per cache and in total is exact, and every page
 //! of a slab maps back to its `struct slab`, which is what `virt_to_slab()`
-//! does through `struct page`. The map is a two-level radix table over page
-//! frame numbers, read without any lock: `kfree()` of any address costs two
-//! dependent loads to reach the slab, where the kernel's `vmemmap` arithmetic
-//! costs none; both then load `slab->slab_cache`.
+//! does through `struct page`.
+//!
+//! The kernel's shape, `vmemmap`: all slab memory of the process lives in one
+//! range at a fixed address (`range::BASE`), with one descriptor word per page
+//! right below it, so `virt_to_slab(addr)` is a compare against a constant, a
+//! shift and one load (`range::lookup_word`). A buddy allocator hands out
+//! naturally aligned blocks of the range to every world's [`PageAllocator`],
+//! which keeps its own counts and limit and records itself as the owner of its
+//! pages. See `design/allocator.md`.
 
-use std::alloc::Layout;
 use std::ptr::NonNull;
 
-use crate::config::PAGE_SIZE;
-use crate::slub::slab::Slab;
+use crate::config::SlabConfig;
 use crate::sync::atomic::{AtomicUsize, Ordering};
-use crate::sync::{raw_alloc, raw_free};
 
-// The map has two implementations, chosen here once: the lock-free radix
-// table, and under loom a small model of it.
-#[cfg(not(loom))]
-#[path = "map_radix.rs"]
-mod map;
-#[cfg(loom)]
-#[path = "map_loom.rs"]
-mod map;
-pub(crate) use map::{PageMap, PageMapReader};
+mod buddy;
+mod entry;
+// The range has two implementations, chosen here once: the process-wide
+// reservation, and under loom a small simulated one with the same orderings.
+#[cfg_attr(loom, path = "loom_range.rs")]
+mod range;
 
-/// What the page map knows about one page.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PageEntry {
-    /// Not a page of this world.
-    None,
-    /// A page of this slab (`PageSlab`).
-    Slab(NonNull<Slab>),
-    /// A page of a large kmalloc allocation (`__kmalloc_large_node`); `head`
-    /// for its first page.
-    Large { head: bool, order: u32 },
+pub(crate) use entry::PageEntry;
+use range::range;
+
+/// The orderings of the descriptor and owner words, shared by the real range
+/// and the loom one so that the models check exactly what runs.
+mod order {
+    use std::sync::atomic::Ordering;
+
+    /// The descriptor load: Acquire, so that a lookup *without* an object
+    /// token (`kfree_addr`, under the world's discard lock) that reads a slab
+    /// pointer also sees the slab's initialisation. With a token the token's
+    /// hand-off already orders `set` before the lookup. On x86_64 a plain `mov`.
+    pub(super) const LOOKUP: Ordering = Ordering::Acquire;
+    /// `set`: Release, pairing with `LOOKUP`.
+    pub(super) const PUBLISH: Ordering = Ordering::Release;
+    /// `clear`: Relaxed. Token holders never see a clear (the slab lives
+    /// while they hold an object); tokenless readers hold the discard lock
+    /// every clear of their world happens under; a later `set` of the same
+    /// word (any world) comes after the clear through the range mutex (free,
+    /// then alloc), so coherence orders them.
+    pub(super) const UNPUBLISH: Ordering = Ordering::Relaxed;
+    /// Owner stores (at alloc and free, under the range mutex): Release, so
+    /// that a world's tokenless reader that sees its own id also sees what
+    /// the range mutex ordered before the allocation: the previous owner's
+    /// clear of the descriptors. Without it, the reader could see our id and
+    /// still the old owner's slab pointer.
+    pub(super) const OWNER_WRITE: Ordering = Ordering::Release;
+    /// Owner loads: Acquire, pairing with `OWNER_WRITE`.
+    pub(super) const OWNER_READ: Ordering = Ordering::Acquire;
 }
 
-const TAG_LARGE: usize = 1;
-const TAG_HEAD: usize = 2;
+/// The address → slab map. Process-wide: this handle holds only the
+/// publication ordering (which a loom-only seeded bug weakens), so that call
+/// sites keep their shape (`memory.map.set(..)`).
+pub(crate) struct PageMap {
+    publish: Ordering,
+}
 
-impl PageEntry {
-    pub(super) fn encode(self) -> usize {
-        match self {
-            PageEntry::None => 0,
-            PageEntry::Slab(slab) => slab.as_ptr() as usize,
-            PageEntry::Large { head, order } => ((order as usize) << 2) | TAG_LARGE | if head { TAG_HEAD } else { 0 },
-        }
+impl PageMap {
+    pub(crate) fn new(config: &SlabConfig) -> PageMap {
+        range::init();
+        // BROKEN ON PURPOSE, loom only (`Broken::RelaxedSlabPublication`):
+        // a tokenless lookup that finds the slab need not see its fields.
+        #[cfg(loom)]
+        let relaxed = config.broken == Some(crate::config::Broken::RelaxedSlabPublication);
+        #[cfg(not(loom))]
+        let relaxed = {
+            let _ = config;
+            false
+        };
+        PageMap { publish: if relaxed { Ordering::Relaxed } else { order::PUBLISH } }
     }
 
-    /// Inline on every path: `virt_to_slab()` on the free fast path is this
-    /// and the loads before it.
+    /// Mirrors `virt_to_slab()`/`page_slab()`: what the page holding `addr` is.
     #[inline(always)]
-    pub(super) fn decode(word: usize) -> PageEntry {
-        if word == 0 {
-            PageEntry::None
-        } else if word & TAG_LARGE != 0 {
-            PageEntry::Large { head: word & TAG_HEAD != 0, order: (word >> 2) as u32 }
-        } else {
-            // Slab pointers are at least 8-byte aligned, so the tag bits are clear.
-            PageEntry::Slab(NonNull::new(word as *mut Slab).expect("non-zero word"))
-        }
+    pub(crate) fn lookup(&self, addr: usize) -> PageEntry {
+        range::lookup(addr)
+    }
+
+    /// Marks `pages` pages from `base` as `entry` (`__folio_set_slab`); a
+    /// large entry's tail pages get `head: false`. Release stores: the entry
+    /// is published before the slab's objects are handed out.
+    pub(crate) fn set(&self, base: usize, pages: usize, entry: PageEntry) {
+        range().set(base, pages, entry, self.publish)
+    }
+
+    /// Clears the entries of `pages` pages from `base`: after the last object
+    /// of the slab is free and before the pages go back to the allocator.
+    pub(crate) fn clear(&self, base: usize, pages: usize) {
+        range().clear(base, pages)
+    }
+
+    /// A reader for the fast paths.
+    pub(crate) fn reader(&self) -> PageMapReader {
+        PageMapReader {}
     }
 }
 
-/// Counts and hands out page blocks (`alloc_pages`/`__free_pages`).
+/// What a fast path keeps to call `virt_to_slab()`: nothing (zero-sized);
+/// the descriptor array is at a constant address.
+#[derive(Clone, Copy)]
+pub(crate) struct PageMapReader {}
+
+impl PageMapReader {
+    /// Mirrors `virt_to_slab()`/`page_slab()`: what the page holding `addr` is.
+    #[inline(always)]
+    pub(crate) fn lookup(&self, addr: usize) -> PageEntry {
+        range::lookup(addr)
+    }
+
+    /// Mirrors `virt_to_slab()`: the slab holding `addr`, or none (large
+    /// kmalloc, free, not slab memory). A subtract, a compare, a shift, a
+    /// load, a test.
+    #[inline(always)]
+    pub(crate) fn virt_to_slab(&self, addr: usize) -> Option<NonNull<crate::slub::slab::Slab>> {
+        range::virt_to_slab(addr)
+    }
+}
+
+/// `virt_to_slab()` of the free fast paths: the fixed range only, no call
+/// (a call would make the caller save registers); `None` sends the caller to
+/// its cold path, which looks again with [`PageMapReader::virt_to_slab`]. A
+/// subtract, a compare, a shift, a load and a compare.
+#[inline(always)]
+pub(crate) fn virt_to_slab_fast(addr: usize) -> Option<NonNull<crate::slub::slab::Slab>> {
+    range::virt_to_slab_fast(addr)
+}
+
+/// World ids recorded in the owner array; 0 is "no world".
+static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+/// One world's page allocator (`alloc_pages`/`__free_pages`): its own counts
+/// and limit, blocks from the shared range.
 pub(crate) struct PageAllocator {
+    /// This world's id in the owner array.
+    id: u32,
     /// Pages currently allocated.
     pages: AtomicUsize,
     /// Highest value `pages` reached.
     peak: AtomicUsize,
     /// Allocation limit in pages (`usize::MAX` = none), to exercise `-ENOMEM` paths.
     limit: AtomicUsize,
-    /// Loom builds only: the system allocator's own synchronisation, which
-    /// loom cannot see. A block freed on one thread and handed out again on
-    /// another was freed before it was allocated (malloc's lock or atomics
-    /// order the two), so whatever the first thread did before the free
-    /// (clearing the block's page-map words) happens before what the second
-    /// does with it. Without this the model lets a late clear of a freed
-    /// slab's pages overwrite the entries of the new slab at the same address.
-    #[cfg(loom)]
-    handoff: crate::sync::Mutex<()>,
+    /// Under loom, a tracked allocation: a leaked world fails the model.
+    _leak: range::LeakTrack,
 }
 
 impl PageAllocator {
     pub(crate) fn new() -> PageAllocator {
+        range::init();
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        assert_ne!(id, 0, "world ids wrapped");
         PageAllocator {
+            id,
             pages: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
             limit: AtomicUsize::new(usize::MAX),
-            #[cfg(loom)]
-            handoff: crate::sync::Mutex::new(()),
+            _leak: range::leak_track(),
         }
     }
 
-    fn layout(order: u32) -> Layout {
-        Layout::from_size_align(PAGE_SIZE << order, PAGE_SIZE).expect("page blocks are valid layouts")
-    }
-
-    /// Mirrors `alloc_pages(gfp, order)`: `PAGE_SIZE << order` bytes, page aligned.
+    /// Mirrors `alloc_pages(gfp, order)`: `PAGE_SIZE << order` bytes,
+    /// naturally aligned, from the shared range; `None` past the limit, past
+    /// `MAX_PAGE_ORDER`, or when the range is exhausted.
     pub(crate) fn alloc(&self, order: u32) -> Option<NonNull<u8>> {
         let count = 1usize << order;
         let before = self.pages.fetch_add(count, Ordering::Relaxed);
@@ -109,33 +177,35 @@ impl PageAllocator {
             return None;
         }
         self.peak.fetch_max(before + count, Ordering::Relaxed);
-        #[cfg(loom)]
-        let handoff = self.handoff.lock();
-        // SAFETY: the layout has a non-zero size (at least one page).
-        let ptr = unsafe { raw_alloc(Self::layout(order)) };
-        #[cfg(loom)]
-        drop(handoff);
-        match NonNull::new(ptr) {
-            Some(p) => Some(p),
-            None => {
-                self.pages.fetch_sub(count, Ordering::Relaxed);
-                None
-            }
+        let block = range().alloc_block(order, self.id);
+        if block.is_none() {
+            self.pages.fetch_sub(count, Ordering::Relaxed);
         }
+        block
     }
 
     /// Mirrors `__free_pages(page, order)`.
     ///
     /// # Safety
-    /// `ptr` must come from `self.alloc(order)` and not have been freed.
+    /// `ptr` must come from `self.alloc(order)` and not have been freed; its
+    /// descriptors must have been cleared.
     pub(crate) unsafe fn free(&self, ptr: NonNull<u8>, order: u32) {
-        #[cfg(loom)]
-        let handoff = self.handoff.lock();
-        // SAFETY: forwarded: `ptr` was allocated with this layout and is live.
-        unsafe { raw_free(ptr.as_ptr(), Self::layout(order)) };
-        #[cfg(loom)]
-        drop(handoff);
+        debug_assert!(self.owns(ptr.as_ptr() as usize), "freeing a block of another world");
+        // SAFETY: forwarded from the caller.
+        unsafe { range().free_block(ptr, order) };
         self.pages.fetch_sub(1 << order, Ordering::Relaxed);
+    }
+
+    /// Whether the page holding `addr` is one of this world's. For a lookup
+    /// without an object token (`kfree_addr`): the descriptor array is shared
+    /// by every world, so another world's slab must be refused before it is
+    /// dereferenced (its discards do not take our lock). Exact while the
+    /// caller excludes this world's frees (its discard lock): every owner
+    /// store of ours then happened before the check or starts after it; and
+    /// seeing our id (Acquire) orders the previous owner's clear of the
+    /// descriptors before the caller's lookup.
+    pub(crate) fn owns(&self, addr: usize) -> bool {
+        range().owner(addr) == self.id
     }
 
     /// Pages currently allocated.
@@ -151,5 +221,57 @@ impl PageAllocator {
     /// Sets the allocation limit in pages.
     pub(crate) fn set_limit(&self, pages: usize) {
         self.limit.store(pages, Ordering::Relaxed);
+    }
+}
+
+impl Drop for PageAllocator {
+    /// The last owner of the world's memory is gone (the world and every
+    /// storage, orphans included, hold it): no slab of this world can be
+    /// reached any more, so blocks it still holds (objects leaked by the
+    /// user, slabs of leaked storages) go back to the shared range instead
+    /// of staying allocated for the rest of the process.
+    fn drop(&mut self) {
+        if self.pages() != 0 {
+            let released = range().release_owner(self.id);
+            self.pages.fetch_sub(released, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::{SlabConfig, SlabError, World};
+
+    #[test]
+    fn slab_memory_is_at_the_fixed_base_and_found_by_arithmetic() {
+        let world = World::new(SlabConfig::default());
+        let object = world.kmalloc(64).unwrap();
+        assert_eq!(object.addr() >> 36, super::range::BASE >> 36, "{:#x}", object.addr());
+        assert!(world.kfree(object).is_ok());
+    }
+
+    #[test]
+    fn another_worlds_objects_are_refused() {
+        let (a, b) = (World::new(SlabConfig::default()), World::new(SlabConfig::default()));
+        let small = a.kmalloc(64).unwrap();
+        let large = a.kmalloc(5 * 4096).unwrap();
+        let (small_addr, pages) = (small.addr(), a.pages());
+        // SAFETY: no token of `b` names the address.
+        assert!(matches!(unsafe { b.kfree_addr(small_addr) }, Err(SlabError::NotSlabObject { .. })));
+        let small = b.kfree(small).expect_err("a slab of another world").into_object();
+        let large = b.kfree(large).expect_err("a large kmalloc of another world").into_object();
+        assert_eq!(a.pages(), pages, "nothing was freed");
+        a.kfree(small).unwrap();
+        a.kfree(large).unwrap();
+    }
+
+    #[test]
+    fn a_dropped_world_gives_its_pages_back() {
+        let world = World::new(SlabConfig::default());
+        // Never freed: the token is dropped.
+        let addr = world.kmalloc(3 * 4096).unwrap().addr();
+        drop(world);
+        assert_eq!(super::range::lookup_word(addr), 0, "descriptors cleared");
+        assert_eq!(super::range().owner(addr), 0, "block back in the shared range");
     }
 }
