@@ -21,7 +21,7 @@ use slotmap::SecondaryMap;
 
 use crate::config::PTR_SIZE;
 use crate::flags::{SLAB_MERGE_SAME, SlabFlags};
-use crate::slab_common::hash::FxHashMap;
+use crate::slab_common::hash::FoldHashMap;
 use crate::slab_common::ids::CacheId;
 
 #[derive(Clone, Copy)]
@@ -142,7 +142,7 @@ struct Filed {
 /// own growth.
 #[derive(Default)]
 pub(crate) struct MergeIndex {
-    classes: FxHashMap<ClassKey, Class>,
+    classes: FoldHashMap<ClassKey, Class>,
     filed: SecondaryMap<CacheId, Filed>,
 }
 
