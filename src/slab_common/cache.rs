@@ -14,7 +14,7 @@ use std::ptr::NonNull;
 use crate::error::{AllocError, SlabError};
 use crate::flags::{SLAB_CONSISTENCY_CHECKS, SlabFlags};
 use crate::slab_common::ids::{CacheId, ModuleId};
-use crate::slab_common::sysfs::SysfsFlags;
+use crate::slab_common::sysfs::{SysfsFlags, SysfsName};
 use crate::slub::page::PageEntry;
 use crate::slub::percpu::try_local;
 use crate::slub::slab::{Slab, StorageRef};
@@ -79,11 +79,17 @@ pub(crate) struct CacheMeta {
     /// aliasing), oldest first, the instance's own name first.
     pub(crate) names: Vec<String>,
     /// The sysfs directory of this instance's storage (for a primary or a
-    /// mainline cache); empty for an alias.
-    pub(crate) sysfs_dir: String,
+    /// mainline cache); `None` for an alias, or when `sysfs_slab_add()`
+    /// failed. The name is the tree's own ([`SysfsName`]), not a copy.
+    pub(crate) sysfs_dir: Option<SysfsName>,
 }
 
 impl CacheMeta {
+    /// The sysfs directory's name, empty if none.
+    pub(crate) fn sysfs_dir(&self) -> &str {
+        self.sysfs_dir.as_deref().unwrap_or("")
+    }
+
     const fn unused() -> CacheMeta {
         CacheMeta {
             state: InstanceState::Unused,
@@ -99,7 +105,7 @@ impl CacheMeta {
             id: None,
             module: None,
             names: Vec::new(),
-            sysfs_dir: String::new(),
+            sysfs_dir: None,
         }
     }
 }
@@ -519,7 +525,7 @@ impl KmemCache {
 
     /// The sysfs directory this instance's name lives in (its primary's for an alias).
     pub fn sysfs_dir(&self) -> String {
-        self.sysfs_owner().meta.lock().sysfs_dir.clone()
+        self.sysfs_owner().meta.lock().sysfs_dir().to_owned()
     }
 
     /// The instance's state.

@@ -17,7 +17,7 @@ use crate::slab_common::decide::{Decision, Prepared, Query, Verdict, decide, ent
 use crate::slab_common::merge::{TargetView, slab_unmergeable};
 use crate::slab_common::registry::{Registry, WorldCore};
 use crate::slab_common::request::{CreateEntry, CreateRequest, KmemCacheArgs, Placement, PlacementKind};
-use crate::slub::layout::{LayoutRequest, calculate_alignment, calculate_sizes, create_unique_id};
+use crate::slub::layout::{LayoutRequest, UniqueId, calculate_alignment, calculate_sizes, create_unique_id};
 use crate::slub::storage::CacheStorage;
 use crate::sync::Arc;
 
@@ -221,7 +221,7 @@ impl WorldCore {
             meta.world = Some(self.clone());
             meta.module = req.module;
             meta.names = vec![name.to_owned()];
-            meta.sysfs_dir = String::new();
+            meta.sysfs_dir = None;
         }
         // The alias's own object_size is what zeroing through it clears. The
         // primary is widened as __kmem_cache_alias() widens its target: its
@@ -237,7 +237,7 @@ impl WorldCore {
         p.meta.lock().refcount += 1;
         // Each alias owns its link; an unmergeable hidden primary already
         // carries the module cache's name as its directory.
-        if primary_dir != name
+        if primary_dir.as_deref() != Some(name)
             && let Err(e) = reg.sysfs.alias(name, p as *const KmemCache as usize, inst.as_ptr() as usize)
         {
             self.report("sysfs_slab_alias", Some(name.into()), None, e);
@@ -344,23 +344,30 @@ impl WorldCore {
         let view = TargetView::of(s);
         let unmergeable =
             slab_unmergeable(&self.config, &view).is_some() || self.config.scheme.rules().sysfs_self_named(view.flags);
-        let dir = if unmergeable { name.to_owned() } else { create_unique_id(view.flags, view.size) };
-        if unmergeable {
-            reg.sysfs.remove_by_name(&dir);
-        }
-        if let Err(e) = reg.sysfs.add_dir(&dir, s as *const KmemCache as usize) {
-            // sysfs_slab_add() returns before linking the name; the cache
-            // lives on with no sysfs entry (its destroy removes nothing).
-            self.report("sysfs_slab_add", Some(name.into()), None, e);
-            return;
-        }
+        let unique_id;
+        let dir = if unmergeable {
+            reg.sysfs.remove_by_name(name);
+            name
+        } else {
+            unique_id = UniqueId::new(view.flags, view.size);
+            unique_id.as_str()
+        };
+        let dir = match reg.sysfs.add_dir(dir, s as *const KmemCache as usize) {
+            Ok(dir) => dir,
+            Err(e) => {
+                // sysfs_slab_add() returns before linking the name; the cache
+                // lives on with no sysfs entry (its destroy removes nothing).
+                self.report("sysfs_slab_add", Some(name.into()), None, e);
+                return;
+            }
+        };
         if !unmergeable
             && !hidden
             && let Err(e) = reg.sysfs.alias(name, s as *const KmemCache as usize, s as *const KmemCache as usize)
         {
             self.report("sysfs_slab_alias", Some(name.into()), None, e);
         }
-        s.meta.lock().sysfs_dir = dir;
+        s.meta.lock().sysfs_dir = Some(dir);
     }
 }
 

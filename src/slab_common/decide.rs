@@ -340,7 +340,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::config::SlabConfig;
+    use crate::config::{MergeRules, SlabConfig};
     use crate::flags::{SLAB_ACCOUNT, SLAB_HWCACHE_ALIGN, SLAB_NO_MERGE, SLAB_RECLAIM_ACCOUNT};
     use crate::schemes::Scheme;
     use crate::slab_common::cache::{Cache, kmem_cache_destroy};
@@ -348,14 +348,25 @@ mod tests {
 
     #[derive(Clone, Debug)]
     enum Op {
-        Create { size: u32, align: u32, flags: u32, image_static: bool },
+        Create { size: u32, align: u32, flags: u32, image_static: bool, args: ArgsKind },
         Destroy(usize),
     }
 
+    /// The arguments that make a cache or a request unmergeable, or gate
+    /// the alias attempt, depending on the release.
+    #[derive(Clone, Copy, Debug)]
+    enum ArgsKind {
+        Plain,
+        SheafCapacity,
+        Usercopy,
+    }
+
     fn op() -> impl Strategy<Value = Op> {
+        let args =
+            prop_oneof![8 => Just(ArgsKind::Plain), 1 => Just(ArgsKind::SheafCapacity), 1 => Just(ArgsKind::Usercopy)];
         prop_oneof![
-            3 => (1u32..200, prop::sample::select(vec![0u32, 8, 16, 32, 64]), 0u32..16, prop::bool::weighted(0.3))
-                .prop_map(|(size, align, flags, image_static)| Op::Create { size, align, flags, image_static }),
+            3 => (1u32..200, prop::sample::select(vec![0u32, 8, 16, 32, 64]), 0u32..16, prop::bool::weighted(0.3), args)
+                .prop_map(|(size, align, flags, image_static, args)| Op::Create { size, align, flags, image_static, args }),
             1 => (0usize..64).prop_map(Op::Destroy),
         ]
     }
@@ -365,24 +376,64 @@ mod tests {
         all.iter().enumerate().filter(|(i, _)| bits & (1 << i) != 0).fold(SlabFlags::EMPTY, |a, (_, f)| a | *f)
     }
 
+    fn args_of(kind: ArgsKind, align: u32, size: u32, cfg: &SlabConfig) -> KmemCacheArgs {
+        let mut args = KmemCacheArgs::align(align);
+        match kind {
+            ArgsKind::Plain => {}
+            ArgsKind::SheafCapacity if cfg.merge_rules.has_sheaf_capacity() => args.sheaf_capacity = 8,
+            ArgsKind::SheafCapacity => {}
+            ArgsKind::Usercopy => args.usersize = size.min(8),
+        }
+        args
+    }
+
+    /// The merge index holds exactly the listed caches `slab_unmergeable()`
+    /// accepts, each under its `(s->size, s->flags & SLAB_MERGE_SAME)`, each
+    /// class in `slab_caches` order.
+    fn index_is_the_list(cfg: &SlabConfig, reg: &Registry) -> Result<(), TestCaseError> {
+        let mut want: Vec<((u32, SlabFlags), Vec<crate::slab_common::ids::CacheId>)> = Vec::new();
+        for id in reg.slab_caches.iter() {
+            let view = TargetView::of(reg.caches[id].get());
+            if crate::slab_common::merge::slab_unmergeable(cfg, &view).is_some() {
+                continue;
+            }
+            let key = (view.size, view.flags.mask(SLAB_MERGE_SAME));
+            match want.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, ids)) => ids.push(id),
+                None => want.push((key, vec![id])),
+            }
+        }
+        let mut have = reg.merge_index.classes();
+        want.sort_by_key(|(k, _)| *k);
+        have.sort_by_key(|(k, _)| *k);
+        prop_assert_eq!(have, want);
+        Ok(())
+    }
+
     proptest! {
         /// mm/slab_common.c: find_mergeable(): the index answers what the walk
         /// over slab_caches answers (the oldest compatible cache), whatever
-        /// was created and destroyed before, in every scheme.
+        /// was created and destroyed before, in every scheme and release;
+        /// and after every step the index files exactly the listed targets.
         #[test]
-        fn indexed_find_mergeable_is_the_walk(scheme in prop::sample::select(Scheme::ALL.to_vec()), ops in prop::collection::vec(op(), 1..60)) {
-            let world = World::new(SlabConfig { image_statics: 64, ..SlabConfig::tiny(scheme, 1, 2, 4) });
+        fn indexed_find_mergeable_is_the_walk(
+            scheme in prop::sample::select(Scheme::ALL.to_vec()),
+            rules in prop::sample::select(MergeRules::ALL.to_vec()),
+            ops in prop::collection::vec(op(), 1..60),
+        ) {
+            let world = World::new(SlabConfig { image_statics: 64, merge_rules: rules, ..SlabConfig::tiny(scheme, 1, 2, 4) });
             let mut handles: Vec<Cache<'_>> = Vec::new();
             let mut next_static = 0;
             for (i, op) in ops.into_iter().enumerate() {
+                let cfg = world.config();
                 match op {
-                    Op::Create { size, align, flags, image_static } => {
+                    Op::Create { size, align, flags, image_static, args } => {
                         let image_static = image_static && scheme.rules().has_static_instances();
                         let placement = if image_static { PlacementKind::Static } else { PlacementKind::Dynamic };
                         let name = format!("c{i}");
-                        let args = KmemCacheArgs::align(align);
-                        let flags = flags_of(flags);
-                        let cfg = world.config();
+                        let args = args_of(args, align, size, cfg);
+                        // SLAB_NO_MERGE is 6.5's: an older release refuses it.
+                        let flags = flags_of(flags).mask(cfg.merge_rules.flags_permitted());
                         let prepared = prepare(cfg, size, flags, &args, CreateEntry::KmemCacheCreate, placement);
                         let query = Query { name: &name, size, args: &prepared.args, flags: prepared.flags, entry: CreateEntry::KmemCacheCreate, placement };
                         let reg = world.core.slab_mutex.lock();
@@ -404,6 +455,7 @@ mod tests {
                     }
                     Op::Destroy(_) => {}
                 }
+                index_is_the_list(cfg, &world.core.slab_mutex.lock())?;
             }
         }
     }

@@ -45,7 +45,7 @@ impl WorldCore {
             let own_name = meta.name == name;
             if separate && own_name {
                 // Each instance owns its link: the creator's name goes now.
-                if meta.sysfs_dir != name {
+                if meta.sysfs_dir() != name {
                     reg.sysfs.remove_link(name, s as *const KmemCache as usize);
                 }
             }
@@ -81,7 +81,7 @@ impl WorldCore {
         let a = inst.get();
         let primary = InstPtr(NonNull::from(a.primary_cache().expect("an alias has a primary")));
         let primary_dir = primary.get().meta.lock().sysfs_dir.clone();
-        if primary_dir != name {
+        if primary_dir.as_deref() != Some(name) {
             reg.sysfs.remove_link(name, a as *const KmemCache as usize);
         }
         reg.unregister(a);
@@ -158,7 +158,7 @@ impl WorldCore {
         };
         let deferred = rcu && live.is_empty() && self.config.merge_rules.defers_rcu_destroy();
         if !deferred {
-            reg.sysfs.unlink_dir(&dir, s as *const KmemCache as usize);
+            reg.sysfs.unlink_dir(dir.as_deref(), s as *const KmemCache as usize);
         }
         let mut meta = s.meta.lock();
         meta.state = InstanceState::Destroyed;
@@ -214,7 +214,7 @@ impl WorldCore {
         let pending = std::mem::take(&mut reg.rcu_destroy);
         let n = pending.len();
         for RcuDestroy { cache: Orphan { inst, storage }, dir } in pending {
-            reg.sysfs.unlink_dir(&dir, inst.0.as_ptr() as usize);
+            reg.sysfs.unlink_dir(dir.as_deref(), inst.0.as_ptr() as usize);
             // SAFETY: shut down clean before it was queued: no object, slab or
             // sheaf is left, and no instance names the storage any more.
             unsafe { CacheStorage::release(storage) };

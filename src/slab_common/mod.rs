@@ -13,6 +13,7 @@ pub mod cache;
 pub(crate) mod create;
 pub(crate) mod decide;
 pub(crate) mod destroy;
+pub(crate) mod hash;
 pub(crate) mod ids;
 pub mod info;
 pub(crate) mod invariants;

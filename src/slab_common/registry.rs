@@ -13,7 +13,7 @@ use crate::slab_common::cache::{InstanceWorld, KmemCache};
 use crate::slab_common::ids::{CacheId, ModuleId};
 use crate::slab_common::merge::{MergeRequest, TargetView, slab_unmergeable};
 use crate::slab_common::slab_caches::{MergeIndex, SlabCaches};
-use crate::slab_common::sysfs::Sysfs;
+use crate::slab_common::sysfs::{Sysfs, SysfsName};
 use crate::slub::memory::SlabMemory;
 use crate::slub::storage::CacheStorage;
 use crate::sync::{Arc, Mutex};
@@ -84,7 +84,7 @@ pub(crate) struct RcuDestroy {
     /// The instance and its (empty) storage.
     pub(crate) cache: Orphan,
     /// Its sysfs directory, removed by the work's `sysfs_slab_unlink()`.
-    pub(crate) dir: String,
+    pub(crate) dir: Option<SysfsName>,
 }
 
 /// The shared core of a world; instances hold a reference to it.

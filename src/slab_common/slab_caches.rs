@@ -11,16 +11,17 @@
 //! Whether a cache can be a target (`slab_unmergeable()`) never changes
 //! while it is listed: its flags, constructor, usercopy region and sheaves
 //! are fixed at creation, a boot cache's refcount stays negative, and an
-//! alias stays an alias. So a request has at most `sizeof(void *)` buckets to
-//! look in, and the oldest entry of each: the oldest of those is the walk's
-//! answer. `decide()`'s property test holds the two against each other.
-
-use std::collections::{BTreeMap, HashMap};
+//! alias stays an alias. So a request has at most `sizeof(void *)` classes
+//! to look in (one, when its alignment is at least `sizeof(void *)`), and
+//! the oldest target of each: the oldest of those is the walk's answer.
+//! Filing, finding and taking out are O(1). `decide()`'s property test holds
+//! the index against the walk.
 
 use slotmap::SecondaryMap;
 
 use crate::config::PTR_SIZE;
 use crate::flags::{SLAB_MERGE_SAME, SlabFlags};
+use crate::slab_common::hash::FoldHashMap;
 use crate::slab_common::ids::CacheId;
 
 #[derive(Clone, Copy)]
@@ -110,30 +111,83 @@ impl DoubleEndedIterator for Iter<'_> {
     }
 }
 
+/// The key of a merge-compatibility class: `(s->size, s->flags & SLAB_MERGE_SAME)`.
+type ClassKey = (u32, SlabFlags);
+
+/// A class's list of targets, oldest first, linked through [`Filed`].
+#[derive(Clone, Copy)]
+struct Class {
+    oldest: CacheId,
+    newest: CacheId,
+}
+
+/// A filed target: its class, its place in `slab_caches` and its neighbours
+/// in the class's list.
+#[derive(Clone, Copy)]
+struct Filed {
+    key: ClassKey,
+    seq: u64,
+    older: Option<CacheId>,
+    newer: Option<CacheId>,
+}
+
 /// The merge targets of `slab_caches`, by `(s->size, s->flags & SLAB_MERGE_SAME)`.
+///
+/// Each class is a list in `slab_caches` order, threaded through the
+/// targets as `slab_caches` itself is: a cache is filed when it is listed,
+/// which makes it the newest cache of all and so the newest of its class
+/// (appended at the tail), and taken out in O(1) by its own links when it
+/// is unlisted. The head of a class is its oldest target, which is all
+/// `find_mergeable()` needs of it. No step allocates but the class table's
+/// own growth.
 #[derive(Default)]
 pub(crate) struct MergeIndex {
-    buckets: HashMap<(u32, SlabFlags), BTreeMap<u64, CacheId>>,
-    filed: SecondaryMap<CacheId, ((u32, SlabFlags), u64)>,
+    classes: FoldHashMap<ClassKey, Class>,
+    filed: SecondaryMap<CacheId, Filed>,
 }
 
 impl MergeIndex {
-    /// Files a cache that can be a merge target.
+    /// Files a cache that can be a merge target; `seq` is its place in
+    /// `slab_caches`, newer than every cache filed so far.
     pub(crate) fn insert(&mut self, id: CacheId, seq: u64, size: u32, flags: SlabFlags) {
         let key = (size, flags.mask(SLAB_MERGE_SAME));
-        self.buckets.entry(key).or_default().insert(seq, id);
-        self.filed.insert(id, (key, seq));
+        let older = match self.classes.get_mut(&key) {
+            Some(class) => {
+                let newest = class.newest;
+                debug_assert!(self.filed[newest].seq < seq, "filed out of slab_caches order");
+                self.filed[newest].newer = Some(id);
+                class.newest = id;
+                Some(newest)
+            }
+            None => {
+                self.classes.insert(key, Class { oldest: id, newest: id });
+                None
+            }
+        };
+        self.filed.insert(id, Filed { key, seq, older, newer: None });
     }
 
     /// Takes a cache out (at `list_del()`); nothing if it was never filed.
     pub(crate) fn remove(&mut self, id: CacheId) {
-        let Some((key, seq)) = self.filed.remove(id) else { return };
-        if let Some(bucket) = self.buckets.get_mut(&key) {
-            bucket.remove(&seq);
-            if bucket.is_empty() {
-                self.buckets.remove(&key);
-            }
+        let Some(f) = self.filed.remove(id) else { return };
+        if let Some(o) = f.older {
+            self.filed[o].newer = f.newer;
         }
+        if let Some(n) = f.newer {
+            self.filed[n].older = f.older;
+        }
+        match (f.older, f.newer) {
+            (None, None) => {
+                self.classes.remove(&f.key);
+            }
+            (None, Some(n)) => self.class_mut(f.key).oldest = n,
+            (Some(o), None) => self.class_mut(f.key).newest = o,
+            (Some(_), Some(_)) => {}
+        }
+    }
+
+    fn class_mut(&mut self, key: ClassKey) -> &mut Class {
+        self.classes.get_mut(&key).expect("a filed cache's class exists")
     }
 
     /// `find_mergeable()` for a normalised request: the oldest filed cache
@@ -143,8 +197,27 @@ impl MergeIndex {
         let same = flags.mask(SLAB_MERGE_SAME);
         (size..size.saturating_add(PTR_SIZE))
             .filter(|s| s & !(align - 1) == *s)
-            .filter_map(|s| self.buckets.get(&(s, same))?.first_key_value())
-            .min_by_key(|(seq, _)| **seq)
-            .map(|(_, id)| *id)
+            .filter_map(|s| self.classes.get(&(s, same)))
+            .map(|class| (self.filed[class.oldest].seq, class.oldest))
+            .min_by_key(|(seq, _)| *seq)
+            .map(|(_, id)| id)
+    }
+
+    /// The filed caches of every class, each class oldest first (for the
+    /// consistency test).
+    #[cfg(test)]
+    pub(crate) fn classes(&self) -> Vec<(ClassKey, Vec<CacheId>)> {
+        let mut out = Vec::new();
+        for (&key, class) in &self.classes {
+            let mut ids = Vec::new();
+            let mut at = Some(class.oldest);
+            while let Some(id) = at {
+                ids.push(id);
+                at = self.filed[id].newer;
+            }
+            assert_eq!(ids.last(), Some(&class.newest), "class {key:?} ends at its newest");
+            out.push((key, ids));
+        }
+        out
     }
 }

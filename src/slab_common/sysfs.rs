@@ -11,9 +11,8 @@
 //! if that instance still owns it: a later cache of the same name (the
 //! kernel allows two) may have taken the name over.
 
-use std::collections::BTreeMap;
-
 use crate::flags::*;
+use crate::slab_common::hash::FoldHashMap;
 
 macro_rules! flag_attributes {
     ($($(#[$doc:meta])* $attr:ident => $flag:expr;)*) => {
@@ -107,6 +106,24 @@ pub struct SysfsEntry {
     pub dangling: bool,
 }
 
+/// A name in the tree. A directory's name is shared by its entry, its
+/// kobject, the links that point at it and its cache's `sysfs_dir`, so
+/// naming a cache allocates each name once.
+pub(crate) type SysfsName = std::sync::Arc<str>;
+
+/// An entry of the tree, and the instance that made it.
+#[derive(Debug)]
+struct Entry {
+    node: Node,
+    owner: usize,
+}
+
+#[derive(Debug)]
+enum Node {
+    Dir,
+    Link { target: SysfsName },
+}
+
 /// The slab kset. Each entry records the instance that owns it: a
 /// directory's cache, or the cache whose `sysfs_slab_alias()` made a link.
 /// A cache's final destroy removes its own directory, and a primary-scheme
@@ -117,24 +134,29 @@ pub struct SysfsEntry {
 /// its kobject was added as, which stays set when another entry's
 /// `kernfs_remove_by_name()` takes the node out of the listing, and is
 /// cleared only by the cache's own `kobject_del()`.
-#[derive(Default, Debug)]
+///
+/// Entries are hashed by name, as kernfs hashes a directory's children;
+/// nothing reads the tree in order but [`Sysfs::entries`], which sorts as
+/// `ls` does.
+#[derive(Default)]
 pub(crate) struct Sysfs {
-    entries: BTreeMap<String, (SysfsNode, usize)>,
+    entries: FoldHashMap<SysfsName, Entry>,
     /// Cache → the name of its directory node, while `kobj->sd` is set.
-    kobjects: BTreeMap<usize, String>,
+    kobjects: FoldHashMap<usize, SysfsName>,
 }
 
 impl Sysfs {
     /// `kobject_init_and_add` of a cache directory owned by `owner`; an
     /// existing entry of the same name makes it fail (the kernel logs and
-    /// carries on without a directory).
-    pub(crate) fn add_dir(&mut self, name: &str, owner: usize) -> Result<(), String> {
+    /// carries on without a directory). Returns the directory's name.
+    pub(crate) fn add_dir(&mut self, name: &str, owner: usize) -> Result<SysfsName, String> {
         if self.entries.contains_key(name) {
             return Err(format!("SLUB: Unable to add cache {name} to sysfs"));
         }
-        self.entries.insert(name.to_owned(), (SysfsNode::Dir, owner));
-        self.kobjects.insert(owner, name.to_owned());
-        Ok(())
+        let name = SysfsName::from(name);
+        self.entries.insert(name.clone(), Entry { node: Node::Dir, owner });
+        self.kobjects.insert(owner, name.clone());
+        Ok(name)
     }
 
     /// `sysfs_remove_link()`: `kernfs_remove_by_name()` removes whatever
@@ -147,7 +169,7 @@ impl Sysfs {
     /// instance drops its own link, never a directory, and never the link a
     /// later same-named cache put in its place).
     pub(crate) fn remove_link(&mut self, name: &str, owner: usize) {
-        if matches!(self.entries.get(name), Some((SysfsNode::Link { .. }, o)) if *o == owner) {
+        if matches!(self.entries.get(name), Some(Entry { node: Node::Link { .. }, owner: o }) if *o == owner) {
             self.entries.remove(name);
         }
     }
@@ -159,37 +181,49 @@ impl Sysfs {
     /// its directory was never added, or it was `kobject_del()`eted; a node
     /// removed by name still takes the link, which then dangles from birth.
     pub(crate) fn alias(&mut self, name: &str, target: usize, owner: usize) -> Result<(), String> {
-        self.remove_by_name(name);
+        // A name linked again (a cache of the same name created anew) keeps
+        // the removed entry's name rather than allocating it again.
+        let removed = self.entries.remove_entry(name).map(|(key, _)| key);
         let Some(dir) = self.kobjects.get(&target) else {
             return Err(format!("SLUB: Unable to add cache alias {name} to sysfs"));
         };
-        self.entries.insert(name.to_owned(), (SysfsNode::Link { target: dir.clone() }, owner));
+        let key = removed.unwrap_or_else(|| SysfsName::from(name));
+        self.entries.insert(key, Entry { node: Node::Link { target: dir.clone() }, owner });
         Ok(())
     }
 
-    /// `sysfs_slab_unlink()`: `kobject_del` of `owner`'s directory only.
-    pub(crate) fn unlink_dir(&mut self, name: &str, owner: usize) {
+    /// `sysfs_slab_unlink()`: `kobject_del` of `owner`'s directory `name`
+    /// only (`None`: its `sysfs_slab_add()` failed, no directory was added).
+    pub(crate) fn unlink_dir(&mut self, name: Option<&str>, owner: usize) {
         self.kobjects.remove(&owner);
-        if matches!(self.entries.get(name), Some((SysfsNode::Dir, o)) if *o == owner) {
+        if let Some(name) = name
+            && matches!(self.entries.get(name), Some(Entry { node: Node::Dir, owner: o }) if *o == owner)
+        {
             self.entries.remove(name);
         }
     }
 
     /// True if `name` is a directory.
     pub(crate) fn is_dir(&self, name: &str) -> bool {
-        matches!(self.entries.get(name), Some((SysfsNode::Dir, _)))
+        matches!(self.entries.get(name), Some(Entry { node: Node::Dir, .. }))
     }
 
-    /// Every entry, sorted by name as `ls` sorts them.
+    /// Every entry, sorted by name as `ls` sorts them (bytewise, `LC_ALL=C`).
     pub(crate) fn entries(&self) -> Vec<SysfsEntry> {
-        self.entries
+        let mut out: Vec<SysfsEntry> = self
+            .entries
             .iter()
-            .map(|(name, (node, _))| SysfsEntry {
-                name: name.clone(),
-                node: node.clone(),
-                dangling: matches!(node, SysfsNode::Link { target } if !self.is_dir(target)),
+            .map(|(name, entry)| match &entry.node {
+                Node::Dir => SysfsEntry { name: name.to_string(), node: SysfsNode::Dir, dangling: false },
+                Node::Link { target } => SysfsEntry {
+                    name: name.to_string(),
+                    node: SysfsNode::Link { target: target.to_string() },
+                    dangling: !self.is_dir(target),
+                },
             })
-            .collect()
+            .collect();
+        out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        out
     }
 }
 

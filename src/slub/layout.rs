@@ -604,23 +604,63 @@ pub fn calculate_sizes(req: &LayoutRequest, cfg: &SlabConfig) -> Result<CacheLay
 /// `A` accounted), `-` if any letter was written, then the stride as `%07u`.
 /// At most 17 characters, so the kernel's 32-byte `ID_STR_LENGTH` check never fires.
 pub fn create_unique_id(flags: SlabFlags, size: u32) -> String {
-    let mut id = String::from(":");
-    for (letter, flag) in [
-        ('d', SLAB_CACHE_DMA),
-        ('D', SLAB_CACHE_DMA32),
-        ('a', SLAB_RECLAIM_ACCOUNT),
-        ('F', SLAB_CONSISTENCY_CHECKS),
-        ('A', SLAB_ACCOUNT),
-    ] {
-        if flags.intersects(flag) {
-            id.push(letter);
+    UniqueId::new(flags, size).as_str().to_owned()
+}
+
+/// [`create_unique_id`]'s name in a buffer of its own: naming a directory
+/// looks it up and copies it into the tree once, with no `String` (and no
+/// formatter) in between.
+#[derive(Clone, Copy)]
+pub(crate) struct UniqueId {
+    /// `:`, five letters, `-`, ten digits at most.
+    buf: [u8; 17],
+    len: usize,
+}
+
+impl UniqueId {
+    /// The name `create_unique_id()` writes for `s->flags` and `s->size`.
+    pub(crate) fn new(flags: SlabFlags, size: u32) -> UniqueId {
+        let mut buf = [0u8; 17];
+        buf[0] = b':';
+        let mut len = 1;
+        for (letter, flag) in [
+            (b'd', SLAB_CACHE_DMA),
+            (b'D', SLAB_CACHE_DMA32),
+            (b'a', SLAB_RECLAIM_ACCOUNT),
+            (b'F', SLAB_CONSISTENCY_CHECKS),
+            (b'A', SLAB_ACCOUNT),
+        ] {
+            if flags.intersects(flag) {
+                buf[len] = letter;
+                len += 1;
+            }
         }
+        if len > 1 {
+            buf[len] = b'-';
+            len += 1;
+        }
+        // "%07u": the decimal digits, zero-padded to at least seven.
+        let mut digits = [b'0'; 10];
+        let mut first = digits.len();
+        let mut n = size;
+        loop {
+            first -= 1;
+            digits[first] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let digits = &digits[first.min(digits.len() - 7)..];
+        buf[len..len + digits.len()].copy_from_slice(digits);
+        len += digits.len();
+        UniqueId { buf, len }
     }
-    if id.len() > 1 {
-        id.push('-');
+
+    /// The name.
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).expect("ASCII")
     }
-    id.push_str(&format!("{size:07}"));
-    id
 }
 
 #[cfg(test)]
@@ -628,6 +668,33 @@ mod tests {
     use super::*;
     use crate::config::MergeRules;
     use crate::flags::*;
+
+    /// mm/slub.c: create_unique_id(): ':', the letters of d, D, a, F, A that
+    /// are set, '-' after any letter, then `snprintf("%07u", s->size)`, for
+    /// every combination of the letters' flags and sizes of every width.
+    #[test]
+    fn unique_id_is_the_kernel_snprintf() {
+        let letters = [
+            ('d', SLAB_CACHE_DMA),
+            ('D', SLAB_CACHE_DMA32),
+            ('a', SLAB_RECLAIM_ACCOUNT),
+            ('F', SLAB_CONSISTENCY_CHECKS),
+            ('A', SLAB_ACCOUNT),
+        ];
+        let mut sizes = vec![0, 1, 8, 9, 10, 64, 999_999, 1_000_000, 9_999_999, 10_000_000, 123_456_789, u32::MAX];
+        sizes.extend((0..10).map(|e| 10u32.pow(e) - 1));
+        for bits in 0..32u32 {
+            let flags = (0..5).filter(|i| bits & (1 << i) != 0).fold(SLAB_HWCACHE_ALIGN, |f, i| f | letters[i].1);
+            let prefix: String = (0..5).filter(|i| bits & (1 << i) != 0).map(|i| letters[i].0).collect();
+            for &size in &sizes {
+                let dash = if prefix.is_empty() { "" } else { "-" };
+                let want = format!(":{prefix}{dash}{size:07}");
+                assert_eq!(create_unique_id(flags, size), want);
+                assert!(want.len() <= 17);
+            }
+        }
+        assert_eq!(create_unique_id(SLAB_ACCOUNT | SLAB_RECLAIM_ACCOUNT, 192), ":aA-0000192");
+    }
 
     fn req(object_size: u32, align: u32, flags: SlabFlags) -> LayoutRequest {
         LayoutRequest {
