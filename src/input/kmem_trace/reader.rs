@@ -1,7 +1,7 @@
 //! Opening inputs (files, stdin, gzip) and reading bounded lines.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, ErrorKind};
+use std::io::{self, BufRead, BufReader, ErrorKind, Read};
 use std::path::Path;
 
 use flate2::bufread::MultiGzDecoder;
@@ -30,13 +30,106 @@ pub fn maybe_gunzip<'a, R: BufRead + 'a>(mut reader: R) -> io::Result<Box<dyn Bu
     }
 }
 
-/// Opens `path` (`-` is stdin), gunzipping transparently.
+/// Opens `path` (`-` is stdin), gunzipping transparently. A gzip file is
+/// decompressed on a thread of its own ([`ThreadedGunzip`]), so the parse
+/// overlaps the decompression; the bytes read are the same.
 pub fn open_path(path: &Path) -> io::Result<Box<dyn BufRead + 'static>> {
     if path.as_os_str() == "-" {
         maybe_gunzip(io::stdin().lock())
     } else {
         let f = File::open(path)?;
-        maybe_gunzip(BufReader::with_capacity(64 * 1024, f))
+        let mut reader = BufReader::with_capacity(64 * 1024, f);
+        let head = loop {
+            match reader.fill_buf() {
+                Ok(b) => break b,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        if head.len() >= 2 && head[..2] == GZIP_MAGIC {
+            Ok(Box::new(ThreadedGunzip::new(reader)))
+        } else {
+            Ok(Box::new(reader))
+        }
+    }
+}
+
+/// Chunks of decompressed text in flight between the threads (64 KiB each).
+const GUNZIP_CHUNKS: usize = 4;
+const GUNZIP_CHUNK: usize = 64 * 1024;
+
+/// A gzip stream (concatenated members read as one, as [`maybe_gunzip`]
+/// does) decompressed on a thread of its own: the thread reads the decoder
+/// into 64 KiB chunks and sends them, in order, through a bounded channel;
+/// an error ends the stream where the decoder gave it. Dropping the reader
+/// hangs up, and the thread stops at its next chunk.
+pub(crate) struct ThreadedGunzip {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl ThreadedGunzip {
+    /// Starts decompressing `reader` on a new thread.
+    pub(crate) fn new<R: BufRead + Send + 'static>(reader: R) -> ThreadedGunzip {
+        let (tx, rx) = std::sync::mpsc::sync_channel(GUNZIP_CHUNKS);
+        std::thread::spawn(move || {
+            let mut d = MultiGzDecoder::new(reader);
+            loop {
+                let mut chunk = vec![0; GUNZIP_CHUNK];
+                let n = match d.read(&mut chunk) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                if n == 0 {
+                    return;
+                }
+                chunk.truncate(n);
+                if tx.send(Ok(chunk)).is_err() {
+                    return;
+                }
+            }
+        });
+        ThreadedGunzip { rx, chunk: Vec::new(), pos: 0, done: false }
+    }
+}
+
+impl Read for ThreadedGunzip {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for ThreadedGunzip {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos == self.chunk.len() && !self.done {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                // The thread finished: the end of the stream.
+                Err(_) => self.done = true,
+            }
+        }
+        Ok(&self.chunk[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.chunk.len());
     }
 }
 
