@@ -232,6 +232,10 @@ fn bundled_capture_replays_under_every_scheme() {
     assert!(a.moved.get(&("anon_vma_chain".into(), "fs_cache".into())).copied().unwrap_or(0) > 0, "{:?}", a.moved);
     assert_eq!(r.replay.kmalloc_rows, 4);
     check_svg(&r);
+    // The table fits 100 columns, as the main report does.
+    let table = slabmerge::report::kmem::render_table(&r);
+    let wide: Vec<&str> = table.lines().filter(|l| l.chars().count() > slabmerge::report::render::WIDTH).collect();
+    assert!(wide.is_empty(), "lines over {} columns: {wide:#?}", slabmerge::report::render::WIDTH);
     #[cfg(feature = "slub_stats")]
     {
         use slabmerge::slub::stat::StatItem;

@@ -317,7 +317,7 @@ pub fn render_table(r: &KmemReport) -> String {
     let _ = writeln!(o);
     let _ = writeln!(
         o,
-        "{:<9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>8} {:>8} {:>9} {:>9}",
+        "{:<8} {:>8} {:>7} {:>8} {:>9} {:>8} {:>9} {:>7} {:>7} {:>9} {:>7}",
         "scheme",
         "replayed",
         "skipped",
@@ -333,7 +333,7 @@ pub fn render_table(r: &KmemReport) -> String {
     for (scheme, x) in &rp.schemes {
         let _ = writeln!(
             o,
-            "{:<9} {:>9} {:>9} {:>9} {:>9} {:>8.0} {:>9} {:>8} {:>8} {:>9} {:>9}",
+            "{:<8} {:>8} {:>7} {:>8} {:>9} {:>8.0} {:>9} {:>7} {:>7} {:>9} {:>7}",
             scheme.name(),
             x.events_replayed,
             x.skipped.total(),
@@ -434,6 +434,42 @@ pub fn render_table(r: &KmemReport) -> String {
         if rows.len() > 25 {
             let _ = writeln!(o, "({} more groups differ; see --format json)", rows.len() - 25);
         }
+    }
+    fit_width(&o)
+}
+
+/// `text` with every line longer than [`crate::report::render::WIDTH`]
+/// wrapped on spaces, the continuation lines indented two columns past the
+/// line's own indent (the table rows fit already; the sentences wrap). A
+/// word longer than the width (a long file name) stays whole on its line.
+fn fit_width(text: &str) -> String {
+    use crate::report::render::WIDTH;
+    let mut o = String::with_capacity(text.len() + 64);
+    for line in text.lines() {
+        if line.chars().count() <= WIDTH {
+            o.push_str(line);
+            o.push('\n');
+            continue;
+        }
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        o.push_str(&line[..indent]);
+        let (mut width, mut words) = (indent, 0);
+        for word in line.split_whitespace() {
+            let w = word.chars().count();
+            if words > 0 && width + 1 + w > WIDTH {
+                o.push('\n');
+                o.push_str(&" ".repeat(indent + 2));
+                (width, words) = (indent + 2, 0);
+            }
+            if words > 0 {
+                o.push(' ');
+                width += 1;
+            }
+            o.push_str(word);
+            width += w;
+            words += 1;
+        }
+        o.push('\n');
     }
     o
 }
