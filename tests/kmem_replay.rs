@@ -234,7 +234,7 @@ fn bundled_capture_replays_under_every_scheme() {
     check_svg(&r);
     // The table fits 100 columns, as the main report does.
     let table = slabmerge::report::kmem::render_table(&r);
-    let wide: Vec<&str> = table.lines().filter(|l| l.chars().count() > slabmerge::report::render::WIDTH).collect();
+    let wide = slabmerge::report::render::lines_over_width(&table);
     assert!(wide.is_empty(), "lines over {} columns: {wide:#?}", slabmerge::report::render::WIDTH);
     #[cfg(feature = "slub_stats")]
     {
