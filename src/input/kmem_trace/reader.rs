@@ -65,6 +65,9 @@ const GUNZIP_CHUNK: usize = 64 * 1024;
 /// hangs up, and the thread stops at its next chunk.
 pub(crate) struct ThreadedGunzip {
     rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    /// Read chunks go back to the thread to be filled again (no new
+    /// allocation, and no zeroing, per chunk).
+    spent: std::sync::mpsc::SyncSender<Vec<u8>>,
     chunk: Vec<u8>,
     pos: usize,
     done: bool,
@@ -74,10 +77,12 @@ impl ThreadedGunzip {
     /// Starts decompressing `reader` on a new thread.
     pub(crate) fn new<R: BufRead + Send + 'static>(reader: R) -> ThreadedGunzip {
         let (tx, rx) = std::sync::mpsc::sync_channel(GUNZIP_CHUNKS);
+        let (spent, recycled) = std::sync::mpsc::sync_channel::<Vec<u8>>(GUNZIP_CHUNKS + 2);
         std::thread::spawn(move || {
             let mut d = MultiGzDecoder::new(reader);
             loop {
-                let mut chunk = vec![0; GUNZIP_CHUNK];
+                let mut chunk = recycled.try_recv().unwrap_or_default();
+                chunk.resize(GUNZIP_CHUNK, 0);
                 let n = match d.read(&mut chunk) {
                     Ok(n) => n,
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -95,7 +100,7 @@ impl ThreadedGunzip {
                 }
             }
         });
-        ThreadedGunzip { rx, chunk: Vec::new(), pos: 0, done: false }
+        ThreadedGunzip { rx, spent, chunk: Vec::new(), pos: 0, done: false }
     }
 }
 
@@ -114,7 +119,11 @@ impl BufRead for ThreadedGunzip {
         while self.pos == self.chunk.len() && !self.done {
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
-                    self.chunk = chunk;
+                    let spent = std::mem::replace(&mut self.chunk, chunk);
+                    if spent.capacity() > 0 {
+                        // A full return channel (or a finished thread) drops it.
+                        let _ = self.spent.try_send(spent);
+                    }
                     self.pos = 0;
                 }
                 Ok(Err(e)) => {
