@@ -1291,3 +1291,36 @@ fn clip(s: &str) -> Cow<'_, str> {
         Cow::Owned(format!("{}...", &s[..end]))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where the fast split takes a line, the general one gives the same
+    /// ranges; the lines it declines (other orders, extra or missing fields,
+    /// values with spaces, control characters) it leaves to the general one.
+    #[test]
+    fn split_expected_agrees_with_split() {
+        let alloc = "call_site=f+0x1/0x10 ptr=ffff888100000040 name=dentry bytes_req=192 bytes_alloc=192 gfp_flags=GFP_KERNEL|__GFP_ZERO node=-1 accounted=true";
+        let cases: [(EventKind, &str, bool); 10] = [
+            (EventKind::CacheAlloc, alloc, true),
+            (EventKind::CacheFree, "call_site=__fput+0x141/0x2a0 ptr=ffff8881092ecd08 name=lsm_file_cache", true),
+            (EventKind::Kfree, "call_site=g+0x1/0x10 ptr=ffff888100999000", true),
+            (EventKind::Kfree, "call_site=g+0x1/0x10  ptr=ffff888100999000", true),
+            (EventKind::Kfree, "call_site=g+0x1/0x10 ptr=", true),
+            (EventKind::Kfree, "ptr=ffff888100999000 call_site=g+0x1/0x10", false),
+            (EventKind::Kfree, "call_site=g+0x1/0x10 ptr=ffff888100999000 extra=1", false),
+            (EventKind::CacheFree, "call_site=g+0x1/0x10 ptr=ffff888100999000 name=a b", false),
+            (EventKind::CacheFree, "call_site=g+0x1/0x10 ptr=ffff888100999000", false),
+            (EventKind::Kfree, "call_site=g\u{7}+0x1/0x10 ptr=ffff888100999000", false),
+        ];
+        for (kind, line, fast) in cases {
+            let got = KeyVals::split_expected(line, expected_keys(kind));
+            assert_eq!(got.is_some(), fast, "{line}");
+            if let Some(f) = got {
+                let general = KeyVals::split(line).expect("the general split reads it");
+                assert_eq!(f.range, general.range, "{line}");
+            }
+        }
+    }
+}
