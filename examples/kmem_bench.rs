@@ -4,7 +4,10 @@
 //! on a capture ten times the bundled one.
 //!
 //! Usage: `cargo run --release --example kmem_bench [FILE] [--copies N]`
-//! (default: the bundled capture, 10 copies for the memory figure).
+//! (default: the bundled capture, 10 copies for the memory figure);
+//! `kmem_bench [FILE] --emit N` writes the capture N times over (as the
+//! memory figure streams it) to standard output and exits, for measuring the
+//! binary's peak RSS on it (`scripts/kmem-memory.sh`).
 //!
 //! Figures are printed one per line, medians of `REPEATS` runs of this
 //! thread's CPU time where times are concerned. Heap is counted by a global
@@ -20,7 +23,7 @@ use slabmerge::input::kmem_replay::{Compactor, bundled_sites};
 use slabmerge::input::kmem_trace::KmemParser;
 use slabmerge::replay::{Replay, StaticSet};
 use slabmerge::report::ReportScheme;
-use slabmerge::report::kmem::{replay_events, run_parser};
+use slabmerge::report::kmem::{replay_events, run_capture, run_parser};
 use slabmerge::trace::Trace;
 
 struct Counting;
@@ -191,14 +194,30 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mut path = String::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/kmem-trace-linux-6.18-x86_64.txt.gz"));
     let mut copies = 10u64;
+    let mut emit = None;
     while let Some(a) = args.next() {
         if a == "--copies" {
             copies = args.next().and_then(|n| n.parse().ok()).expect("--copies N");
+        } else if a == "--emit" {
+            emit = Some(args.next().and_then(|n| n.parse::<u64>().ok()).expect("--emit N"));
         } else {
             path = a;
         }
     }
     let gz = std::fs::read(&path).expect("read the capture");
+    if let Some(k) = emit {
+        // The span of one copy, from its first and last timestamps.
+        let r = BufReader::with_capacity(64 * 1024, MultiGzDecoder::new(&gz[..]));
+        let mut p = KmemParser::new(r, "capture");
+        while let Some(r) = p.next_raw() {
+            r.expect("parse");
+        }
+        let s = p.stats();
+        let span = s.last_timestamp_ns.unwrap_or(0) - s.first_timestamp_ns.unwrap_or(0);
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        io::copy(&mut Repeated::new(gz, k, span), &mut out).expect("write the copies");
+        return;
+    }
     let trace = Trace::bundled();
     let statics = StaticSet::v3(&trace);
     let schemes = ReportScheme::ALL;
@@ -233,6 +252,18 @@ fn main() {
         run_parser(KmemParser::new(r, "capture"), &trace, &statics, &schemes, bundled_sites(), |_| {}).expect("replay")
     });
     println!("whole_run {:.1} ms ({:.2}x gunzip_to_sink)", t_full * 1e3, t_full / t_zcat);
+
+    // The binary's form: `run_capture`, the parse on a thread of its own.
+    // Wall time (two threads' CPU time would not show the overlap).
+    let mut walls = Vec::new();
+    for _ in 0..REPEATS {
+        let t = std::time::Instant::now();
+        let r = run_capture(std::path::Path::new(&path), &trace, &statics, &schemes, bundled_sites(), |_| {});
+        std::hint::black_box(r.expect("replay"));
+        walls.push(t.elapsed().as_secs_f64());
+    }
+    let t_threaded = median(walls);
+    println!("whole_run_threaded {:.1} ms wall ({:.2}x gunzip_to_sink)", t_threaded * 1e3, t_threaded / t_zcat);
 
     // (a) replay alone: pre-parse into compact events, then replay.
     let mainline_world = ReportScheme::Mainline.world(&statics);

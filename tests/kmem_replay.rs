@@ -30,6 +30,48 @@ fn replay(path: &Path) -> KmemReport {
     run_capture(path, &trace, &statics, &ReportScheme::ALL, bundled_sites(), |_| {}).unwrap()
 }
 
+/// The threaded replay of a file (`run_capture`: the parse on a thread of its
+/// own, in batches) and the replay on one thread (`run_parser`) give the same
+/// report, on a capture longer than a batch whose new cache names appear
+/// after the first batches.
+#[test]
+fn threaded_and_single_thread_replays_agree() {
+    let mut text = String::new();
+    for i in 0..10_000u64 {
+        let ts = format!("{}.{:06}", 1 + i / 1_000_000, i % 1_000_000);
+        let cpu = i % 2;
+        let ptr = 0xffff_8881_0000_0000u64 + (i % 700) * 0x40;
+        let line = match i % 4 {
+            0 | 1 => format!(
+                "a-1 [{cpu:03}] ..... {ts}: kmalloc: call_site=f+0x1/0x10 ptr={ptr:x} bytes_req=60 bytes_alloc=64 gfp_flags=GFP_KERNEL node=-1 accounted=false"
+            ),
+            2 => format!(
+                "a-1 [{cpu:03}] ..... {ts}: kmem_cache_alloc: call_site=g+0x1/0x10 ptr={:x} name=late_cache_{} bytes_req=40 bytes_alloc=40 gfp_flags=GFP_KERNEL node=-1 accounted=false",
+                ptr + 0x10_0000,
+                i / 4500
+            ),
+            _ => format!("a-1 [{cpu:03}] ..... {ts}: kfree: call_site=h+0x1/0x10 ptr={ptr:x}"),
+        };
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let p = write_temp("batches.txt", &text);
+    let threaded = replay(&p);
+    let trace = Trace::bundled();
+    let statics = StaticSet::v3(&trace);
+    let parser = slabmerge::input::kmem_trace::KmemParser::open(&p).unwrap();
+    let single =
+        slabmerge::report::kmem::run_parser(parser, &trace, &statics, &ReportScheme::ALL, bundled_sites(), |_| {})
+            .unwrap();
+    std::fs::remove_file(&p).ok();
+    assert_eq!(threaded.replay.events, 10_000);
+    let created: Vec<&str> = threaded.replay.schemes[0].1.created.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(created, ["late_cache_0", "late_cache_1", "late_cache_2"]);
+    use slabmerge::report::kmem::{render_json, render_table};
+    assert_eq!(render_json(&threaded), render_json(&single));
+    assert_eq!(render_table(&threaded), render_table(&single));
+}
+
 /// Checks that `text` is well-formed XML as far as an SVG writer can get it
 /// wrong: every tag closed in order, quoted attributes, one root element.
 /// Returns the element names in document order.
@@ -190,6 +232,10 @@ fn bundled_capture_replays_under_every_scheme() {
     assert!(a.moved.get(&("anon_vma_chain".into(), "fs_cache".into())).copied().unwrap_or(0) > 0, "{:?}", a.moved);
     assert_eq!(r.replay.kmalloc_rows, 4);
     check_svg(&r);
+    // The table fits 100 columns, as the main report does.
+    let table = slabmerge::report::kmem::render_table(&r);
+    let wide = slabmerge::report::render::lines_over_width(&table);
+    assert!(wide.is_empty(), "lines over {} columns: {wide:#?}", slabmerge::report::render::WIDTH);
     #[cfg(feature = "slub_stats")]
     {
         use slabmerge::slub::stat::StatItem;

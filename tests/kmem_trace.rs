@@ -313,6 +313,21 @@ fn gzip_input_including_concatenated_members() {
     let r = maybe_gunzip(BufReader::new(Cursor::new(two[..two.len() - 20].to_vec()))).unwrap();
     let last = KmemParser::new(r, "cut.gz").last().unwrap();
     assert!(matches!(last, Err(TraceError::Io { .. })), "{last:?}");
+    // The same from a file, which is decompressed on a thread of its own:
+    // the same records, then the same error where the stream ends.
+    let cut_file = dir.join("cut.txt.gz");
+    std::fs::write(&cut_file, &two[..two.len() - 20]).unwrap();
+    let from_cursor: Vec<String> =
+        KmemParser::new(maybe_gunzip(BufReader::new(Cursor::new(two[..two.len() - 20].to_vec()))).unwrap(), "c")
+            .map(|r| format!("{:?}", r.map(|r| (r.line, r.timestamp_ns, r.event)).map_err(|e| e.to_string())))
+            .collect();
+    let from_file: Vec<String> = KmemParser::open(&cut_file)
+        .unwrap()
+        .map(|r| format!("{:?}", r.map(|r| (r.line, r.timestamp_ns, r.event)).map_err(|e| e.to_string())))
+        .collect();
+    assert_eq!(from_file.len(), from_cursor.len());
+    assert_eq!(from_file[..from_file.len() - 1], from_cursor[..from_cursor.len() - 1]);
+    assert!(from_file.last().unwrap().contains("Err"), "{:?}", from_file.last());
 }
 
 #[test]

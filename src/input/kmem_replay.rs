@@ -492,6 +492,9 @@ pub struct MaxSeries {
     buckets: Vec<u64>,
     /// The level held since the last sample.
     level: Option<u64>,
+    /// The span of the last bucket, `[start, end)` (empty while there is
+    /// none): a sample in it only raises that bucket, the common case.
+    last_span: (u64, u64),
 }
 
 impl Default for MaxSeries {
@@ -506,11 +509,25 @@ impl MaxSeries {
 
     /// An empty series with 1 µs buckets (widened as the samples need).
     pub fn new() -> MaxSeries {
-        MaxSeries { width_ns: 1_000, buckets: Vec::new(), level: None }
+        MaxSeries { width_ns: 1_000, buckets: Vec::new(), level: None, last_span: (0, 0) }
     }
 
     /// Records `pages` held from `t` (ns since the start; non-decreasing) on.
+    #[inline]
     pub fn push(&mut self, t: u64, pages: u64) {
+        let (start, end) = self.last_span;
+        if t >= start
+            && t < end
+            && let Some(last) = self.buckets.last_mut()
+        {
+            *last = (*last).max(pages);
+            self.level = Some(pages);
+            return;
+        }
+        self.push_slow(t, pages);
+    }
+
+    fn push_slow(&mut self, t: u64, pages: u64) {
         let mut i = t / self.width_ns;
         while i >= Self::MAX_POINTS as u64 {
             self.halve();
@@ -527,12 +544,15 @@ impl MaxSeries {
         }
         self.buckets[i] = self.buckets[i].max(pages);
         self.level = Some(pages);
+        let n = self.buckets.len() as u64;
+        self.last_span = ((n - 1) * self.width_ns, n * self.width_ns);
     }
 
     fn halve(&mut self) {
         let merged = self.buckets.chunks(2).map(|c| c.iter().copied().max().unwrap_or(0)).collect();
         self.buckets = merged;
         self.width_ns *= 2;
+        self.last_span = (0, 0);
     }
 
     /// The bucket width (ns).
@@ -572,12 +592,223 @@ enum From {
     Large,
 }
 
-struct Live {
+/// A live object of one scheme's world: the model's object and where it came from.
+pub struct Live {
     obj: Object,
     from: From,
 }
 
-/// One scheme's replay state: its boot replay's caches and the live objects.
+/// The live objects of every scheme, by `ptr`: one open-addressing table
+/// (linear probing, backward-shift deletion, Fibonacci hashing of the
+/// address) maps a pointer to a slot, and the slot holds one entry per
+/// scheme. Every scheme replays the same events, so an event costs one
+/// lookup for all of them; a scheme whose allocation failed (or whose object
+/// was never allocated) has `None` in its entry, and a slot whose entries are
+/// all `None` is given back.
+pub struct LiveTable {
+    /// Open-addressing keys (`0`: empty; a `ptr` of 0 is never stored).
+    keys: Vec<u64>,
+    /// The slot of each key, beside it.
+    slot_of: Vec<u32>,
+    /// `64 - log2(keys.len())`: the hash's top bits index the table.
+    shift: u32,
+    len: usize,
+    /// Per scheme, one entry per slot: `lives[slot * schemes + scheme]`.
+    lives: Vec<Option<Live>>,
+    schemes: usize,
+    free_slots: Vec<u32>,
+}
+
+impl LiveTable {
+    const MIN_CAPACITY: usize = 1 << 12;
+
+    /// An empty table for `schemes` schemes.
+    pub fn new(schemes: usize) -> LiveTable {
+        let cap = Self::MIN_CAPACITY;
+        LiveTable {
+            keys: vec![0; cap],
+            slot_of: vec![0; cap],
+            shift: 64 - cap.trailing_zeros(),
+            len: 0,
+            lives: Vec::new(),
+            schemes,
+            free_slots: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn home(&self, ptr: u64) -> usize {
+        (ptr.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+    }
+
+    /// The position of `ptr` in `keys`, or of the empty key where it would go.
+    #[inline]
+    fn find(&self, ptr: u64) -> (usize, bool) {
+        let mask = self.keys.len() - 1;
+        let mut i = self.home(ptr);
+        loop {
+            let k = self.keys[i];
+            if k == ptr {
+                return (i, true);
+            }
+            if k == 0 {
+                return (i, false);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The slot of `ptr`, if any scheme holds it.
+    #[inline]
+    pub fn get(&self, ptr: u64) -> Option<u32> {
+        match self.find(ptr) {
+            (i, true) => Some(self.slot_of[i]),
+            _ => None,
+        }
+    }
+
+    /// The slot of `ptr`, made (every entry `None`) if no scheme holds it.
+    #[inline]
+    pub fn get_or_insert(&mut self, ptr: u64) -> u32 {
+        debug_assert_ne!(ptr, 0);
+        let (i, found) = self.find(ptr);
+        if found {
+            return self.slot_of[i];
+        }
+        if (self.len + 1) * 2 > self.keys.len() {
+            self.grow();
+            return self.get_or_insert(ptr);
+        }
+        let slot = match self.free_slots.pop() {
+            Some(s) => s,
+            None => {
+                let s = (self.lives.len() / self.schemes.max(1)) as u32;
+                self.lives.resize_with(self.lives.len() + self.schemes, || None);
+                s
+            }
+        };
+        self.keys[i] = ptr;
+        self.slot_of[i] = slot;
+        self.len += 1;
+        slot
+    }
+
+    fn grow(&mut self) {
+        let old_keys = std::mem::take(&mut self.keys);
+        let old_slots = std::mem::take(&mut self.slot_of);
+        let cap = old_keys.len() * 2;
+        self.keys = vec![0; cap];
+        self.slot_of = vec![0; cap];
+        self.shift = 64 - cap.trailing_zeros();
+        for (k, s) in old_keys.into_iter().zip(old_slots) {
+            if k != 0 {
+                let (i, _) = self.find(k);
+                self.keys[i] = k;
+                self.slot_of[i] = s;
+            }
+        }
+    }
+
+    /// Removes `ptr` (its entries must all be `None`) and gives its slot back.
+    fn remove(&mut self, ptr: u64) {
+        let (mut i, found) = self.find(ptr);
+        if !found {
+            return;
+        }
+        self.free_slots.push(self.slot_of[i]);
+        self.len -= 1;
+        // Backward shift: pull later keys of the run into the hole when
+        // their home is at or before it (cyclically).
+        let mask = self.keys.len() - 1;
+        let mut j = i;
+        loop {
+            j = (j + 1) & mask;
+            let k = self.keys[j];
+            if k == 0 {
+                break;
+            }
+            let h = self.home(k);
+            if (j.wrapping_sub(h) & mask) >= (j.wrapping_sub(i) & mask) {
+                self.keys[i] = k;
+                self.slot_of[i] = self.slot_of[j];
+                i = j;
+            }
+        }
+        self.keys[i] = 0;
+    }
+
+    /// The entries of `slot`, one per scheme.
+    #[inline]
+    fn entries(&mut self, slot: u32) -> &mut [Option<Live>] {
+        let n = self.schemes;
+        let at = slot as usize * n;
+        &mut self.lives[at..at + n]
+    }
+
+    /// Takes every live object of scheme `scheme` out of the table.
+    fn drain_scheme(&mut self, scheme: usize) -> impl Iterator<Item = Live> + '_ {
+        let n = self.schemes;
+        self.lives.iter_mut().skip(scheme).step_by(n.max(1)).filter_map(Option::take)
+    }
+}
+
+/// The states of every scheme and their live objects: [`SchemeSet::apply`]
+/// replays one event through all of them.
+pub struct SchemeSet<'r, 'w> {
+    /// One state per scheme, in the order given.
+    pub states: Vec<SchemeState<'r, 'w>>,
+    live: LiveTable,
+}
+
+impl<'r, 'w> SchemeSet<'r, 'w> {
+    /// The set of `states`.
+    pub fn new(states: Vec<SchemeState<'r, 'w>>) -> SchemeSet<'r, 'w> {
+        let live = LiveTable::new(states.len());
+        SchemeSet { states, live }
+    }
+
+    /// Replays one event through every scheme (the current CPU must already
+    /// be the event's): one lookup of `ptr` for all of them.
+    pub fn apply(&mut self, ev: &CompactEvent, names: &Names) {
+        let mut none = None;
+        if ev.ptr == 0 {
+            for st in &mut self.states {
+                st.apply(ev, &mut none, names);
+            }
+            return;
+        }
+        let slot = match ev.op {
+            Op::Free { .. } => self.live.get(ev.ptr),
+            _ => Some(self.live.get_or_insert(ev.ptr)),
+        };
+        let Some(slot) = slot else {
+            for st in &mut self.states {
+                st.apply(ev, &mut none, names);
+            }
+            return;
+        };
+        let entries = self.live.entries(slot);
+        for (st, entry) in self.states.iter_mut().zip(entries.iter_mut()) {
+            st.apply(ev, entry, names);
+        }
+        if entries.iter().all(Option::is_none) {
+            self.live.remove(ev.ptr);
+        }
+    }
+
+    /// Finishes every scheme ([`SchemeState::finish`]), in order.
+    pub fn finish(mut self, names: &Names, mainline_groups: &[Group]) -> Vec<KmemSchemeResult> {
+        let mut out = Vec::with_capacity(self.states.len());
+        for (i, st) in std::mem::take(&mut self.states).into_iter().enumerate() {
+            let live: Vec<Live> = self.live.drain_scheme(i).collect();
+            out.push(st.finish(names, mainline_groups, live));
+        }
+        out
+    }
+}
+
+/// One scheme's replay state: its boot replay's caches and its figures (its
+/// live objects are in the [`SchemeSet`]'s table).
 pub struct SchemeState<'r, 'w> {
     replay: &'r Replay<'w>,
     /// Per name id: the instance (`None`: not created yet or failed).
@@ -587,7 +818,8 @@ pub struct SchemeState<'r, 'w> {
     created_ids: Vec<u32>,
     /// `kmalloc_caches[type][index]` as name ids.
     kmalloc: [[Option<u32>; KMALLOC_SIZES.len()]; 4],
-    live: IntMap<u64, Live>,
+    /// Objects live now.
+    live: u64,
     /// Allocations and frees per name id.
     per_name: Vec<(u64, u64)>,
     /// Lost frees per name id of the old object's cache (large kmalloc: `u32::MAX`).
@@ -643,8 +875,8 @@ impl<'r, 'w> SchemeState<'r, 'w> {
             created: Vec::new(),
             created_ids: Vec::new(),
             kmalloc,
-            live: IntMap::default(),
-            per_name: Vec::new(),
+            live: 0,
+            per_name: vec![(0, 0); names.names.len()],
             lost_by_name: IntMap::default(),
             result: KmemSchemeResult::default(),
             first_ts: None,
@@ -660,13 +892,20 @@ impl<'r, 'w> SchemeState<'r, 'w> {
         self.kmalloc.iter().filter(|r| r.iter().any(Option::is_some)).count()
     }
 
+    #[inline]
     fn cache(&self, id: u32) -> Option<&KmemCache> {
         if let Some(Some(c)) = self.by_name.get(id as usize) {
             return Some(c);
         }
+        self.created_cache(id)
+    }
+
+    #[cold]
+    fn created_cache(&self, id: u32) -> Option<&KmemCache> {
         self.created_ids.iter().position(|&c| c == id).map(|i| &*self.created[i])
     }
 
+    #[cold]
     fn create(&mut self, id: u32, bytes: u32, names: &Names) -> bool {
         let name = names.name(id);
         let size = bytes.max(8);
@@ -682,6 +921,7 @@ impl<'r, 'w> SchemeState<'r, 'w> {
         }
     }
 
+    #[inline]
     fn count(&mut self, id: u32, alloc: bool) {
         let i = id as usize;
         if self.per_name.len() <= i {
@@ -694,10 +934,13 @@ impl<'r, 'w> SchemeState<'r, 'w> {
         }
     }
 
-    /// Replays one event (the current CPU must already be the event's).
-    pub fn apply(&mut self, ev: &CompactEvent, names: &Names) {
+    /// Replays one event (the current CPU must already be the event's);
+    /// `entry` is this scheme's live object at the event's `ptr` (`None`:
+    /// none), updated in place.
+    #[inline]
+    pub fn apply(&mut self, ev: &CompactEvent, entry: &mut Option<Live>, names: &Names) {
         match ev.op {
-            Op::Free { kfree } => self.free(ev.ptr, kfree),
+            Op::Free { kfree } => self.free(ev.ptr, entry.take(), kfree),
             Op::CacheAlloc { creator, bytes } => {
                 if ev.ptr == 0 {
                     self.result.skipped.alloc_failed_in_trace += 1;
@@ -710,7 +953,7 @@ impl<'r, 'w> SchemeState<'r, 'w> {
                     match cache.alloc() {
                         Ok(obj) => {
                             self.count(creator, true);
-                            self.insert(ev.ptr, Live { obj, from: From::Cache(creator) });
+                            self.insert(entry, Live { obj, from: From::Cache(creator) });
                         }
                         Err(_) => self.result.skipped.alloc_failed += 1,
                     }
@@ -725,18 +968,18 @@ impl<'r, 'w> SchemeState<'r, 'w> {
                     let bytes = u64::from(bytes);
                     match self.replay.world.kmalloc(bytes as usize) {
                         Ok(obj) => {
-                            self.insert(ev.ptr, Live { obj, from: From::Large });
+                            self.insert(entry, Live { obj, from: From::Large });
                         }
                         Err(_) => self.result.skipped.alloc_failed += 1,
                     }
                 } else {
-                    let index = KMALLOC_SIZES.iter().position(|&s| s >= bytes).expect("<= 8 KiB");
+                    let index = crate::slab_common::kmalloc::kmalloc_index(bytes as usize);
                     // Without the typed rows (a world with KMALLOC_NORMAL only), the normal row.
                     let id = self.kmalloc[kind_index(kind)][index].or(self.kmalloc[0][index]);
                     match id.and_then(|id| self.cache(id).map(|c| (id, c.alloc()))) {
                         Some((id, Ok(obj))) => {
                             self.count(id, true);
-                            self.insert(ev.ptr, Live { obj, from: From::Cache(id) });
+                            self.insert(entry, Live { obj, from: From::Cache(id) });
                         }
                         _ => self.result.skipped.alloc_failed += 1,
                     }
@@ -746,28 +989,39 @@ impl<'r, 'w> SchemeState<'r, 'w> {
         self.sample(ev.timestamp_ns);
     }
 
-    fn insert(&mut self, ptr: u64, live: Live) {
+    #[inline]
+    fn insert(&mut self, entry: &mut Option<Live>, live: Live) {
         self.result.events_replayed += 1;
-        if let Some(old) = self.live.insert(ptr, live) {
-            self.result.lost_frees += 1;
-            let id = match old.from {
-                From::Cache(id) => id,
-                From::Large => u32::MAX,
-            };
-            *self.lost_by_name.entry(id).or_default() += 1;
-            self.release(old, true);
+        match entry.replace(live) {
+            Some(old) => self.lost_free(old),
+            None => {
+                self.live += 1;
+                self.result.peak_objects_live = self.result.peak_objects_live.max(self.live);
+            }
         }
-        self.result.peak_objects_live = self.result.peak_objects_live.max(self.live.len() as u64);
     }
 
-    fn free(&mut self, ptr: u64, kfree: bool) {
+    #[cold]
+    fn lost_free(&mut self, old: Live) {
+        self.result.lost_frees += 1;
+        let id = match old.from {
+            From::Cache(id) => id,
+            From::Large => u32::MAX,
+        };
+        *self.lost_by_name.entry(id).or_default() += 1;
+        self.release(old, true);
+    }
+
+    #[inline]
+    fn free(&mut self, ptr: u64, live: Option<Live>, kfree: bool) {
         if ptr == 0 {
             self.result.skipped.free_null += 1;
             return;
         }
-        match self.live.remove(&ptr) {
+        match live {
             None => self.result.skipped.free_before_capture += 1,
             Some(live) => {
+                self.live -= 1;
                 if self.release(live, kfree) {
                     self.result.events_replayed += 1;
                 } else {
@@ -777,6 +1031,7 @@ impl<'r, 'w> SchemeState<'r, 'w> {
         }
     }
 
+    #[inline]
     fn release(&mut self, live: Live, kfree: bool) -> bool {
         match live.from {
             From::Large => self.replay.world.kfree(live.obj).is_ok(),
@@ -792,6 +1047,7 @@ impl<'r, 'w> SchemeState<'r, 'w> {
         }
     }
 
+    #[inline]
     fn sample(&mut self, ts: u64) {
         let pages = self.replay.world.pages() as u64;
         let first = *self.first_ts.get_or_insert(ts);
@@ -806,7 +1062,7 @@ impl<'r, 'w> SchemeState<'r, 'w> {
 
     /// Finishes: reads the figures, then frees every live object and destroys
     /// the caches it created, so the world can power off clean.
-    pub fn finish(mut self, names: &Names, mainline_groups: &[Group]) -> KmemSchemeResult {
+    pub fn finish(mut self, names: &Names, mainline_groups: &[Group], live: Vec<Live>) -> KmemSchemeResult {
         let world = self.replay.world;
         let first = self.first_ts.unwrap_or(0);
         let span = self.last_ts.saturating_sub(first);
@@ -814,7 +1070,7 @@ impl<'r, 'w> SchemeState<'r, 'w> {
         self.result.final_pages = world.pages() as u64;
         self.result.series = self.series.points();
         self.result.series_bucket_ns = self.series.bucket_ns();
-        self.result.objects_live = self.live.len() as u64;
+        self.result.objects_live = self.live;
         // Storages: every instance by name, once per storage.
         let mut seen = std::collections::HashSet::new();
         let mut instances: Vec<(String, &KmemCache)> =
@@ -874,8 +1130,7 @@ impl<'r, 'w> SchemeState<'r, 'w> {
             }
         }
         // Teardown.
-        let live = std::mem::take(&mut self.live);
-        for (_, l) in live {
+        for l in live {
             let _ = world.kfree(l.obj);
         }
         for c in self.created.drain(..).rev() {

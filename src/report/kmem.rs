@@ -2,8 +2,9 @@
 //! scheme ([`crate::input::kmem_replay`]), rendered as a table or JSON.
 
 use crate::input::kmem_replay::{
-    AttributionCounts, CompactEvent, Compactor, KmemSchemeResult, Names, Reorder, SchemeState,
+    AttributionCounts, CompactEvent, Compactor, KmemSchemeResult, Names, Reorder, SchemeSet, SchemeState,
 };
+use crate::input::kmem_trace::TraceError;
 use crate::input::replay::{Group, Replay, StaticSet};
 use crate::input::trace::Trace;
 use crate::report::ReportScheme;
@@ -38,46 +39,84 @@ pub fn replay_events(
     schemes: &[ReportScheme],
     compactor: &mut Compactor,
     mut next: impl FnMut(&mut Compactor) -> Option<CompactEvent>,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> KmemReplayResult {
+    let drive = |c: &mut Compactor, sink: &mut dyn FnMut(CompactEvent, &Names)| {
+        while let Some(ev) = next(c) {
+            sink(ev, &c.names);
+        }
+    };
+    replay_inner(trace, statics, schemes, CompactorFrom::Given(compactor), drive, progress).0
+}
+
+/// The compactor of a replay: given, or made from the mainline groups and a site table.
+enum CompactorFrom<'c> {
+    Given(&'c mut Compactor),
+    Sites(crate::input::kmem_sites::SiteTable),
+}
+
+/// The replay around a feed of events: `drive` gets the compactor (its
+/// names already hold every instance's) and a sink that replays each
+/// event it is given, with the names its ids refer to, in order.
+fn replay_inner<T>(
+    trace: &Trace,
+    statics: &StaticSet,
+    schemes: &[ReportScheme],
+    compactor: CompactorFrom<'_>,
+    drive: impl FnOnce(&mut Compactor, &mut dyn FnMut(CompactEvent, &Names)) -> T,
+    mut progress: impl FnMut(u64),
+) -> (KmemReplayResult, T) {
     let worlds: Vec<World> = schemes.iter().map(|s| s.world(statics)).collect();
     let replays: Vec<Replay<'_>> = worlds.iter().map(|w| Replay::run(w, trace, statics)).collect();
-    let mainline_world = ReportScheme::Mainline.world(statics);
-    let groups = Replay::run(&mainline_world, trace, statics).groups();
-    let mut states: Vec<SchemeState<'_, '_>> =
-        replays.iter().map(|r| SchemeState::new(r, &mut compactor.names)).collect();
+    // The mainline groups: from the mainline column's boot replay when there
+    // is one (no event has run yet), else from a world of its own.
+    let groups = match schemes.iter().position(|s| *s == ReportScheme::Mainline) {
+        Some(i) => replays[i].groups(),
+        None => {
+            let mainline_world = ReportScheme::Mainline.world(statics);
+            Replay::run(&mainline_world, trace, statics).groups()
+        }
+    };
+    let mut made;
+    let compactor: &mut Compactor = match compactor {
+        CompactorFrom::Given(c) => c,
+        CompactorFrom::Sites(sites) => {
+            made = Compactor::new(trace, &groups, sites);
+            &mut made
+        }
+    };
+    let states: Vec<SchemeState<'_, '_>> = replays.iter().map(|r| SchemeState::new(r, &mut compactor.names)).collect();
     let kmalloc_rows = states.first().map_or(0, SchemeState::kmalloc_rows);
+    let mut set = SchemeSet::new(states);
     let mut reorder = Reorder::new(4096);
     let mut events = 0u64;
     let mut cpu = u32::MAX;
     let mut first = None;
     let mut last = 0;
-    let mut run = |ev: CompactEvent, states: &mut Vec<SchemeState<'_, '_>>, names: &Names| {
+    let mut run = |ev: CompactEvent, set: &mut SchemeSet<'_, '_>, names: &Names| {
         if ev.cpu != cpu {
             cpu = ev.cpu;
             set_current_cpu(cpu);
         }
         first.get_or_insert(ev.timestamp_ns);
         last = ev.timestamp_ns;
-        for st in states.iter_mut() {
-            st.apply(&ev, names);
-        }
+        set.apply(&ev, names);
         events += 1;
         if events.is_multiple_of(65_536) {
             progress(events);
         }
     };
-    while let Some(ev) = next(compactor) {
+    let fed = drive(compactor, &mut |ev, names| {
         if let Some(ev) = reorder.push(ev) {
-            run(ev, &mut states, &compactor.names);
+            run(ev, &mut set, names);
         }
-    }
+    });
     while let Some(ev) = reorder.pop() {
-        run(ev, &mut states, &compactor.names);
+        run(ev, &mut set, &compactor.names);
     }
-    let results: Vec<KmemSchemeResult> = states.into_iter().map(|s| s.finish(&compactor.names, &groups)).collect();
+    let results: Vec<KmemSchemeResult> = set.finish(&compactor.names, &groups);
     drop(replays);
-    KmemReplayResult {
+    let result = KmemReplayResult {
         schemes: schemes.iter().copied().zip(results).collect(),
         attribution: compactor.attribution(),
         events,
@@ -85,7 +124,8 @@ pub fn replay_events(
         span_ns: (first.unwrap_or(0), last),
         kmalloc_rows,
         groups,
-    }
+    };
+    (result, fed)
 }
 
 /// A capture's replay with what its parse saw.
@@ -98,6 +138,11 @@ pub struct KmemReport {
 
 /// Parses `path` (`-` for stdin, gzip transparently) and replays it through
 /// `schemes`. Progress goes to `progress` (every 65,536 events).
+///
+/// The parse (decompression, parsing, attribution) runs on a thread of its
+/// own, feeding the replay batches of events through a bounded channel: the
+/// replay sees the very events, in the very order, that [`run_parser`]'s
+/// single thread gives it, so the figures are the same.
 pub fn run_capture(
     path: &std::path::Path,
     trace: &Trace,
@@ -106,50 +151,110 @@ pub fn run_capture(
     sites: crate::input::kmem_sites::SiteTable,
     progress: impl FnMut(u64),
 ) -> Result<KmemReport, super::ReportError> {
-    let parser = crate::input::kmem_trace::KmemParser::open(path)?;
-    run_parser(parser, trace, statics, schemes, sites, progress)
+    let drive = |c: &mut Compactor, sink: &mut dyn FnMut(CompactEvent, &Names)| {
+        // The names the events' ids refer to: those interned so far, then
+        // each batch's new ones (the parse thread holds the compactor).
+        let mut names = c.names.clone();
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
+            let parse = scope.spawn(move || -> Result<crate::input::kmem_trace::Stats, TraceError> {
+                let parser = crate::input::kmem_trace::KmemParser::open(path)?;
+                let mut header_seen = false;
+                let mut batch = Batch { names_sent: c.names.names.len(), ..Batch::default() };
+                let (stats, fatal) = feed(parser, c, &mut header_seen, |ev, c| {
+                    batch.events.push(ev);
+                    if batch.events.len() == BATCH {
+                        batch.new_names.extend(c.names.names[batch.names_sent..].iter().cloned());
+                        let sent = c.names.names.len();
+                        let full = std::mem::replace(&mut batch, Batch { names_sent: sent, ..Batch::default() });
+                        // The replay hung up: it panicked, and the scope says so.
+                        let _ = tx.send(full);
+                    }
+                });
+                batch.new_names.extend(c.names.names[batch.names_sent..].iter().cloned());
+                let _ = tx.send(batch);
+                match fatal {
+                    Some(e) => Err(e),
+                    None => Ok(stats),
+                }
+            });
+            for batch in rx {
+                names.names.extend(batch.new_names);
+                for ev in batch.events {
+                    sink(ev, &names);
+                }
+            }
+            parse.join().expect("the parse thread does not panic")
+        })
+    };
+    let (replay, stats) = replay_inner(trace, statics, schemes, CompactorFrom::Sites(sites), drive, progress);
+    let stats = stats?;
+    stats.check_nonempty()?;
+    Ok(KmemReport { replay, stats })
 }
 
-/// [`run_capture`] on a parser of any reader (a capture made in memory, a pipe).
-pub fn run_parser<R: std::io::BufRead>(
+/// Events a batch of the parse thread carries (128 KiB of [`CompactEvent`]s).
+const BATCH: usize = 4096;
+/// Batches the channel holds before the parse thread waits for the replay.
+const BATCHES_IN_FLIGHT: usize = 8;
+
+/// Events of the parse thread, with the names interned since the last batch.
+#[derive(Default)]
+struct Batch {
+    events: Vec<CompactEvent>,
+    new_names: Vec<String>,
+    /// How many of the compactor's names earlier batches carried.
+    names_sent: usize,
+}
+
+/// Parses and compacts every event of `parser`, giving each to `sink`: the
+/// parse's stats and the error that ended it early, if one did.
+fn feed<R: std::io::BufRead>(
     mut parser: crate::input::kmem_trace::KmemParser<R>,
+    c: &mut Compactor,
+    header_seen: &mut bool,
+    mut sink: impl FnMut(CompactEvent, &Compactor),
+) -> (crate::input::kmem_trace::Stats, Option<TraceError>) {
+    let mut fatal = None;
+    while let Some(r) = parser.next_raw() {
+        match r {
+            Ok(rec) => {
+                if !*header_seen {
+                    *header_seen = true;
+                    if rec.stats.header.as_ref().and_then(|h| h.slab_nomerge) == Some(true) {
+                        c.set_nomerge_capture();
+                    }
+                }
+                let ev = c.compact_raw(&rec);
+                sink(ev, c);
+            }
+            Err(e) => {
+                fatal = Some(e);
+                break;
+            }
+        }
+    }
+    (parser.into_stats(), fatal)
+}
+
+/// [`run_capture`] on a parser of any reader (a capture made in memory, a
+/// pipe), on this thread.
+pub fn run_parser<R: std::io::BufRead>(
+    parser: crate::input::kmem_trace::KmemParser<R>,
     trace: &Trace,
     statics: &StaticSet,
     schemes: &[ReportScheme],
     sites: crate::input::kmem_sites::SiteTable,
     progress: impl FnMut(u64),
 ) -> Result<KmemReport, super::ReportError> {
-    let mainline_world = ReportScheme::Mainline.world(statics);
-    let groups = Replay::run(&mainline_world, trace, statics).groups();
-    let mut compactor = Compactor::new(trace, &groups, sites);
-    let mut fatal = None;
-    let mut header_seen = false;
-    let replay = replay_events(
-        trace,
-        statics,
-        schemes,
-        &mut compactor,
-        |c| match parser.next_raw()? {
-            Ok(rec) => {
-                if !header_seen {
-                    header_seen = true;
-                    if rec.stats.header.as_ref().and_then(|h| h.slab_nomerge) == Some(true) {
-                        c.set_nomerge_capture();
-                    }
-                }
-                Some(c.compact_raw(&rec))
-            }
-            Err(e) => {
-                fatal = Some(e);
-                None
-            }
-        },
-        progress,
-    );
+    let drive = |c: &mut Compactor, sink: &mut dyn FnMut(CompactEvent, &Names)| {
+        let mut header_seen = false;
+        feed(parser, c, &mut header_seen, |ev, c| sink(ev, &c.names))
+    };
+    let (replay, (stats, fatal)) = replay_inner(trace, statics, schemes, CompactorFrom::Sites(sites), drive, progress);
     if let Some(e) = fatal {
         return Err(e.into());
     }
-    let stats = parser.into_stats();
     stats.check_nonempty()?;
     Ok(KmemReport { replay, stats })
 }
@@ -212,7 +317,7 @@ pub fn render_table(r: &KmemReport) -> String {
     let _ = writeln!(o);
     let _ = writeln!(
         o,
-        "{:<9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>8} {:>8} {:>9} {:>9}",
+        "{:<8} {:>8} {:>7} {:>8} {:>9} {:>8} {:>9} {:>7} {:>7} {:>9} {:>7}",
         "scheme",
         "replayed",
         "skipped",
@@ -228,7 +333,7 @@ pub fn render_table(r: &KmemReport) -> String {
     for (scheme, x) in &rp.schemes {
         let _ = writeln!(
             o,
-            "{:<9} {:>9} {:>9} {:>9} {:>9} {:>8.0} {:>9} {:>8} {:>8} {:>9} {:>9}",
+            "{:<8} {:>8} {:>7} {:>8} {:>9} {:>8.0} {:>9} {:>7} {:>7} {:>9} {:>7}",
             scheme.name(),
             x.events_replayed,
             x.skipped.total(),
@@ -329,6 +434,42 @@ pub fn render_table(r: &KmemReport) -> String {
         if rows.len() > 25 {
             let _ = writeln!(o, "({} more groups differ; see --format json)", rows.len() - 25);
         }
+    }
+    fit_width(&o)
+}
+
+/// `text` with every line longer than [`crate::report::render::WIDTH`]
+/// wrapped on spaces, the continuation lines indented two columns past the
+/// line's own indent (the table rows fit already; the sentences wrap). A
+/// word longer than the width (a long file name) stays whole on its line.
+fn fit_width(text: &str) -> String {
+    use crate::report::render::WIDTH;
+    let mut o = String::with_capacity(text.len() + 64);
+    for line in text.lines() {
+        if line.chars().count() <= WIDTH {
+            o.push_str(line);
+            o.push('\n');
+            continue;
+        }
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        o.push_str(&line[..indent]);
+        let (mut width, mut words) = (indent, 0);
+        for word in line.split_whitespace() {
+            let w = word.chars().count();
+            if words > 0 && width + 1 + w > WIDTH {
+                o.push('\n');
+                o.push_str(&" ".repeat(indent + 2));
+                (width, words) = (indent + 2, 0);
+            }
+            if words > 0 {
+                o.push(' ');
+                width += 1;
+            }
+            o.push_str(word);
+            width += w;
+            words += 1;
+        }
+        o.push('\n');
     }
     o
 }

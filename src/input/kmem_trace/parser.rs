@@ -10,7 +10,7 @@ use super::error::{Diagnostic, TraceError};
 use super::event::{CallSite, Format, KmemEvent, KmemRecord};
 use super::gfp::{GfpFlags, KmallocType};
 use super::header::{CAPTURE_PREFIX, CaptureHeader, WORKLOAD_PREFIX};
-use super::reader::{LineError, LineReader, memchr, open_path};
+use super::reader::{LineError, LineReader, is_ascii, memchr, open_path};
 use crate::input::hash::FxMap;
 
 /// Limits of a parse.
@@ -347,7 +347,7 @@ fn step<'a, R: BufRead>(reader: &'a mut LineReader<R>, state: &'a mut State, don
             }
         };
         let buf = line.strip_suffix(b"\r").unwrap_or(line);
-        match std::str::from_utf8(buf) {
+        match utf8(buf) {
             Ok(text) => {
                 if let Some(ev) = state.handle(text, false) {
                     break (ev, false);
@@ -369,7 +369,7 @@ fn step<'a, R: BufRead>(reader: &'a mut LineReader<R>, state: &'a mut State, don
         &state.lossy_line[start..end]
     } else {
         match reader.current() {
-            Ok(line) => std::str::from_utf8(&line[start..end]).expect("validated with its line"),
+            Ok(line) => utf8(&line[start..end]).expect("validated with its line"),
             Err(source) => {
                 *done = true;
                 let err = TraceError::Io { file: state.stats.file.clone(), line: ev.line, source };
@@ -396,6 +396,18 @@ fn step<'a, R: BufRead>(reader: &'a mut LineReader<R>, state: &'a mut State, don
         tables: &state.tables,
         stats: &state.stats,
     }))
+}
+
+/// `b` as text: an all-ASCII line (the usual case, checked sixteen bytes at
+/// a time) without `from_utf8`'s full validation.
+#[inline]
+fn utf8(b: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    if is_ascii(b) {
+        // SAFETY: ASCII bytes are valid UTF-8.
+        Ok(unsafe { std::str::from_utf8_unchecked(b) })
+    } else {
+        std::str::from_utf8(b)
+    }
 }
 
 /// An event found on a line, before its comm is borrowed again.
@@ -814,9 +826,16 @@ fn parse_timestamp(tok: &str) -> Option<u64> {
     }
 }
 
+/// `s` without its leading spaces (`trim_start_matches(' ')`, a byte loop).
+#[inline]
+fn skip_spaces(s: &str) -> &str {
+    let n = s.bytes().take_while(|&b| b == b' ').count();
+    &s[n..]
+}
+
 #[inline]
 fn next_token<'a>(s: &mut &'a str) -> Option<&'a str> {
-    let t = s.trim_start_matches(' ');
+    let t = skip_spaces(s);
     if t.is_empty() {
         *s = t;
         return None;
@@ -858,6 +877,27 @@ fn slot(key: &[u8]) -> usize {
 const KEY_NAMES: [&str; SLOTS] =
     ["call_site", "ptr", "name", "bytes_req", "bytes_alloc", "gfp_flags", "node", "accounted"];
 
+const KEY_OTHER: u8 = 0;
+const KEY_CHAR: u8 = 1;
+const KEY_EQ: u8 = 2;
+
+/// Per byte: [`KEY_CHAR`] for the bytes of a key (lowercase, digits, `_`),
+/// [`KEY_EQ`] for `=`, [`KEY_OTHER`] otherwise: one load instead of three
+/// range tests per byte of a key.
+const KEY_BYTE: [u8; 256] = {
+    let mut t = [KEY_OTHER; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        if b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' {
+            t[c] = KEY_CHAR;
+        }
+        c += 1;
+    }
+    t[b'=' as usize] = KEY_EQ;
+    t
+};
+
 /// `key=value` fields; a value runs to the next ` key=` (so it may hold
 /// spaces). The first of a repeated key counts.
 struct KeyVals<'a> {
@@ -889,12 +929,13 @@ impl<'a> KeyVals<'a> {
             // `key=` starts the token: lowercase, digits and `_` up to a `=`.
             let mut key_len = None;
             for (k, &c) in b[start..end].iter().enumerate() {
-                if c == b'=' {
-                    key_len = Some(k).filter(|&k| k > 0);
-                    break;
-                }
-                if !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_') {
-                    break;
+                match KEY_BYTE[usize::from(c)] {
+                    KEY_CHAR => {}
+                    KEY_EQ => {
+                        key_len = Some(k).filter(|&k| k > 0);
+                        break;
+                    }
+                    _ => break,
                 }
             }
             i = end;
@@ -922,6 +963,39 @@ impl<'a> KeyVals<'a> {
         Ok(f)
     }
 
+    /// [`KeyVals::split`] of a line whose fields are exactly `keys`, in
+    /// that order, one token each (what tracefs prints): each key is
+    /// compared where it must start, and the value runs to the next space.
+    /// `None` for any other line (another order, an extra or missing field, a
+    /// value with spaces, a control character), which [`KeyVals::split`]
+    /// then reads, or refuses, by the general rule; where this succeeds the
+    /// general rule gives the same ranges.
+    #[inline]
+    fn split_expected(s: &'a str, keys: &[(usize, &[u8])]) -> Option<KeyVals<'a>> {
+        let b = s.as_bytes();
+        if control_char(b).is_some() {
+            return None;
+        }
+        let mut f = KeyVals { range: [(0, usize::MAX); SLOTS], s };
+        let mut i = 0;
+        for (n, &(slot, key)) in keys.iter().enumerate() {
+            if n > 0 {
+                // `i` is at the space that ended the last value.
+                while i < b.len() && b[i] == b' ' {
+                    i += 1;
+                }
+            }
+            if !b[i..].starts_with(key) {
+                return None;
+            }
+            let v = i + key.len();
+            let end = v + memchr(b' ', &b[v..]).unwrap_or(b.len() - v);
+            f.range[slot] = (v, end);
+            i = end;
+        }
+        (i == b.len()).then_some(f)
+    }
+
     #[inline]
     fn get(&self, slot: usize) -> Option<&'a str> {
         let (a, b) = self.range[slot];
@@ -937,9 +1011,69 @@ impl<'a> KeyVals<'a> {
     }
 }
 
+/// The fields tracefs prints for each event, in its order (Linux 6.18's
+/// `TP_printk`s): the order [`KeyVals::split_expected`] tries first.
+fn expected_keys(kind: EventKind) -> &'static [(usize, &'static [u8])] {
+    const FREE: &[(usize, &[u8])] = &[(F_CALL_SITE, b"call_site="), (F_PTR, b"ptr="), (F_NAME, b"name=")];
+    const KFREE: &[(usize, &[u8])] = &[(F_CALL_SITE, b"call_site="), (F_PTR, b"ptr=")];
+    const ALLOC: &[(usize, &[u8])] = &[
+        (F_CALL_SITE, b"call_site="),
+        (F_PTR, b"ptr="),
+        (F_NAME, b"name="),
+        (F_BYTES_REQ, b"bytes_req="),
+        (F_BYTES_ALLOC, b"bytes_alloc="),
+        (F_GFP, b"gfp_flags="),
+        (F_NODE, b"node="),
+        (F_ACCOUNTED, b"accounted="),
+    ];
+    const KMALLOC: &[(usize, &[u8])] = &[
+        (F_CALL_SITE, b"call_site="),
+        (F_PTR, b"ptr="),
+        (F_BYTES_REQ, b"bytes_req="),
+        (F_BYTES_ALLOC, b"bytes_alloc="),
+        (F_GFP, b"gfp_flags="),
+        (F_NODE, b"node="),
+        (F_ACCOUNTED, b"accounted="),
+    ];
+    match kind {
+        EventKind::CacheFree => FREE,
+        EventKind::Kfree => KFREE,
+        EventKind::CacheAlloc => ALLOC,
+        EventKind::Kmalloc => KMALLOC,
+    }
+}
+
 /// The first control character other than tab (and DEL) in `b`, eight bytes
 /// at a time: a word passes when no byte is below 0x20 or equal to 0x7f.
 fn control_char(b: &[u8]) -> Option<u8> {
+    let mut i = 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        };
+        // SAFETY: SSE2 is in every x86_64 CPU (the target's baseline), and
+        // each load reads the 16 bytes at `i..i + 16`, inside `b`.
+        unsafe {
+            let low = _mm_set1_epi8(0x1f);
+            let del = _mm_set1_epi8(0x7f);
+            // Skip the blocks with no byte up to 0x1f (tab included) and no
+            // 0x7f; the word loop below reads the rest from the first other.
+            while i + 16 <= b.len() {
+                let v = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
+                let flagged = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, low), v), _mm_cmpeq_epi8(v, del));
+                if _mm_movemask_epi8(flagged) != 0 {
+                    break;
+                }
+                i += 16;
+            }
+        }
+    }
+    control_char_words(&b[i..])
+}
+
+/// [`control_char`] eight bytes at a time.
+fn control_char_words(b: &[u8]) -> Option<u8> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let bad = |c: u8| (c < 0x20 && c != b'\t') || c == 0x7f;
@@ -960,6 +1094,24 @@ fn control_char(b: &[u8]) -> Option<u8> {
     chunks.remainder().iter().copied().find(|&x| bad(x))
 }
 
+/// Per byte: its value as a hex digit, or [`NOT_HEX`].
+const HEX: [u8; 256] = {
+    let mut t = [NOT_HEX; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => NOT_HEX,
+        };
+        c += 1;
+    }
+    t
+};
+const NOT_HEX: u8 = 0xff;
+
 #[inline]
 fn parse_ptr(v: &str) -> Result<u64, String> {
     if v == "(nil)" {
@@ -970,14 +1122,14 @@ fn parse_ptr(v: &str) -> Result<u64, String> {
         return Err(format!("bad ptr `{v}`"));
     }
     let mut n: u64 = 0;
+    let mut bad = 0;
     for &c in h {
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            b'A'..=b'F' => c - b'A' + 10,
-            _ => return Err(format!("bad ptr `{v}`")),
-        };
-        n = (n << 4) | u64::from(d);
+        let d = HEX[usize::from(c)];
+        bad |= d;
+        n = (n << 4) | u64::from(d & 0xf);
+    }
+    if bad & 0xf0 != 0 {
+        return Err(format!("bad ptr `{v}`"));
     }
     Ok(n)
 }
@@ -1064,7 +1216,7 @@ fn parse_event_line(t: &str, lossy: bool) -> Result<Parsed<'_>, String> {
         _ => return Ok(Parsed::Other(name)),
     };
     let (comm, pid) = parse_task(&t[..cpu_start])?;
-    let mut fields = rest.trim_start_matches(' ');
+    let mut fields = skip_spaces(rest);
     let mut preamble = false;
     if fields.starts_with('(') {
         // trace-cmd's kmem plugin prints `(func+off)` before the fields.
@@ -1072,10 +1224,13 @@ fn parse_event_line(t: &str, lossy: bool) -> Result<Parsed<'_>, String> {
             && !fields[..close].contains('=')
         {
             preamble = true;
-            fields = fields[close + 1..].trim_start_matches(' ');
+            fields = skip_spaces(&fields[close + 1..]);
         }
     }
-    let f = KeyVals::split(fields)?;
+    let f = match KeyVals::split_expected(fields, expected_keys(kind)) {
+        Some(f) => f,
+        None => KeyVals::split(fields)?,
+    };
     let call_site = f.req(F_CALL_SITE)?;
     let ptr_text = f.req(F_PTR)?;
     let ptr = parse_ptr(ptr_text)?;
@@ -1134,5 +1289,38 @@ fn clip(s: &str) -> Cow<'_, str> {
             end -= 1;
         }
         Cow::Owned(format!("{}...", &s[..end]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where the fast split takes a line, the general one gives the same
+    /// ranges; the lines it declines (other orders, extra or missing fields,
+    /// values with spaces, control characters) it leaves to the general one.
+    #[test]
+    fn split_expected_agrees_with_split() {
+        let alloc = "call_site=f+0x1/0x10 ptr=ffff888100000040 name=dentry bytes_req=192 bytes_alloc=192 gfp_flags=GFP_KERNEL|__GFP_ZERO node=-1 accounted=true";
+        let cases: [(EventKind, &str, bool); 10] = [
+            (EventKind::CacheAlloc, alloc, true),
+            (EventKind::CacheFree, "call_site=__fput+0x141/0x2a0 ptr=ffff8881092ecd08 name=lsm_file_cache", true),
+            (EventKind::Kfree, "call_site=g+0x1/0x10 ptr=ffff888100999000", true),
+            (EventKind::Kfree, "call_site=g+0x1/0x10  ptr=ffff888100999000", true),
+            (EventKind::Kfree, "call_site=g+0x1/0x10 ptr=", true),
+            (EventKind::Kfree, "ptr=ffff888100999000 call_site=g+0x1/0x10", false),
+            (EventKind::Kfree, "call_site=g+0x1/0x10 ptr=ffff888100999000 extra=1", false),
+            (EventKind::CacheFree, "call_site=g+0x1/0x10 ptr=ffff888100999000 name=a b", false),
+            (EventKind::CacheFree, "call_site=g+0x1/0x10 ptr=ffff888100999000", false),
+            (EventKind::Kfree, "call_site=g\u{7}+0x1/0x10 ptr=ffff888100999000", false),
+        ];
+        for (kind, line, fast) in cases {
+            let got = KeyVals::split_expected(line, expected_keys(kind));
+            assert_eq!(got.is_some(), fast, "{line}");
+            if let Some(f) = got {
+                let general = KeyVals::split(line).expect("the general split reads it");
+                assert_eq!(f.range, general.range, "{line}");
+            }
+        }
     }
 }
