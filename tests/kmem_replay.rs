@@ -252,7 +252,8 @@ fn bundled_capture_replays_under_every_scheme() {
             assert!(paths >= calls, "{s}: {paths} counted paths for {calls} calls");
         }
         assert!(p.alias_stats.contains_key("fs_cache"), "{:?}", p.alias_stats.keys());
-        let mut per_dir: std::collections::BTreeMap<&str, [u64; 4]> = Default::default();
+        let mut per_dir: std::collections::BTreeMap<&str, [u64; slabmerge::slub::stat::NR_SLUB_STAT_ITEMS]> =
+            Default::default();
         for (alias, (dir, c)) in &p.alias_stats {
             let (allocs, frees) = p.per_instance[alias];
             assert_eq!(c.total(StatItem::ALLOC_PCS) + c.total(StatItem::ALLOC_SLOWPATH), allocs, "{alias}");
@@ -459,6 +460,21 @@ fn alias_counters_read_as_the_sysfs_stat_files() {
     // The storage: 3 allocations, the alias's free and the kfree.
     let st = &x.stats[dir];
     assert_eq!((st.total(ALLOC_PCS), st.total(FREE_PCS)), (3, 2));
+    // The alias's calls caused every slow event of this trace. Its first
+    // allocation on each CPU found the main sheaf empty and the barn empty
+    // (BARN_GET_FAIL) and refilled (SHEAF_REFILL): a sheaf holds 60 objects
+    // of 64 bytes (calculate_sheaf_capacity()) and a slab 64, so CPU 0's
+    // refill takes 60 of a new slab's objects and CPU 1's takes the 4 left
+    // and 56 of a second new slab (ALLOC_SLAB on each CPU). anon_vma_chain's
+    // own allocation then hits CPU 0's sheaf, and nothing is flushed,
+    // exchanged in the barn or freed to a slab.
+    for item in [BARN_GET_FAIL, SHEAF_REFILL, ALLOC_SLAB] {
+        assert_eq!(c.sysfs_line(item), "2 C0=1 C1=1", "{item:?}: the alias's");
+        assert_eq!(st.sysfs_line(item), "2 C0=1 C1=1", "{item:?}: the storage's, all of them the alias's");
+    }
+    for item in [BARN_GET, BARN_PUT, BARN_PUT_FAIL, SHEAF_FLUSH, FREE_SLAB, FREE_ADD_PARTIAL] {
+        assert_eq!((c.total(item), st.total(item)), (0, 0), "{item:?}");
+    }
     let files = stat_files(x);
     let want = |path: String, text: &str| {
         assert!(files.iter().any(|(p, t)| *p == path && t == text), "{path}: {text} in {files:?}");
@@ -469,7 +485,8 @@ fn alias_counters_read_as_the_sysfs_stat_files() {
     want("/sys/kernel/slab/fs_cache/alloc_cpu_sheaf".into(), "2 C0=1 C1=1");
     want("/sys/kernel/slab/fs_cache/free_cpu_sheaf".into(), "1 C1=1");
     want("/sys/kernel/slab/fs_cache/free_slowpath".into(), "0");
-    assert_eq!(files.len(), 8, "the primary's four files and the alias's four: {files:?}");
+    let n = slabmerge::slub::stat::NR_SLUB_STAT_ITEMS;
+    assert_eq!(files.len(), 2 * n, "the primary's files and the alias's, one per item: {files:?}");
     assert!(files[0].0.starts_with(&format!("/sys/kernel/slab/{dir}/")), "the primary first: {files:?}");
     // The other schemes have no alias instances.
     for (s, y) in &r.replay.schemes {
@@ -526,11 +543,14 @@ fn counters_are_exact_with_threads_sharing_a_cpu_slot() {
         assert_eq!(sum(&c.slub_stat_instance()), (calls / 2, calls / 2), "{}: its own calls", c.creator_name());
     }
     // Which thread owns the one slot is up to the scheduler (an alias's
-    // threads may never own it), so the hits are checked as a partition:
-    // the storage's hits are exactly its instances' hits, and some ran.
+    // threads may never own it), so the counts are checked as a partition,
+    // and some hits ran.
     let storage = primary.slub_stat().unwrap();
     let (p, a) = (primary.slub_stat_instance(), alias.slub_stat_instance());
-    for item in [ALLOC_PCS, FREE_PCS] {
+    // Every event here is caused by a call through one of the two instances
+    // (no kfree, no shrink or destroy yet), so for every item, barn and slab
+    // events included, the storage's count is exactly the two instances'.
+    for item in slabmerge::slub::stat::StatItem::ALL {
         assert_eq!(p.total(item) + a.total(item), storage.total(item), "{item:?}: instances partition the storage");
     }
     assert!(storage.total(ALLOC_PCS) > 0, "the hit path ran: {storage:?}");

@@ -543,8 +543,8 @@ pub fn render_json(r: &KmemReport) -> String {
 /// them, as (path, contents) pairs: for each primary with an alias that made
 /// calls, `/sys/kernel/slab/<primary's directory>/<item>` with the storage's
 /// totals, then `/sys/kernel/slab/<alias>/<item>` with the alias's own
-/// counters, for the items an instance counts (`alloc_cpu_sheaf`,
-/// `alloc_slowpath`, `free_cpu_sheaf`, `free_slowpath`). In the primary
+/// counters, for every item (`alloc_cpu_sheaf`, `alloc_slowpath`, ...,
+/// `barn_put_fail`). In the primary
 /// design an alias is its own `struct kmem_cache`, so it can have a directory
 /// of its own for them (today's aliases are links to the primary's). The
 /// contents are `show_stat()`'s: the total, then `C<cpu>=<n>` for each CPU

@@ -305,7 +305,7 @@ impl KmemCache {
 
     /// This instance, for the storage's paths to count in its counters too.
     #[inline(always)]
-    fn via(&self) -> crate::slub::stat::Via<'_> {
+    pub(crate) fn via(&self) -> crate::slub::stat::Via<'_> {
         #[cfg(feature = "slub_stats")]
         return crate::slub::stat::Via::instance(self.stat.get());
         #[cfg(not(feature = "slub_stats"))]
@@ -313,9 +313,11 @@ impl KmemCache {
     }
 
     /// The `CONFIG_SLUB_STATS` counters of the calls made through this
-    /// instance: `ALLOC_PCS`, `ALLOC_SLOWPATH`, `FREE_PCS`, `FREE_SLOWPATH`
+    /// instance: every event they caused, the sheaf hits and slow paths,
+    /// barn exchanges, sheaf refills and flushes, slabs allocated and freed
     /// ([`crate::slub::stat::StatItem::PER_INSTANCE`]); `kfree()` names no
-    /// instance and is counted in the storage only. Empty without the
+    /// instance, and the remote flushes of shrink and destroy serve none, so
+    /// they are counted in the storage only. Empty without the
     /// `slub_stats` feature or before the instance is set up.
     pub fn slub_stat_instance(&self) -> crate::slub::stat::StatCounts {
         #[cfg(feature = "slub_stats")]

@@ -200,7 +200,13 @@ impl World {
                     Ok(()) => {
                         drop(guard);
                         // SAFETY: none; this is the race being modelled.
-                        unsafe { storage.__slab_free(slab, std::ptr::NonNull::new_unchecked(addr as *mut u8)) };
+                        unsafe {
+                            storage.__slab_free(
+                                slab,
+                                std::ptr::NonNull::new_unchecked(addr as *mut u8),
+                                crate::slub::stat::Via::NONE,
+                            )
+                        };
                         Ok(())
                     }
                     Err(check) => Err(check_error(check, name, addr)),

@@ -11,6 +11,7 @@ use crate::error::SlabError;
 use crate::slab_common::cache::{KmemCache, Object};
 use crate::slub::cpu::cpu_slot;
 use crate::slub::sheaf::SlabSheaf;
+use crate::slub::stat::Via;
 use crate::slub::storage::CacheStorage;
 
 /// A sheaf handed out by [`KmemCache::prefill_sheaf`]. It borrows its cache,
@@ -71,10 +72,10 @@ impl KmemCache {
         };
         let prefilled = PrefilledSheaf { sheaf, storage };
         if prefilled.size() < size {
-            storage.refill_sheaf(sheaf, node);
+            storage.refill_sheaf(sheaf, node, self.via());
             if prefilled.size() < size {
                 // Not enough memory: flush what we got and give up.
-                storage.sheaf_flush(sheaf);
+                storage.sheaf_flush(sheaf, self.via());
                 std::mem::forget(prefilled);
                 // SAFETY: the sheaf is ours alone and now empty.
                 unsafe { SlabSheaf::free(sheaf) };
@@ -107,7 +108,7 @@ impl KmemCache {
             return Ok(());
         }
         let storage = sheaf.storage;
-        storage.refill_sheaf(sheaf.sheaf, storage.node_of_slot(cpu_slot(storage.nr_cpus())));
+        storage.refill_sheaf(sheaf.sheaf, storage.node_of_slot(cpu_slot(storage.nr_cpus())), self.via());
         if sheaf.size() >= size { Ok(()) } else { Err(SlabError::NoMemory) }
     }
 
@@ -135,7 +136,8 @@ impl Drop for PrefilledSheaf<'_> {
             if parked {
                 return;
             }
-            storage.refill_sheaf(sheaf, storage.node_of_slot(slot));
+            // Dropped, not called through an instance: the storage's count only.
+            storage.refill_sheaf(sheaf, storage.node_of_slot(slot), Via::NONE);
             let (barn, max) = storage.barn(storage.node_of_slot(slot));
             let mut b = barn.lock();
             // SAFETY: we own the sheaf.
@@ -144,7 +146,7 @@ impl Drop for PrefilledSheaf<'_> {
                 return;
             }
         }
-        storage.sheaf_flush(sheaf);
+        storage.sheaf_flush(sheaf, Via::NONE);
         // SAFETY: the sheaf is ours alone and now empty.
         unsafe { SlabSheaf::free(sheaf) };
     }

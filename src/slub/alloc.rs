@@ -35,13 +35,12 @@ impl CacheStorage {
         let mut main = pcs.main;
         // SAFETY: we are inside the CPU's critical section, so the main sheaf is ours.
         if unsafe { main.as_ref().size } == 0 {
-            main = self.pcs_replace_empty_main(pcs, slot)?;
+            main = self.pcs_replace_empty_main(pcs, slot, via)?;
         }
         // SAFETY: inside the critical section and the sheaf is non-empty.
         let object = unsafe { SlabSheaf::pop(main) };
         // Inside slot's critical section: plain increments.
-        self.stat_local(slot, ALLOC_PCS);
-        via.inc_local(slot, ALLOC_PCS);
+        self.count_local(slot, via, ALLOC_PCS);
         // SAFETY: sheaves only hold object addresses, never null.
         Some(unsafe { NonNull::new_unchecked(object) })
     }
@@ -49,7 +48,12 @@ impl CacheStorage {
     /// Mirrors `__pcs_replace_empty_main()`: swap in the spare, exchange with
     /// the barn, or refill from slabs. Called inside the CPU's critical section.
     #[cold]
-    pub(super) fn pcs_replace_empty_main(&self, pcs: &mut PerCpuSheaves, slot: usize) -> Option<NonNull<SlabSheaf>> {
+    pub(super) fn pcs_replace_empty_main(
+        &self,
+        pcs: &mut PerCpuSheaves,
+        slot: usize,
+        via: Via<'_>,
+    ) -> Option<NonNull<SlabSheaf>> {
         if self.layout.sheaf_capacity == 0 {
             return None;
         }
@@ -67,28 +71,28 @@ impl CacheStorage {
             // barn_replace_empty_sheaf(): a full sheaf out, our empty one in.
             let mut barn = node.barn.lock();
             if let Some(full) = barn.full.pop() {
-                self.stat_local(slot, BARN_GET);
+                self.count_local(slot, via, BARN_GET);
                 barn.empty.push(main);
                 pcs.main = full;
                 return Some(full);
             }
         }
-        self.stat_local(slot, BARN_GET_FAIL);
+        self.count_local(slot, via, BARN_GET_FAIL);
         // refill_sheaf(): from partial slabs, then new slabs. The kernel
         // unlocks the CPU around the refill because it may sleep; we stay in
         // the critical section, which only sends same-slot threads to the
         // slow path and makes a remote flush wait for the refill.
-        self.refill_sheaf(main, self.node_of_slot(slot));
+        self.refill_sheaf(main, self.node_of_slot(slot), via);
         // SAFETY: inside the critical section.
         if unsafe { main.as_ref().size } > 0 { Some(main) } else { None }
     }
 
     /// Mirrors `refill_sheaf()`: fills `sheaf` up to its capacity. A partial
     /// fill is kept (the kernel counts it as a failure and returns the objects).
-    pub(crate) fn refill_sheaf(&self, sheaf: NonNull<SlabSheaf>, node: usize) {
+    pub(crate) fn refill_sheaf(&self, sheaf: NonNull<SlabSheaf>, node: usize, via: Via<'_>) {
         // SAFETY (for every access to `sheaf` below): the caller owns the sheaf exclusively.
         let missing = |s: NonNull<SlabSheaf>| unsafe { s.as_ref().capacity - s.as_ref().size };
-        self.stat(SHEAF_REFILL);
+        self.count(via, SHEAF_REFILL);
         let lists = &self.nodes[node].list_lock;
         loop {
             {
@@ -110,7 +114,7 @@ impl CacheStorage {
                     return;
                 }
             }
-            let Some(slab) = self.new_slab(node) else { return };
+            let Some(slab) = self.new_slab(node, via) else { return };
             let mut n = lists.lock();
             // SAFETY: the new slab is ours alone until linked; list_lock held from here.
             unsafe {
@@ -134,8 +138,7 @@ impl CacheStorage {
     #[cold]
     pub(crate) fn slab_alloc_slow(&self, node: usize, via: Via<'_>) -> Option<NonNull<u8>> {
         // Outside any critical section: another thread of this CPU slot may count too.
-        self.stat(ALLOC_SLOWPATH);
-        via.inc(ALLOC_SLOWPATH);
+        self.count(via, ALLOC_SLOWPATH);
         let lists = &self.nodes[node].list_lock;
         {
             let mut n = lists.lock();
@@ -148,7 +151,7 @@ impl CacheStorage {
                 }
             }
         }
-        let slab = self.new_slab(node)?;
+        let slab = self.new_slab(node, via)?;
         let mut n = lists.lock();
         // SAFETY: the new slab is ours until linked; list_lock held.
         unsafe {
@@ -203,7 +206,7 @@ impl CacheStorage {
     /// Mirrors `new_slab()`/`allocate_slab()`: pages, freelist in address
     /// order, the constructor on every object, and the page map entries that
     /// make `virt_to_slab()` work. `slab->slab_cache` is this storage.
-    pub(super) fn new_slab(&self, node: usize) -> Option<NonNull<Slab>> {
+    pub(super) fn new_slab(&self, node: usize, via: Via<'_>) -> Option<NonNull<Slab>> {
         let layout = &self.layout;
         let (base, order, objects) = match self.memory.pages.alloc(layout.order) {
             Some(base) => (base, layout.order, layout.objects),
@@ -230,7 +233,7 @@ impl CacheStorage {
         }
         let slab = NonNull::from(Box::leak(slab));
         self.memory.map.set(base.as_ptr() as usize, 1 << order, PageEntry::Slab(slab));
-        self.stat(ALLOC_SLAB);
+        self.count(via, ALLOC_SLAB);
         Some(slab)
     }
 

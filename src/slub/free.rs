@@ -35,10 +35,9 @@ impl CacheStorage {
             self.cpu_sheaves.with_local_or(|slot, pcs| self.free_to_local_pcs(slot, pcs, slab, object, via), || false);
         if !pushed {
             // Outside any critical section: another thread of this CPU slot may count too.
-            self.stat(FREE_SLOWPATH);
-            via.inc(FREE_SLOWPATH);
+            self.count(via, FREE_SLOWPATH);
             // SAFETY: forwarded.
-            unsafe { self.__slab_free(slab, object) };
+            unsafe { self.__slab_free(slab, object, via) };
         }
     }
 
@@ -55,10 +54,9 @@ impl CacheStorage {
             .with_local_after_miss(|slot, pcs| self.free_to_local_pcs(slot, pcs, slab, object, via), || false);
         if !pushed {
             // Outside any critical section: another thread of this CPU slot may count too.
-            self.stat(FREE_SLOWPATH);
-            via.inc(FREE_SLOWPATH);
+            self.count(via, FREE_SLOWPATH);
             // SAFETY: forwarded.
-            unsafe { self.__slab_free(slab, object) };
+            unsafe { self.__slab_free(slab, object, via) };
         }
     }
 
@@ -85,7 +83,7 @@ impl CacheStorage {
         let mut main = pcs.main;
         // SAFETY: inside the critical section, so the main sheaf is ours.
         if unsafe { main.as_ref().size == main.as_ref().capacity } {
-            match self.pcs_replace_full_main(pcs, slot) {
+            match self.pcs_replace_full_main(pcs, slot, via) {
                 Some(empty) => main = empty,
                 None => return false,
             }
@@ -93,15 +91,19 @@ impl CacheStorage {
         // SAFETY: inside the critical section and the sheaf has room.
         unsafe { SlabSheaf::push(main, object.as_ptr()) };
         // Inside slot's critical section: plain increments.
-        self.stat_local(slot, FREE_PCS);
-        via.inc_local(slot, FREE_PCS);
+        self.count_local(slot, via, FREE_PCS);
         true
     }
 
     /// Mirrors `__pcs_replace_full_main()`. Called inside the CPU's critical
     /// section; returns the main sheaf, now with room, or `None` to free to the slab.
     #[cold]
-    pub(super) fn pcs_replace_full_main(&self, pcs: &mut PerCpuSheaves, slot: usize) -> Option<NonNull<SlabSheaf>> {
+    pub(super) fn pcs_replace_full_main(
+        &self,
+        pcs: &mut PerCpuSheaves,
+        slot: usize,
+        via: Via<'_>,
+    ) -> Option<NonNull<SlabSheaf>> {
         let capacity = self.layout.sheaf_capacity;
         if capacity == 0 {
             return None;
@@ -119,7 +121,7 @@ impl CacheStorage {
                         Some(empty)
                     }
                     None => {
-                        self.sheaf_flush(main);
+                        self.sheaf_flush(main, via);
                         Some(main)
                     }
                 }
@@ -136,8 +138,8 @@ impl CacheStorage {
                 if b.full.len() >= self.barn_max {
                     // -E2BIG (BARN_PUT_FAIL): flush the spare and use it as the empty main.
                     drop(b);
-                    self.stat_local(slot, BARN_PUT_FAIL);
-                    self.sheaf_flush(spare);
+                    self.count_local(slot, via, BARN_PUT_FAIL);
+                    self.sheaf_flush(spare, via);
                     pcs.main = spare;
                     pcs.spare = Some(main);
                     return Some(spare);
@@ -152,14 +154,14 @@ impl CacheStorage {
                                 e
                             }
                             None => {
-                                self.sheaf_flush(main);
+                                self.sheaf_flush(main, via);
                                 return Some(main);
                             }
                         }
                     }
                 };
                 b.full.push(main);
-                self.stat_local(slot, BARN_PUT);
+                self.count_local(slot, via, BARN_PUT);
                 pcs.main = empty;
                 Some(empty)
             }
@@ -173,13 +175,13 @@ impl CacheStorage {
     /// # Safety
     /// `object` is an allocated (or sheaf-cached) object of `slab`, which
     /// belongs to this storage, and is not referenced by anyone else.
-    pub(crate) unsafe fn __slab_free(&self, slab: NonNull<Slab>, object: NonNull<u8>) {
+    pub(crate) unsafe fn __slab_free(&self, slab: NonNull<Slab>, object: NonNull<u8>, via: Via<'_>) {
         // SAFETY: slab is live (it has an object in use).
         let node = unsafe { slab.as_ref().node } as usize;
         let discard = {
             let mut n = self.nodes[node].list_lock.lock();
             // SAFETY: list_lock held; forwarded object ownership.
-            unsafe { self.free_locked(&mut n, slab, object) }
+            unsafe { self.free_locked(&mut n, slab, object, via) }
                 // Once list_lock drops, our object is no longer in use, and a
                 // racing final kmem_cache_destroy() may release this storage:
                 // take the world's memory while the lock still pins `self`.
@@ -200,6 +202,7 @@ impl CacheStorage {
         n: &mut NodeLists,
         slab: NonNull<Slab>,
         object: NonNull<u8>,
+        via: Via<'_>,
     ) -> Option<NonNull<Slab>> {
         let offset = self.layout.offset;
         // SAFETY: lock held; the object is free so its free pointer slot is ours.
@@ -218,11 +221,11 @@ impl CacheStorage {
                 }
                 n.nr_slabs -= 1;
                 n.total_objects -= slab.as_ref().objects as usize;
-                self.stat(FREE_SLAB);
+                self.count(via, FREE_SLAB);
                 return Some(slab);
             }
             if was_full {
-                self.stat(FREE_ADD_PARTIAL);
+                self.count(via, FREE_ADD_PARTIAL);
                 n.full.remove(slab);
                 n.partial.insert(slab, OnList::Partial, true);
             }
@@ -232,14 +235,14 @@ impl CacheStorage {
 
     /// Mirrors `sheaf_flush_unused()`/`__kmem_cache_free_bulk()`: every object
     /// of the sheaf back to its slab. The caller owns the sheaf.
-    pub(crate) fn sheaf_flush(&self, sheaf: NonNull<SlabSheaf>) {
-        self.stat(SHEAF_FLUSH);
+    pub(crate) fn sheaf_flush(&self, sheaf: NonNull<SlabSheaf>, via: Via<'_>) {
+        self.count(via, SHEAF_FLUSH);
         // SAFETY: the caller owns the sheaf; its objects are free objects of
         // this storage's slabs, found through the page map.
         unsafe {
             let objects = SlabSheaf::objects(sheaf).to_vec();
             (*sheaf.as_ptr()).size = 0;
-            self.free_objects_to_slabs(&objects);
+            self.free_objects_to_slabs(&objects, via);
         }
     }
 
@@ -247,7 +250,7 @@ impl CacheStorage {
     ///
     /// # Safety
     /// Every address is a sheaf-cached object of this storage.
-    pub(super) unsafe fn free_objects_to_slabs(&self, objects: &[*mut u8]) {
+    pub(super) unsafe fn free_objects_to_slabs(&self, objects: &[*mut u8], via: Via<'_>) {
         let mut discard = Vec::new();
         let mut current: Option<(usize, crate::sync::MutexGuard<'_, NodeLists>)>;
         current = None;
@@ -263,7 +266,7 @@ impl CacheStorage {
             }
             let n = &mut current.as_mut().expect("locked above").1;
             // SAFETY: list_lock held; the object is ours to free.
-            if let Some(s) = unsafe { self.free_locked(n, slab, NonNull::new_unchecked(object)) } {
+            if let Some(s) = unsafe { self.free_locked(n, slab, NonNull::new_unchecked(object), via) } {
                 discard.push(s);
             }
         }

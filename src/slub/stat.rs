@@ -31,12 +31,18 @@
 //! way, so a mistake could lose a count but never be undefined behaviour.
 //!
 //! # Per instance
-//! An instance ([`crate::KmemCache`]) has counters of its own for the four
-//! items a call through it decides — `ALLOC_PCS`, `ALLOC_SLOWPATH`,
-//! `FREE_PCS`, `FREE_SLOWPATH` — counted with the storage's (a [`Via`]
-//! carries them down the slow paths), so in the primary scheme each alias
-//! has its own figures while the storage keeps the totals. `kfree()` names
-//! no instance, so it is counted in the storage only.
+//! An instance ([`crate::KmemCache`]) has counters of its own, and counts
+//! every event a call through it causes, as the kernel's `stat(s, item)`
+//! counts on the `s` its caller passed: the sheaf hits and slow paths, the
+//! barn exchanges and their failures, the sheaf refills and flushes, the
+//! slabs allocated, freed and made partial. A [`Via`] carries the instance
+//! down the storage's paths, and each event is counted in the storage and in
+//! the instance, so in the primary scheme each alias has its own figures
+//! while the storage keeps the totals. What no instance's call causes is
+//! counted in the storage only: `kfree()` (it names no instance), and the
+//! remote flushes of `kmem_cache_shrink()` and `kmem_cache_destroy()` (they
+//! work on every CPU's sheaves, not on a call's). So for every item the
+//! storage's count is its instances' counts plus those.
 
 /// The counted events, with the kernel's `enum stat_item` names.
 #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
@@ -120,9 +126,9 @@ impl StatItem {
         )
     }
 
-    /// The items an instance counts for the calls made through it.
-    pub const PER_INSTANCE: [StatItem; 4] =
-        [StatItem::ALLOC_PCS, StatItem::ALLOC_SLOWPATH, StatItem::FREE_PCS, StatItem::FREE_SLOWPATH];
+    /// The items an instance counts for the calls made through it: every
+    /// item (see "Per instance" in the module documentation).
+    pub const PER_INSTANCE: [StatItem; NR_SLUB_STAT_ITEMS] = StatItem::ALL;
 }
 
 /// Whether this build counts (the `slub_stats` feature).

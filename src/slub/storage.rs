@@ -349,6 +349,21 @@ impl NodeLists {
 }
 
 impl CacheStorage {
+    /// `stat(s, item)` for an event a call through an instance caused: the
+    /// storage's count and the instance's (none for `Via::NONE`).
+    #[inline(always)]
+    pub(crate) fn count(&self, via: crate::slub::stat::Via<'_>, item: crate::slub::stat::StatItem) {
+        self.stat(item);
+        via.inc(item);
+    }
+
+    /// [`CacheStorage::count`] inside the critical section of CPU slot `slot`.
+    #[inline(always)]
+    pub(crate) fn count_local(&self, slot: usize, via: crate::slub::stat::Via<'_>, item: crate::slub::stat::StatItem) {
+        self.stat_local(slot, item);
+        via.inc_local(slot, item);
+    }
+
     /// `stat(s, item)` outside the CPU's critical section: one relaxed
     /// atomic add on the current CPU slot (see `stat.rs`).
     #[inline(always)]

@@ -8,6 +8,7 @@ use std::ptr::NonNull;
 
 use super::sheaf::SlabSheaf;
 use super::slab::{OnList, Slab, get_freepointer};
+use super::stat::Via;
 use super::storage::{CacheStorage, FreeCheck, StorageStats};
 
 impl CacheStorage {
@@ -50,9 +51,9 @@ impl CacheStorage {
         }
         // SAFETY: the objects were cached in this storage's sheaves, which no
         // longer list them.
-        unsafe { self.free_objects_to_slabs(&objects) };
+        unsafe { self.free_objects_to_slabs(&objects, Via::NONE) };
         for spare in spares {
-            self.sheaf_flush(spare);
+            self.sheaf_flush(spare, Via::NONE);
             // SAFETY: taken off the CPU inside the remote protocol; ours alone.
             unsafe { SlabSheaf::free(spare) };
         }
@@ -65,7 +66,7 @@ impl CacheStorage {
             (std::mem::take(&mut barn.full), std::mem::take(&mut barn.empty))
         };
         for sheaf in full.into_iter().chain(empty) {
-            self.sheaf_flush(sheaf);
+            self.sheaf_flush(sheaf, Via::NONE);
             // SAFETY: taken out of the barn; ours alone.
             unsafe { SlabSheaf::free(sheaf) };
         }
@@ -303,7 +304,7 @@ impl CacheStorage {
             // that no token names: this free is its only owner. Once the lock
             // drops a racing final destroy may release the storage, so the
             // memory is taken while the lock still pins `self`.
-            unsafe { self.free_locked(&mut n, slab, NonNull::new_unchecked(addr as *mut u8)) }
+            unsafe { self.free_locked(&mut n, slab, NonNull::new_unchecked(addr as *mut u8), Via::NONE) }
                 .map(|slab| (slab, self.memory.clone()))
         };
         drop(pin);
