@@ -272,3 +272,45 @@ mod tests {
         }
     }
 }
+
+/// The shared range seen from worlds (the range itself is `slub/page/`'s).
+#[cfg(all(test, not(loom)))]
+mod range_tests {
+    use crate::config::SlabConfig;
+    use crate::error::SlabError;
+    use crate::slab_common::world::World;
+    use crate::slub::page::test_support::{BASE, lookup_word, owner};
+
+    #[test]
+    fn slab_memory_is_at_the_fixed_base_and_found_by_arithmetic() {
+        let world = World::new(SlabConfig::default());
+        let object = world.kmalloc(64).unwrap();
+        assert_eq!(object.addr() >> 36, BASE >> 36, "{:#x}", object.addr());
+        assert!(world.kfree(object).is_ok());
+    }
+
+    #[test]
+    fn another_worlds_objects_are_refused() {
+        let (a, b) = (World::new(SlabConfig::default()), World::new(SlabConfig::default()));
+        let small = a.kmalloc(64).unwrap();
+        let large = a.kmalloc(5 * 4096).unwrap();
+        let (small_addr, pages) = (small.addr(), a.pages());
+        // SAFETY: no token of `b` names the address.
+        assert!(matches!(unsafe { b.kfree_addr(small_addr) }, Err(SlabError::NotSlabObject { .. })));
+        let small = b.kfree(small).expect_err("a slab of another world").into_object();
+        let large = b.kfree(large).expect_err("a large kmalloc of another world").into_object();
+        assert_eq!(a.pages(), pages, "nothing was freed");
+        a.kfree(small).unwrap();
+        a.kfree(large).unwrap();
+    }
+
+    #[test]
+    fn a_dropped_world_gives_its_pages_back() {
+        let world = World::new(SlabConfig::default());
+        // Never freed: the token is dropped.
+        let addr = world.kmalloc(3 * 4096).unwrap().addr();
+        drop(world);
+        assert_eq!(lookup_word(addr), 0, "descriptors cleared");
+        assert_eq!(owner(addr), 0, "block back in the shared range");
+    }
+}

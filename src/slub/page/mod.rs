@@ -238,40 +238,14 @@ impl Drop for PageAllocator {
     }
 }
 
+/// What the world-level tests of the range (`slab_common/kmalloc.rs`) look
+/// at: the base and the descriptor and owner words of an address.
 #[cfg(all(test, not(loom)))]
-mod tests {
-    use crate::{SlabConfig, SlabError, World};
+pub(crate) mod test_support {
+    pub(crate) use super::range::{BASE, lookup_word};
 
-    #[test]
-    fn slab_memory_is_at_the_fixed_base_and_found_by_arithmetic() {
-        let world = World::new(SlabConfig::default());
-        let object = world.kmalloc(64).unwrap();
-        assert_eq!(object.addr() >> 36, super::range::BASE >> 36, "{:#x}", object.addr());
-        assert!(world.kfree(object).is_ok());
-    }
-
-    #[test]
-    fn another_worlds_objects_are_refused() {
-        let (a, b) = (World::new(SlabConfig::default()), World::new(SlabConfig::default()));
-        let small = a.kmalloc(64).unwrap();
-        let large = a.kmalloc(5 * 4096).unwrap();
-        let (small_addr, pages) = (small.addr(), a.pages());
-        // SAFETY: no token of `b` names the address.
-        assert!(matches!(unsafe { b.kfree_addr(small_addr) }, Err(SlabError::NotSlabObject { .. })));
-        let small = b.kfree(small).expect_err("a slab of another world").into_object();
-        let large = b.kfree(large).expect_err("a large kmalloc of another world").into_object();
-        assert_eq!(a.pages(), pages, "nothing was freed");
-        a.kfree(small).unwrap();
-        a.kfree(large).unwrap();
-    }
-
-    #[test]
-    fn a_dropped_world_gives_its_pages_back() {
-        let world = World::new(SlabConfig::default());
-        // Never freed: the token is dropped.
-        let addr = world.kmalloc(3 * 4096).unwrap().addr();
-        drop(world);
-        assert_eq!(super::range::lookup_word(addr), 0, "descriptors cleared");
-        assert_eq!(super::range().owner(addr), 0, "block back in the shared range");
+    /// The world id recorded for the page holding `addr` (0: none).
+    pub(crate) fn owner(addr: usize) -> u32 {
+        super::range().owner(addr)
     }
 }
