@@ -2,7 +2,7 @@
 # Runs the library's unit tests and the integration tests under valgrind
 # memcheck, failing on any memory error or definite leak. Proptest cases are
 # cut down (valgrind is ~50x slower); the stress tests and the report's
-# layout and document tests are skipped for time.
+# layout, document and picture tests are skipped for time.
 #
 # Valgrind 3.19 implements membarrier(2), so the pass over every binary runs
 # the per-cpu protocol in membarrier mode; a second pass runs the library's
@@ -44,7 +44,8 @@ for bin in $bins; do
     # These render the whole comparative report again and again (every
     # layout, every quoted figure of design/report.md): minutes each under
     # memcheck, for code the library's report tests already run here.
-    *report_layout*|*report_doc*) continue ;;
+    # The picture tests render that report too, once per layout they check.
+    *report_layout*|*report_doc*|*picture*) continue ;;
   esac
   # The snapshot tests that decompress whole tar.gz copies of /sys/kernel/slab
   # (and one that pipes `yes` into a reader until its 16 MiB bound) take minutes
@@ -52,14 +53,18 @@ for bin in $bins; do
   # tar and the fuzz cases, and those tests (with the live /sys/kernel/slab one)
   # run natively in `cargo test`.
   skip=()
+  cases=$PROPTEST_CASES
   case "$bin" in
+    # Each fuzz case re-reads a whole bundled file: two cases per property
+    # here keep every parser under memcheck; natively they run 24 to 96.
+    *parser_fuzz*) cases=2 ;;
     *snapshot_edge_cases*) skip=(--skip dereferenced_copies --skip conflicting_inputs --skip dev_zero --skip truncated_inputs) ;;
     *snapshot_real_fixtures*) skip=(--skip tar_values --skip every_complete --skip combined_inputs --skip expected_partition --skip live_directory) ;;
   esac
   echo "--- $(basename "$bin")"
   SECONDS=0
-  valgrind --tool=memcheck --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
-    --quiet "$bin" --test-threads=1 -q "${skip[@]}" 2>&1 | tail -n 4 || status=$?
+  PROPTEST_CASES="$cases" valgrind --tool=memcheck --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+    --show-leak-kinds=definite --quiet "$bin" --test-threads=1 -q "${skip[@]}" 2>&1 | tail -n 4 || status=$?
   [ "$status" = 0 ] || { echo "valgrind failed on $bin"; exit "$status"; }
   echo "    ($SECONDS s)"
 done
