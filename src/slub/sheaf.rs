@@ -19,6 +19,9 @@ use std::ptr::NonNull;
 use crate::slub::slab::StorageRef;
 use crate::sync::{raw_alloc, raw_free};
 
+/// The line size two CPUs must not share (x86-64, arm64).
+const CACHE_LINE: usize = 64;
+
 /// `struct slab_sheaf`: header of a sheaf; `capacity` object pointers follow it.
 #[repr(C)]
 pub(crate) struct SlabSheaf {
@@ -32,7 +35,8 @@ pub(crate) struct SlabSheaf {
 }
 
 impl SlabSheaf {
-    fn layout(capacity: u32) -> Layout {
+    /// The header and `capacity` pointers, packed.
+    fn packed(capacity: u32) -> Layout {
         Layout::new::<SlabSheaf>()
             .extend(Layout::array::<*mut u8>(capacity as usize).expect("small array"))
             .expect("small layout")
@@ -40,9 +44,20 @@ impl SlabSheaf {
             .pad_to_align()
     }
 
-    /// Bytes a sheaf of `capacity` objects occupies (what `kzalloc` would charge).
+    /// What a sheaf is allocated with: whole cache lines. The kernel's
+    /// `kzalloc()` of a sheaf comes from a kmalloc cache whose objects are
+    /// aligned to their power-of-two size, so two CPUs' sheaves never share a
+    /// line; malloc packs its chunks, and the top of a full sheaf's stack (the
+    /// pointer a sheaf-hit pair writes) would sit in the line of the next
+    /// sheaf's header, which another CPU's pair writes.
+    fn layout(capacity: u32) -> Layout {
+        Self::packed(capacity).align_to(CACHE_LINE).expect("cache-line alignment").pad_to_align()
+    }
+
+    /// Bytes a sheaf of `capacity` objects occupies (what `kzalloc` is asked
+    /// for: the header and the pointers, without the allocator's padding).
     pub(crate) fn bytes(capacity: u32) -> usize {
-        Self::layout(capacity).size()
+        Self::packed(capacity).size()
     }
 
     /// Mirrors `alloc_empty_sheaf()`.
