@@ -453,9 +453,13 @@ impl SlabConfig {
         }
     }
 
-    /// `SLAB_NEVER_MERGE` of the configured release.
+    /// `SLAB_NEVER_MERGE` of the configured release, with the flags the
+    /// scheme relies on it to hold ([`crate::schemes::SchemeRules::never_merge`]:
+    /// viro-v1's `SLAB_NO_MERGE` before 6.5). Only the scheme's own
+    /// instances carry those there, since callers of such a release cannot
+    /// pass them.
     pub fn never_merge(&self) -> SlabFlags {
-        self.merge_rules.never_merge()
+        self.merge_rules.never_merge() | self.scheme.rules().never_merge()
     }
 
     /// The default configuration under another kernel release's rules.

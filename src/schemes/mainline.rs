@@ -27,6 +27,11 @@ impl SchemeRules for Mainline {
         flags
     }
 
+    /// Mainline marks nothing beyond what each release has.
+    fn never_merge(&self) -> SlabFlags {
+        SlabFlags::EMPTY
+    }
+
     fn alias_gate(&self, _flags: SlabFlags) -> Option<SchemeGate> {
         None
     }

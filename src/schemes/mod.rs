@@ -169,6 +169,12 @@ pub trait SchemeRules: Sync {
     /// The flags a static instance gets at setup.
     fn static_flags(&self, flags: SlabFlags) -> SlabFlags;
 
+    /// The flags the design relies on being in `SLAB_NEVER_MERGE` to keep
+    /// its caches out of merging, whatever the release: added to the
+    /// release's own set where it lacks them (the design carries the
+    /// prerequisite it was written against).
+    fn never_merge(&self) -> SlabFlags;
+
     /// The design's own gate in front of `find_mergeable()`, after the
     /// kernel generation's gates.
     fn alias_gate(&self, flags: SlabFlags) -> Option<SchemeGate>;

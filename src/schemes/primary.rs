@@ -32,6 +32,11 @@ impl SchemeRules for Primary {
         flags | SLAB_PREALLOCATED
     }
 
+    /// The primary scheme keeps its rules out of the flags.
+    fn never_merge(&self) -> SlabFlags {
+        SlabFlags::EMPTY
+    }
+
     fn alias_gate(&self, _flags: SlabFlags) -> Option<SchemeGate> {
         None
     }

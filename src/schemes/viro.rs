@@ -35,6 +35,11 @@ impl SchemeRules for ViroV3 {
         flags | SLAB_PREALLOCATED
     }
 
+    /// v3 keeps statics out of merging by its own gate and rule, not a flag.
+    fn never_merge(&self) -> SlabFlags {
+        SlabFlags::EMPTY
+    }
+
     /// v3 02/10 `__kmem_cache_alias()`: "no aliases - we are using this one".
     fn alias_gate(&self, flags: SlabFlags) -> Option<SchemeGate> {
         flags.intersects(SLAB_PREALLOCATED).then_some(SchemeGate::Preallocated)
@@ -83,6 +88,16 @@ impl SchemeRules for ViroV1 {
     /// v1 01/15: `SLAB_PREALLOCATED | SLAB_NO_MERGE`.
     fn static_flags(&self, flags: SlabFlags) -> SlabFlags {
         flags | SLAB_PREALLOCATED | SLAB_NO_MERGE
+    }
+
+    /// v1 01/15 was written against a tree with d0bf7d5759c1 (6.5), where
+    /// `SLAB_NO_MERGE` is in `SLAB_NEVER_MERGE`. On an older release (6.1)
+    /// the flag means nothing to `slab_unmergeable()`/`find_mergeable()`,
+    /// so a static would be handed an existing cache by
+    /// `__kmem_cache_alias()` and its own memory left unset: the series
+    /// brings the flag's never-merge entry along.
+    fn never_merge(&self) -> SlabFlags {
+        SLAB_NO_MERGE
     }
 
     /// v1 needs no gate of its own: `SLAB_NO_MERGE` makes `find_mergeable()` refuse.

@@ -143,7 +143,20 @@ impl WorldCore {
         let query = Query { name, size, args: &args, flags, entry: req.entry, placement: req.placement.kind() };
         match decide(cfg, reg, &query, false).verdict {
             Verdict::Merge(target) => Ok(match rules.merge_outcome() {
-                MergeOutcome::SameInstance => self.__kmem_cache_alias(reg, target.0, name, size),
+                MergeOutcome::SameInstance => {
+                    // __kmem_cache_alias() hands back the target, so a
+                    // static would stay unset up while its reference sits
+                    // on the target; power-off destroys only the statics
+                    // it finds set up and would never drop that reference
+                    // (the target, and the world it holds, would leak).
+                    // Every design with statics keeps them from aliasing.
+                    debug_assert!(
+                        matches!(req.placement, Placement::Dynamic),
+                        "{}: static {name} merged into an existing cache",
+                        rules.name()
+                    );
+                    self.__kmem_cache_alias(reg, target.0, name, size)
+                }
                 MergeOutcome::AliasInstance => self.alias_instance(reg, target.0, name, size, &args, flags, req),
             }),
             Verdict::HiddenPrimary => {

@@ -378,3 +378,45 @@ impl Drop for World {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::config::{MergeRules, Scheme};
+
+    /// Power-off releases the world's core whatever was merged: a dynamic
+    /// cache, an image static of the same geometry, the dynamic cache
+    /// destroyed, then the world dropped, in every scheme (and with
+    /// `slab_nomerge`) under every release. Under viro-v1 with 6.1's rules
+    /// the static once merged into the dynamic cache (`SLAB_NO_MERGE` is not
+    /// in 6.1's `SLAB_NEVER_MERGE`), so its setup left the image static
+    /// unused and the dynamic cache, alive for the static's reference alone,
+    /// was never shut down: it kept the core, which holds it, alive.
+    #[test]
+    fn power_off_releases_the_core_after_a_static_meets_a_destroyed_dynamic_cache() {
+        for scheme in Scheme::ALL {
+            for rules in MergeRules::ALL {
+                for slab_nomerge in [false, true] {
+                    let what = format!("{scheme} {rules} slab_nomerge={slab_nomerge}");
+                    let w = World::new(SlabConfig {
+                        image_statics: 1,
+                        merge_rules: rules,
+                        slab_nomerge,
+                        ..SlabConfig::with_scheme(scheme)
+                    });
+                    let d = w.kmem_cache_create("d", 64, KmemCacheArgs::default(), SlabFlags::EMPTY).unwrap();
+                    let s = w.kmem_cache_setup_image(0, "s", 64, KmemCacheArgs::default(), SlabFlags::EMPTY);
+                    match s {
+                        // The setup sets up the static itself: it is the creator's cache.
+                        Ok(s) => assert_ne!(s.state(), InstanceState::Unused, "{what}: the static was not set up"),
+                        Err(e) => assert!(!scheme.rules().has_static_instances(), "{what}: {e}"),
+                    }
+                    kmem_cache_destroy(d).unwrap();
+                    let core = Arc::downgrade(&w.core);
+                    drop(w);
+                    assert!(core.upgrade().is_none(), "{what}: the world core outlived the world");
+                }
+            }
+        }
+    }
+}
