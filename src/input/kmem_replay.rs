@@ -95,7 +95,7 @@ pub struct CompactEvent {
 pub struct Names {
     /// Id → name.
     pub names: Vec<String>,
-    ids: crate::input::hash::FxMap<String, u32>,
+    ids: crate::input::hash::StrMap<String, u32>,
 }
 
 impl Names {

@@ -11,7 +11,7 @@ use super::event::{CallSite, Format, KmemEvent, KmemRecord};
 use super::gfp::{GfpFlags, KmallocType};
 use super::header::{CAPTURE_PREFIX, CaptureHeader, WORKLOAD_PREFIX};
 use super::reader::{LineError, LineReader, is_ascii, memchr, open_path};
-use crate::input::hash::FxMap;
+use crate::input::hash::StrMap;
 
 /// Limits of a parse.
 #[derive(Clone, Debug)]
@@ -117,13 +117,13 @@ const TABLE_LIMIT: usize = 1 << 20;
 
 /// One interning table: text → small id, id → value.
 struct Table<V> {
-    ids: FxMap<Box<str>, u32>,
+    ids: StrMap<Box<str>, u32>,
     values: Vec<V>,
 }
 
 impl<V> Default for Table<V> {
     fn default() -> Self {
-        Table { ids: FxMap::default(), values: Vec::new() }
+        Table { ids: StrMap::default(), values: Vec::new() }
     }
 }
 
