@@ -13,17 +13,22 @@ const TRACE_DAT_MAGIC: &[u8] = b"\x17\x08\x44tracing";
 /// The start of a `perf record` file.
 const PERF_DATA_MAGIC: &[u8] = b"PERFILE2";
 
-/// Wraps `reader` in a gzip decoder when its first bytes are the gzip magic
-/// (concatenated gzip members are read as one stream, as `zcat` does).
-pub fn maybe_gunzip<'a, R: BufRead + 'a>(mut reader: R) -> io::Result<Box<dyn BufRead + 'a>> {
-    let head = loop {
+/// True if `reader`'s first bytes are the gzip magic (peeked: nothing is
+/// consumed). Both openers sniff the same way, so one helper.
+fn starts_with_gzip_magic<R: BufRead>(reader: &mut R) -> io::Result<bool> {
+    loop {
         match reader.fill_buf() {
-            Ok(b) => break b,
+            Ok(head) => return Ok(head.starts_with(&GZIP_MAGIC)),
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
-    };
-    if head.len() >= 2 && head[..2] == GZIP_MAGIC {
+    }
+}
+
+/// Wraps `reader` in a gzip decoder when its first bytes are the gzip magic
+/// (concatenated gzip members are read as one stream, as `zcat` does).
+pub fn maybe_gunzip<'a, R: BufRead + 'a>(mut reader: R) -> io::Result<Box<dyn BufRead + 'a>> {
+    if starts_with_gzip_magic(&mut reader)? {
         Ok(Box::new(BufReader::with_capacity(64 * 1024, MultiGzDecoder::new(reader))))
     } else {
         Ok(Box::new(reader))
@@ -39,14 +44,7 @@ pub fn open_path(path: &Path) -> io::Result<Box<dyn BufRead + 'static>> {
     } else {
         let f = File::open(path)?;
         let mut reader = BufReader::with_capacity(64 * 1024, f);
-        let head = loop {
-            match reader.fill_buf() {
-                Ok(b) => break b,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        };
-        if head.len() >= 2 && head[..2] == GZIP_MAGIC {
+        if starts_with_gzip_magic(&mut reader)? {
             Ok(Box::new(ThreadedGunzip::new(reader)))
         } else {
             Ok(Box::new(reader))
