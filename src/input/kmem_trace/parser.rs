@@ -10,7 +10,7 @@ use super::error::{Diagnostic, TraceError};
 use super::event::{CallSite, Format, KmemEvent, KmemRecord};
 use super::gfp::{GfpFlags, KmallocType};
 use super::header::{CAPTURE_PREFIX, CaptureHeader, WORKLOAD_PREFIX};
-use super::reader::{LineError, LineReader, is_ascii, memchr, open_path};
+use super::reader::{LineError, LineReader, is_ascii, memchr, open_path, scan_line};
 use crate::input::hash::StrMap;
 
 /// Limits of a parse.
@@ -347,16 +347,16 @@ fn step<'a, R: BufRead>(reader: &'a mut LineReader<R>, state: &'a mut State, don
             }
         };
         let buf = line.strip_suffix(b"\r").unwrap_or(line);
-        match utf8(buf) {
-            Ok(text) => {
-                if let Some(ev) = state.handle(text, false) {
+        match line_text(buf) {
+            Ok((text, no_controls)) => {
+                if let Some(ev) = state.handle(text, false, no_controls) {
                     break (ev, false);
                 }
             }
             Err(_) => {
                 // Rare: decode lossily (the record's comm then comes from the copy).
                 let owned = String::from_utf8_lossy(buf).into_owned();
-                let found = state.handle(&owned, true);
+                let found = state.handle(&owned, true, false);
                 state.lossy_line = owned;
                 if let Some(ev) = found {
                     break (ev, true);
@@ -407,6 +407,20 @@ fn utf8(b: &[u8]) -> Result<&str, std::str::Utf8Error> {
         Ok(unsafe { std::str::from_utf8_unchecked(b) })
     } else {
         std::str::from_utf8(b)
+    }
+}
+
+/// A line as text, as [`utf8`], and whether it is known to hold no control
+/// character (one pass tells both; `false` leaves the question to the
+/// field split).
+#[inline]
+fn line_text(b: &[u8]) -> Result<(&str, bool), std::str::Utf8Error> {
+    let scan = scan_line(b);
+    if scan.ascii {
+        // SAFETY: ASCII bytes are valid UTF-8.
+        Ok((unsafe { std::str::from_utf8_unchecked(b) }, scan.no_controls))
+    } else {
+        std::str::from_utf8(b).map(|t| (t, scan.no_controls))
     }
 }
 
@@ -530,7 +544,8 @@ impl State {
         }
     }
 
-    fn handle(&mut self, text: &str, lossy: bool) -> Option<Found> {
+    /// `no_controls`: `text` is known to hold no control character.
+    fn handle(&mut self, text: &str, lossy: bool, no_controls: bool) -> Option<Found> {
         self.line += 1;
         self.stats.lines += 1;
         let t = text.trim_ascii();
@@ -565,7 +580,7 @@ impl State {
             }
             return None;
         }
-        let fields = match parse_event_line(t, lossy) {
+        let fields = match parse_event_line(t, lossy, no_controls) {
             Ok(Parsed::Kmem(f, format)) => match self.intern(&f) {
                 Ok(ids) => (f, format, ids),
                 Err(e) => {
@@ -907,10 +922,12 @@ struct KeyVals<'a> {
 }
 
 impl<'a> KeyVals<'a> {
-    fn split(s: &'a str) -> Result<KeyVals<'a>, String> {
+    /// `no_controls`: `s` is known to hold no control character (its line
+    /// was scanned for them), so it is not looked at again.
+    fn split(s: &'a str, no_controls: bool) -> Result<KeyVals<'a>, String> {
         let mut f = KeyVals { range: [(0, usize::MAX); SLOTS], s };
         let b = s.as_bytes();
-        if let Some(c) = control_char(b) {
+        if !no_controls && let Some(c) = control_char(b) {
             return Err(format!("control character U+{c:04X} in the line"));
         }
         let mut n = 0;
@@ -971,9 +988,9 @@ impl<'a> KeyVals<'a> {
     /// then reads, or refuses, by the general rule; where this succeeds the
     /// general rule gives the same ranges.
     #[inline]
-    fn split_expected(s: &'a str, keys: &[(usize, &[u8])]) -> Option<KeyVals<'a>> {
+    fn split_expected(s: &'a str, keys: &[(usize, &[u8])], no_controls: bool) -> Option<KeyVals<'a>> {
         let b = s.as_bytes();
-        if control_char(b).is_some() {
+        if !no_controls && control_char(b).is_some() {
             return None;
         }
         let mut f = KeyVals { range: [(0, usize::MAX); SLOTS], s };
@@ -1176,7 +1193,7 @@ struct Fields<'a> {
     accounted: Option<bool>,
 }
 
-fn parse_event_line(t: &str, lossy: bool) -> Result<Parsed<'_>, String> {
+fn parse_event_line(t: &str, lossy: bool, no_controls: bool) -> Result<Parsed<'_>, String> {
     let Some((cpu_start, cpu_end, cpu)) = find_cpu(t) else {
         return Err(format!("not a trace line (no `[CPU]` column): `{}`", clip(t)));
     };
@@ -1227,9 +1244,9 @@ fn parse_event_line(t: &str, lossy: bool) -> Result<Parsed<'_>, String> {
             fields = skip_spaces(&fields[close + 1..]);
         }
     }
-    let f = match KeyVals::split_expected(fields, expected_keys(kind)) {
+    let f = match KeyVals::split_expected(fields, expected_keys(kind), no_controls) {
         Some(f) => f,
-        None => KeyVals::split(fields)?,
+        None => KeyVals::split(fields, no_controls)?,
     };
     let call_site = f.req(F_CALL_SITE)?;
     let ptr_text = f.req(F_PTR)?;
@@ -1315,11 +1332,18 @@ mod tests {
             (EventKind::Kfree, "call_site=g\u{7}+0x1/0x10 ptr=ffff888100999000", false),
         ];
         for (kind, line, fast) in cases {
-            let got = KeyVals::split_expected(line, expected_keys(kind));
+            let got = KeyVals::split_expected(line, expected_keys(kind), false);
             assert_eq!(got.is_some(), fast, "{line}");
             if let Some(f) = got {
-                let general = KeyVals::split(line).expect("the general split reads it");
+                let general = KeyVals::split(line, false).expect("the general split reads it");
                 assert_eq!(f.range, general.range, "{line}");
+            }
+            // What the line scan says lets both skip their own control test.
+            let no_controls = scan_line(line.as_bytes()).no_controls;
+            if no_controls {
+                let got = KeyVals::split_expected(line, expected_keys(kind), true);
+                assert_eq!(got.is_some(), fast, "{line}");
+                assert_eq!(got.map(|f| f.range), KeyVals::split(line, true).ok().filter(|_| fast).map(|f| f.range));
             }
         }
     }

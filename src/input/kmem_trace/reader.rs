@@ -359,6 +359,51 @@ pub(crate) fn is_ascii(b: &[u8]) -> bool {
     b[i..].is_ascii()
 }
 
+/// What one pass over a line tells: whether it is all ASCII, and whether it
+/// has no control byte at all (below 0x20, tab included, or 0x7f).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LineScan {
+    pub(crate) ascii: bool,
+    pub(crate) no_controls: bool,
+}
+
+/// [`is_ascii`] and a control-byte test in one pass, sixteen bytes at a time
+/// with SSE2: the parser's field split must refuse control characters, and
+/// the line was being read once more for them. A line of 16 bytes or more
+/// ends with an overlapping block instead of a byte loop. `no_controls` is
+/// conservative (a tab clears it): the caller then looks precisely.
+#[inline]
+pub(crate) fn scan_line(b: &[u8]) -> LineScan {
+    #[cfg(target_arch = "x86_64")]
+    if b.len() >= 16 {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+            _mm_setzero_si128,
+        };
+        // SAFETY: SSE2 is in every x86_64 CPU (the target's baseline); each
+        // load reads 16 bytes at `i..i + 16` with `i + 16 <= b.len()`.
+        unsafe {
+            let low = _mm_set1_epi8(0x1f);
+            let del = _mm_set1_epi8(0x7f);
+            let mut high = _mm_setzero_si128();
+            let mut ctl = _mm_setzero_si128();
+            let mut i = 0;
+            loop {
+                let v = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
+                high = _mm_or_si128(high, v);
+                ctl = _mm_or_si128(ctl, _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, low), v), _mm_cmpeq_epi8(v, del)));
+                if i + 16 == b.len() {
+                    break;
+                }
+                // The last block overlaps the one before it: no byte loop.
+                i = (i + 16).min(b.len() - 16);
+            }
+            return LineScan { ascii: _mm_movemask_epi8(high) == 0, no_controls: _mm_movemask_epi8(ctl) == 0 };
+        }
+    }
+    LineScan { ascii: b.is_ascii(), no_controls: !b.iter().any(|&c| c < 0x20 || c == 0x7f) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +426,16 @@ mod tests {
                     hay[at] = 0xc3;
                 }
                 assert_eq!(is_ascii(&hay), hay.is_ascii(), "{len} {at}");
+                let controls = |h: &[u8]| !h.iter().any(|&c| c < 0x20 || c == 0x7f);
+                assert_eq!(scan_line(&hay), LineScan { ascii: hay.is_ascii(), no_controls: controls(&hay) });
+                for c in [b'\t', 0x01, 0x1f, 0x7f, b' ', 0x80] {
+                    if at < len {
+                        let old = std::mem::replace(&mut hay[at], c);
+                        let want = LineScan { ascii: hay.is_ascii(), no_controls: controls(&hay) };
+                        assert_eq!(scan_line(&hay), want, "{len} {at} {c:#x}");
+                        hay[at] = old;
+                    }
+                }
             }
         }
         // A NUL after the newline is not before it; one before it is found first.
