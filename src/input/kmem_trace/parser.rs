@@ -980,34 +980,50 @@ impl<'a> KeyVals<'a> {
         Ok(f)
     }
 
-    /// [`KeyVals::split`] of a line whose fields are exactly `keys`, in
-    /// that order, one token each (what tracefs prints): each key is
-    /// compared where it must start, and the value runs to the next space.
-    /// `None` for any other line (another order, an extra or missing field, a
-    /// value with spaces, a control character), which [`KeyVals::split`]
-    /// then reads, or refuses, by the general rule; where this succeeds the
-    /// general rule gives the same ranges.
-    #[inline]
-    fn split_expected(s: &'a str, keys: &[(usize, &[u8])], no_controls: bool) -> Option<KeyVals<'a>> {
+    /// [`KeyVals::split`] of a line whose fields are exactly those tracefs
+    /// prints for `kind` ([`ALLOC_KEYS`] and the like), in that order, one token each:
+    /// each key is compared where it must start, and the value runs to the
+    /// next space. `None` for any other line (another order, an extra or
+    /// missing field, a value with spaces, a control character), which
+    /// [`KeyVals::split`] then reads, or refuses, by the general rule; where
+    /// this succeeds the general rule gives the same ranges.
+    ///
+    /// Always inlined: its one caller then fills the fields in place rather
+    /// than copying them out of an `Option`.
+    #[inline(always)]
+    fn split_expected(s: &'a str, kind: EventKind, no_controls: bool) -> Option<KeyVals<'a>> {
+        // One copy per event, each with its keys known when compiled: the
+        // loop is unrolled, and each key's word, mask and slot are constants.
+        match kind {
+            EventKind::CacheFree => Self::split_keys(s, &FREE_KEYS, no_controls),
+            EventKind::Kfree => Self::split_keys(s, &KFREE_KEYS, no_controls),
+            EventKind::CacheAlloc => Self::split_keys(s, &ALLOC_KEYS, no_controls),
+            EventKind::Kmalloc => Self::split_keys(s, &KMALLOC_KEYS, no_controls),
+        }
+    }
+
+    /// [`KeyVals::split_expected`] with the keys `keys`.
+    #[inline(always)]
+    fn split_keys<const N: usize>(s: &'a str, keys: &[Key; N], no_controls: bool) -> Option<KeyVals<'a>> {
         let b = s.as_bytes();
         if !no_controls && control_char(b).is_some() {
             return None;
         }
         let mut f = KeyVals { range: [(0, usize::MAX); SLOTS], s };
         let mut i = 0;
-        for (n, &(slot, key)) in keys.iter().enumerate() {
+        for (n, key) in keys.iter().enumerate() {
             if n > 0 {
                 // `i` is at the space that ended the last value.
                 while i < b.len() && b[i] == b' ' {
                     i += 1;
                 }
             }
-            if !b[i..].starts_with(key) {
+            if !key.is_at(b, i) {
                 return None;
             }
-            let v = i + key.len();
-            let end = v + memchr(b' ', &b[v..]).unwrap_or(b.len() - v);
-            f.range[slot] = (v, end);
+            let v = i + key.text.len();
+            let end = find_space(b, v);
+            f.range[key.slot] = (v, end);
             i = end;
         }
         (i == b.len()).then_some(f)
@@ -1016,7 +1032,14 @@ impl<'a> KeyVals<'a> {
     #[inline]
     fn get(&self, slot: usize) -> Option<&'a str> {
         let (a, b) = self.range[slot];
-        if b == usize::MAX { None } else { Some(&self.s[a..b]) }
+        if b == usize::MAX {
+            return None;
+        }
+        debug_assert!(self.s.is_char_boundary(a) && self.s.is_char_boundary(b) && a <= b);
+        // SAFETY: both splits set a range only from just after an ASCII `=`
+        // to an ASCII space or the end of `s`, inside `s`: char boundaries,
+        // in order (the checked slice tested that on every field of every line).
+        Some(unsafe { self.s.get_unchecked(a..b) })
     }
 
     #[inline]
@@ -1028,37 +1051,90 @@ impl<'a> KeyVals<'a> {
     }
 }
 
-/// The fields tracefs prints for each event, in its order (Linux 6.18's
-/// `TP_printk`s): the order [`KeyVals::split_expected`] tries first.
-fn expected_keys(kind: EventKind) -> &'static [(usize, &'static [u8])] {
-    const FREE: &[(usize, &[u8])] = &[(F_CALL_SITE, b"call_site="), (F_PTR, b"ptr="), (F_NAME, b"name=")];
-    const KFREE: &[(usize, &[u8])] = &[(F_CALL_SITE, b"call_site="), (F_PTR, b"ptr=")];
-    const ALLOC: &[(usize, &[u8])] = &[
-        (F_CALL_SITE, b"call_site="),
-        (F_PTR, b"ptr="),
-        (F_NAME, b"name="),
-        (F_BYTES_REQ, b"bytes_req="),
-        (F_BYTES_ALLOC, b"bytes_alloc="),
-        (F_GFP, b"gfp_flags="),
-        (F_NODE, b"node="),
-        (F_ACCOUNTED, b"accounted="),
-    ];
-    const KMALLOC: &[(usize, &[u8])] = &[
-        (F_CALL_SITE, b"call_site="),
-        (F_PTR, b"ptr="),
-        (F_BYTES_REQ, b"bytes_req="),
-        (F_BYTES_ALLOC, b"bytes_alloc="),
-        (F_GFP, b"gfp_flags="),
-        (F_NODE, b"node="),
-        (F_ACCOUNTED, b"accounted="),
-    ];
-    match kind {
-        EventKind::CacheFree => FREE,
-        EventKind::Kfree => KFREE,
-        EventKind::CacheAlloc => ALLOC,
-        EventKind::Kmalloc => KMALLOC,
+/// The first space in `b` from `from` on (`b.len()` if none): sixteen bytes
+/// at a time with SSE2, the last block read where it ends `b` (overlapping
+/// bytes before `from` are shifted out), so the short values of kmem fields
+/// take one or two loads and no byte loop.
+#[inline(always)]
+fn find_space(b: &[u8], from: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if b.len() >= 16 {
+        use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+        // SAFETY: SSE2 is in every x86_64 CPU (the target's baseline); each
+        // load reads 16 bytes at `i..i + 16` with `i + 16 <= b.len()`.
+        unsafe {
+            let space = _mm_set1_epi8(b' ' as i8);
+            let mut i = from;
+            while i + 16 <= b.len() {
+                let v = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
+                let m = _mm_movemask_epi8(_mm_cmpeq_epi8(v, space)) as u32;
+                if m != 0 {
+                    return i + m.trailing_zeros() as usize;
+                }
+                i += 16;
+            }
+            if i < b.len() {
+                let last = b.len() - 16;
+                let v = _mm_loadu_si128(b.as_ptr().add(last).cast::<__m128i>());
+                let m = (_mm_movemask_epi8(_mm_cmpeq_epi8(v, space)) as u32) >> (i - last);
+                if m != 0 {
+                    return i + m.trailing_zeros() as usize;
+                }
+            }
+            return b.len();
+        }
+    }
+    from + memchr(b' ', &b[from..]).unwrap_or(b.len() - from)
+}
+
+/// A field [`KeyVals::split_expected`] expects: its slot, its `key=` text,
+/// and that text as a little-endian word with a mask of its bytes, so that
+/// where 16 bytes are left one load and compare tests it (a slice compare
+/// of a length known only at run time is a `memcmp` call per field).
+struct Key {
+    slot: usize,
+    text: &'static [u8],
+    word: u128,
+    mask: u128,
+}
+
+impl Key {
+    const fn new(slot: usize, text: &'static [u8]) -> Key {
+        assert!(text.len() < 16, "a key fits a 16-byte word");
+        let mut word = 0u128;
+        let mut i = 0;
+        while i < text.len() {
+            word |= (text[i] as u128) << (8 * i);
+            i += 1;
+        }
+        Key { slot, text, word, mask: (1u128 << (8 * text.len())) - 1 }
+    }
+
+    /// True if `b[i..]` starts with the key's text. Inlined where the key
+    /// is a constant, its test is a load, an `and` and a compare.
+    #[inline(always)]
+    fn is_at(&self, b: &[u8], i: usize) -> bool {
+        match b.get(i..i + 16) {
+            Some(w) => u128::from_le_bytes(w.try_into().expect("16 bytes")) & self.mask == self.word,
+            None => b[i..].starts_with(self.text),
+        }
     }
 }
+
+// The fields tracefs prints for each event, in its order (Linux 6.18's
+// `TP_printk`s): the order `KeyVals::split_expected` tries first.
+const CALL_SITE: Key = Key::new(F_CALL_SITE, b"call_site=");
+const PTR: Key = Key::new(F_PTR, b"ptr=");
+const NAME: Key = Key::new(F_NAME, b"name=");
+const BYTES_REQ: Key = Key::new(F_BYTES_REQ, b"bytes_req=");
+const BYTES_ALLOC: Key = Key::new(F_BYTES_ALLOC, b"bytes_alloc=");
+const GFP: Key = Key::new(F_GFP, b"gfp_flags=");
+const NODE: Key = Key::new(F_NODE, b"node=");
+const ACCOUNTED: Key = Key::new(F_ACCOUNTED, b"accounted=");
+const FREE_KEYS: [Key; 3] = [CALL_SITE, PTR, NAME];
+const KFREE_KEYS: [Key; 2] = [CALL_SITE, PTR];
+const ALLOC_KEYS: [Key; 8] = [CALL_SITE, PTR, NAME, BYTES_REQ, BYTES_ALLOC, GFP, NODE, ACCOUNTED];
+const KMALLOC_KEYS: [Key; 7] = [CALL_SITE, PTR, BYTES_REQ, BYTES_ALLOC, GFP, NODE, ACCOUNTED];
 
 /// The first control character other than tab (and DEL) in `b`, eight bytes
 /// at a time: a word passes when no byte is below 0x20 or equal to 0x7f.
@@ -1244,7 +1320,7 @@ fn parse_event_line(t: &str, lossy: bool, no_controls: bool) -> Result<Parsed<'_
             fields = skip_spaces(&fields[close + 1..]);
         }
     }
-    let f = match KeyVals::split_expected(fields, expected_keys(kind), no_controls) {
+    let f = match KeyVals::split_expected(fields, kind, no_controls) {
         Some(f) => f,
         None => KeyVals::split(fields, no_controls)?,
     };
@@ -1313,6 +1389,24 @@ fn clip(s: &str) -> Cow<'_, str> {
 mod tests {
     use super::*;
 
+    /// The space search finds the first space from any start, at every
+    /// length (the overlapping last block included).
+    #[test]
+    fn find_space_agrees_with_a_plain_search() {
+        for len in 0..50 {
+            for at in 0..=len {
+                let mut b = vec![b'a'; len];
+                if at < len {
+                    b[at] = b' ';
+                }
+                for from in 0..=len {
+                    let want = b[from..].iter().position(|&c| c == b' ').map_or(len, |p| from + p);
+                    assert_eq!(find_space(&b, from), want, "{len} {at} {from}");
+                }
+            }
+        }
+    }
+
     /// Where the fast split takes a line, the general one gives the same
     /// ranges; the lines it declines (other orders, extra or missing fields,
     /// values with spaces, control characters) it leaves to the general one.
@@ -1332,7 +1426,7 @@ mod tests {
             (EventKind::Kfree, "call_site=g\u{7}+0x1/0x10 ptr=ffff888100999000", false),
         ];
         for (kind, line, fast) in cases {
-            let got = KeyVals::split_expected(line, expected_keys(kind), false);
+            let got = KeyVals::split_expected(line, kind, false);
             assert_eq!(got.is_some(), fast, "{line}");
             if let Some(f) = got {
                 let general = KeyVals::split(line, false).expect("the general split reads it");
@@ -1341,7 +1435,7 @@ mod tests {
             // What the line scan says lets both skip their own control test.
             let no_controls = scan_line(line.as_bytes()).no_controls;
             if no_controls {
-                let got = KeyVals::split_expected(line, expected_keys(kind), true);
+                let got = KeyVals::split_expected(line, kind, true);
                 assert_eq!(got.is_some(), fast, "{line}");
                 assert_eq!(got.map(|f| f.range), KeyVals::split(line, true).ok().filter(|_| fast).map(|f| f.range));
             }
