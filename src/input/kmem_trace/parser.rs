@@ -823,8 +823,68 @@ fn parse_dec(d: &[u8]) -> Option<u64> {
     s.parse().ok()
 }
 
+/// `10^(9 - k)`: the scale of a fraction of `k` digits, by `k`.
+const FRACTION_SCALE: [u64; 10] =
+    [1_000_000_000, 100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
+
 /// `SECONDS.FRACTION:` to nanoseconds (a timestamp without a dot is taken as is).
+#[inline]
 fn parse_timestamp(tok: &str) -> Option<u64> {
+    // The usual form (1-19 digits, a dot, 1-9 digits, the colon) in one
+    // pass; any other is left to the general reading, which gives the same
+    // value for this form.
+    let b = tok.as_bytes();
+    if let Some(ts) = parse_timestamp_micros(b) {
+        return Some(ts);
+    }
+    let mut i = 0;
+    let mut secs: u64 = 0;
+    while i < b.len() && b[i].is_ascii_digit() {
+        secs = secs.wrapping_mul(10).wrapping_add(u64::from(b[i] - b'0'));
+        i += 1;
+    }
+    if (1..=19).contains(&i) && i < b.len() && b[i] == b'.' {
+        let start = i + 1;
+        let mut j = start;
+        let mut frac: u64 = 0;
+        while j < b.len() && j - start < 10 && b[j].is_ascii_digit() {
+            frac = frac * 10 + u64::from(b[j] - b'0');
+            j += 1;
+        }
+        let k = j - start;
+        if (1..=9).contains(&k) && j + 1 == b.len() && b[j] == b':' {
+            return secs.checked_mul(1_000_000_000)?.checked_add(frac * FRACTION_SCALE[k]);
+        }
+    }
+    parse_timestamp_general(tok)
+}
+
+/// `SECONDS.FFFFFF:`, the microseconds tracefs and trace-cmd print, with
+/// the last eight bytes (`.FFFFFF:`) checked and converted as one word;
+/// `None` for any other form (which [`parse_timestamp`] reads on).
+#[inline]
+fn parse_timestamp_micros(b: &[u8]) -> Option<u64> {
+    const LO6: u64 = 0x0101_0101_0101;
+    let (secs, tail) = b.split_at_checked(b.len().checked_sub(8)?)?;
+    let w = u64::from_le_bytes(tail.try_into().expect("8 bytes"));
+    let digits = (w >> 8) & 0xffff_ffff_ffff;
+    // Each of the six bytes is 0x30..=0x39: high nibble 3, and still 3 with 6 added.
+    let all_digits = digits & (LO6 * 0xf0) == LO6 * 0x30 && (digits + LO6 * 6) & (LO6 * 0xf0) == LO6 * 0x30;
+    if w as u8 != b'.' || (w >> 56) as u8 != b':' || !all_digits || secs.is_empty() || secs.len() > 19 {
+        return None;
+    }
+    let secs = parse_digits(secs)?;
+    // The six digits after two zero ones (the first digit in the lowest
+    // byte), combined pairwise: 2 digits a byte, 4 a half-word, 8 a word.
+    let d = (digits - LO6 * 0x30) << 16;
+    let d = (d.wrapping_mul(10) + (d >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let d = (d.wrapping_mul(100) + (d >> 16)) & 0x0000_ffff_0000_ffff;
+    let micros = (d.wrapping_mul(10_000) + (d >> 32)) & 0xffff_ffff;
+    secs.checked_mul(1_000_000_000)?.checked_add(micros * 1_000)
+}
+
+/// [`parse_timestamp`] of any form.
+fn parse_timestamp_general(tok: &str) -> Option<u64> {
     let t = tok.strip_suffix(':')?.as_bytes();
     match memchr(b'.', t) {
         Some(dot) => {
@@ -1211,6 +1271,11 @@ fn parse_ptr(v: &str) -> Result<u64, String> {
         return Ok(0);
     }
     let h = v.strip_prefix("0x").unwrap_or(v).as_bytes();
+    if let Ok(h16) = <&[u8; 16]>::try_from(h)
+        && let Some(n) = hex16(h16)
+    {
+        return Ok(n);
+    }
     if h.is_empty() || h.len() > 16 {
         return Err(format!("bad ptr `{v}`"));
     }
@@ -1225,6 +1290,55 @@ fn parse_ptr(v: &str) -> Result<u64, String> {
         return Err(format!("bad ptr `{v}`"));
     }
     Ok(n)
+}
+
+/// Sixteen hex digits (what `%p` prints on 64 bits) to a number, `None` if
+/// any is not one: checked sixteen at a time with SSE2, then turned into
+/// nibbles and packed a word at a time, not a table lookup per digit.
+#[inline]
+fn hex16(h: &[u8; 16]) -> Option<u64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_and_si128, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+            _mm_set1_epi8,
+        };
+        // SAFETY: SSE2 is in every x86_64 CPU (the target's baseline), and
+        // the load reads the 16 bytes of `h`.
+        let ok = unsafe {
+            let v = _mm_loadu_si128(h.as_ptr().cast::<__m128i>());
+            // Signed compares: a byte of 0x80 or more is negative, in neither range.
+            let digit = _mm_and_si128(
+                _mm_cmpgt_epi8(v, _mm_set1_epi8(b'0' as i8 - 1)),
+                _mm_cmplt_epi8(v, _mm_set1_epi8(b'9' as i8 + 1)),
+            );
+            let lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+            let letter = _mm_and_si128(
+                _mm_cmpgt_epi8(lower, _mm_set1_epi8(b'a' as i8 - 1)),
+                _mm_cmplt_epi8(lower, _mm_set1_epi8(b'f' as i8 + 1)),
+            );
+            _mm_movemask_epi8(_mm_or_si128(digit, letter)) == 0xffff
+        };
+        if !ok {
+            return None;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    if !h.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    // Eight hex digits, the first the most significant, to 32 bits: a digit's
+    // value is its low nibble, plus 9 for a letter (bit 6 set).
+    let word = |w: &[u8]| -> u64 {
+        const LO: u64 = 0x0101_0101_0101_0101;
+        let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        let nib = (w & (LO * 0x0f)) + ((w >> 6) & LO) * 9;
+        // Byte 2k: digit 2k in its high nibble, digit 2k+1 in its low one.
+        let pairs = ((nib << 4) | (nib >> 8)) & 0x00ff_00ff_00ff_00ff;
+        let quads = (pairs | (pairs >> 8)) & 0x0000_ffff_0000_ffff;
+        u64::from(((quads | (quads >> 16)) as u32).swap_bytes())
+    };
+    Some((word(&h[..8]) << 32) | word(&h[8..]))
 }
 
 #[inline]
@@ -1388,6 +1502,62 @@ fn clip(s: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast readings of a timestamp agree with the general one, and
+    /// leave every other form to it.
+    #[test]
+    fn timestamp_fast_paths_agree_with_the_general_reading() {
+        for tok in [
+            "513.727861:",
+            "0.000000:",
+            "9.999999:",
+            "18446744073.709551:",
+            "18446744074.000000:",
+            "1234567890123456789.000001:",
+            "12345678901234567890.000001:",
+            "513.72786:",
+            "513.7278612:",
+            "513.727861",
+            ".727861:",
+            "513.72x861:",
+            "513.727861:x",
+            "5.3.727861:",
+            "513:",
+            "513.:",
+            "513.123456789:",
+            "513.1234567890:",
+            "+13.727861:",
+            "51/.727861:",
+            "513.72786\u{0}:",
+        ] {
+            let fast = parse_timestamp(tok);
+            assert_eq!(fast, parse_timestamp_general(tok), "{tok}");
+            if let Some(ts) = parse_timestamp_micros(tok.as_bytes()) {
+                assert_eq!(Some(ts), fast, "{tok}");
+            }
+        }
+        assert_eq!(parse_timestamp("513.727861:"), Some(513_727_861_000));
+        assert_eq!(parse_timestamp_micros(b"513.727861:"), Some(513_727_861_000));
+    }
+
+    /// Sixteen hex digits read as the digit loop reads them.
+    #[test]
+    fn hex16_agrees_with_the_digit_loop() {
+        let slow = |h: &[u8]| -> Option<u64> {
+            h.iter().try_fold(0u64, |n, &c| Some((n << 4) | u64::from((c as char).to_digit(16)?)))
+        };
+        let mut h = *b"ffff8881092ecd08";
+        assert_eq!(hex16(&h), Some(0xffff_8881_092e_cd08));
+        for at in 0..16 {
+            for c in
+                [b'0', b'9', b'a', b'f', b'A', b'F', b'g', b'G', b'/', b':', b'@', b'`', 0x10, 0x19, 0xb0, 0xe6, b' ']
+            {
+                let old = std::mem::replace(&mut h[at], c);
+                assert_eq!(hex16(&h), slow(&h), "{:?}", String::from_utf8_lossy(&h));
+                h[at] = old;
+            }
+        }
+    }
 
     /// The space search finds the first space from any start, at every
     /// length (the overlapping last block included).
