@@ -16,7 +16,13 @@
 //!   sheaves, go back through the barn, and refill the first's). The ratio
 //!   against mimalloc is the time for the same number of objects.
 //!
-//! Contenders: slabmerge (one dynamic cache of a booted mainline world), the
+//! Contenders: slabmerge (one dynamic cache of a booted mainline world whose
+//! per-cpu slots are the machine's CPUs, entered by restartable sequences:
+//! `SlabConfig::real_cpus`; where rseq is missing it runs the virtual CPUs),
+//! slabmerge-virtual (the same on the model's virtual CPUs and their
+//! ownership protocol, what traces and tests run), a floor (a bare pop and
+//! push of a preallocated pointer stack: what any per-CPU free list costs
+//! at least), the
 //! system allocator (`std::alloc::System` through `GlobalAlloc`), mimalloc
 //! (through `GlobalAlloc`, without installing it as the global allocator) and
 //! the `slab` crate's typed pool (`Slab<[u8; N]>`, insert and remove by key).
@@ -97,13 +103,50 @@ fn bench_pool<const N: usize>(g: &mut BenchmarkGroup<'_, WallTime>, batch: bool)
     }
 }
 
+/// The floor: a pop and a push of a preallocated stack of pointers, as a
+/// sheaf hit pair is at its barest (no CPU, no protection, no lookup).
+fn bench_floor(g: &mut BenchmarkGroup<'_, WallTime>, size: usize) {
+    let mut backing = vec![0u8; size * 64];
+    let mut stack: Vec<*mut u8> = (0..64).map(|i| backing[i * size..].as_mut_ptr()).collect();
+    g.bench_function(BenchmarkId::new("floor", size), |b| {
+        b.iter(|| {
+            let p = stack.pop().expect("never empty");
+            stack.push(black_box(p));
+        })
+    });
+    drop(stack);
+    backing.clear();
+}
+
+/// Pins the calling thread to real CPU `cpu` (modulo the CPUs it may use),
+/// so that every contender's threads run where the slots say.
+fn pin_real_cpu(cpu: usize) {
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it;
+    // sched_setaffinity only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu % n, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// The world of the `slabmerge` contender (real CPUs) or of
+/// `slabmerge-virtual` (the model's CPUs, `nr_cpus` of them).
+fn bench_world(real: bool, nr_cpus: u32) -> World {
+    World::new(SlabConfig { real_cpus: real, nr_cpus, ..SlabConfig::with_scheme(Scheme::Mainline) })
+}
+
+/// The two slabmerge contenders: real CPUs, then virtual ones.
+const SLABMERGES: [(&str, bool); 2] = [("slabmerge", true), ("slabmerge-virtual", false)];
+
 /// slabmerge: a dynamic `size`-byte cache of a booted mainline world.
-fn bench_slabmerge(g: &mut BenchmarkGroup<'_, WallTime>, world: &World, size: usize, batch: bool) {
+fn bench_slabmerge(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, world: &World, size: usize, batch: bool) {
     let cache = world
         .kmem_cache_create(&format!("bench_{size}"), size as u32, KmemCacheArgs::align(8), SlabFlags::EMPTY)
         .expect("cache created");
     if !batch {
-        g.bench_function(BenchmarkId::new("slabmerge", size), |b| {
+        g.bench_function(BenchmarkId::new(name, size), |b| {
             b.iter(|| {
                 let object = cache.alloc().expect("object");
                 cache.free(black_box(object)).expect("freed");
@@ -111,7 +154,7 @@ fn bench_slabmerge(g: &mut BenchmarkGroup<'_, WallTime>, world: &World, size: us
         });
     } else {
         let mut held = Vec::with_capacity(BATCH);
-        g.bench_function(BenchmarkId::new("slabmerge", size), |b| {
+        g.bench_function(BenchmarkId::new(name, size), |b| {
             b.iter(|| {
                 for _ in 0..BATCH {
                     held.push(black_box(cache.alloc().expect("object")));
@@ -130,13 +173,20 @@ fn run_group(c: &mut Criterion, group: &str, batch: bool) {
     // The fast paths index per-cpu sheaves by the current CPU: pin it, so
     // every run uses the same slot.
     slabmerge::cpu::set_current_cpu(0);
-    let world = World::new(SlabConfig::with_scheme(Scheme::Mainline));
+    pin_real_cpu(0);
+    let default_cpus = SlabConfig::default().nr_cpus;
+    let worlds = SLABMERGES.map(|(name, real)| (name, bench_world(real, default_cpus)));
     let mut g = c.benchmark_group(group);
     if batch {
         g.throughput(Throughput::Elements(BATCH as u64));
     }
     for size in SIZES {
-        bench_slabmerge(&mut g, &world, size, batch);
+        for (name, world) in &worlds {
+            bench_slabmerge(&mut g, name, world, size, batch);
+        }
+        if !batch {
+            bench_floor(&mut g, size);
+        }
         bench_global(&mut g, "system", &System, size, batch);
         bench_global(&mut g, "mimalloc", &MiMalloc, size, batch);
         match size {
@@ -171,6 +221,9 @@ fn on_threads(n: usize, work: &(impl Fn(usize) + Sync)) -> std::time::Duration {
             .map(|t| {
                 let start = &start;
                 scope.spawn(move || {
+                    // Thread t on CPU t, real and virtual, for every contender.
+                    pin_real_cpu(t);
+                    slabmerge::cpu::set_current_cpu(t as u32);
                     start.wait();
                     work(t);
                 })
@@ -186,24 +239,32 @@ fn on_threads(n: usize, work: &(impl Fn(usize) + Sync)) -> std::time::Duration {
 }
 
 fn threads(c: &mut Criterion) {
-    let world = World::new(SlabConfig { nr_cpus: 2, ..SlabConfig::with_scheme(Scheme::Mainline) });
-    let cache =
-        world.kmem_cache_create("bench_threads", 64, KmemCacheArgs::align(8), SlabFlags::EMPTY).expect("cache created");
+    let worlds = SLABMERGES.map(|(name, real)| (name, bench_world(real, 2)));
+    let caches: Vec<_> = worlds
+        .iter()
+        .map(|(name, world)| {
+            let cache = world
+                .kmem_cache_create("bench_threads", 64, KmemCacheArgs::align(8), SlabFlags::EMPTY)
+                .expect("cache created");
+            (*name, cache)
+        })
+        .collect();
     let layout = Layout::from_size_align(64, 8).expect("valid layout");
     let mut g = c.benchmark_group("threads");
     for n in [1usize, 2] {
         g.throughput(Throughput::Elements(PAIRS * n as u64));
-        g.bench_function(BenchmarkId::new("slabmerge", n), |b| {
-            b.iter_custom(|iters| {
-                on_threads(n, &|t| {
-                    slabmerge::cpu::set_current_cpu(t as u32);
-                    for _ in 0..iters * PAIRS {
-                        let object = cache.alloc().expect("object");
-                        cache.free(black_box(object)).expect("freed");
-                    }
+        for (name, cache) in &caches {
+            g.bench_function(BenchmarkId::new(*name, n), |b| {
+                b.iter_custom(|iters| {
+                    on_threads(n, &|_| {
+                        for _ in 0..iters * PAIRS {
+                            let object = cache.alloc().expect("object");
+                            cache.free(black_box(object)).expect("freed");
+                        }
+                    })
                 })
-            })
-        });
+            });
+        }
         g.bench_function(BenchmarkId::new("mimalloc", n), |b| {
             b.iter_custom(|iters| {
                 on_threads(n, &|_| {
@@ -220,7 +281,9 @@ fn threads(c: &mut Criterion) {
         });
     }
     g.finish();
-    slabmerge::kmem_cache_destroy(cache).expect("no object left");
+    for (_, cache) in caches {
+        slabmerge::kmem_cache_destroy(cache).expect("no object left");
+    }
 }
 
 /// `MOVED` objects per iteration from thread 0 (CPU 0) to thread 1 (CPU 1),
@@ -234,7 +297,6 @@ fn remote_free_run<T: Send>(
     let rx = std::sync::Mutex::new(rx);
     let tx = std::sync::Mutex::new(Some(tx));
     on_threads(2, &|t| {
-        slabmerge::cpu::set_current_cpu(t as u32);
         if t == 0 {
             let tx = tx.lock().unwrap().take().expect("one producer");
             for _ in 0..iters as usize * MOVED / HANDOFF {
@@ -249,17 +311,26 @@ fn remote_free_run<T: Send>(
 }
 
 fn remote_free(c: &mut Criterion) {
-    let world = World::new(SlabConfig { nr_cpus: 2, ..SlabConfig::with_scheme(Scheme::Mainline) });
-    let cache =
-        world.kmem_cache_create("bench_remote", 64, KmemCacheArgs::align(8), SlabFlags::EMPTY).expect("cache created");
+    let worlds = SLABMERGES.map(|(name, real)| (name, bench_world(real, 2)));
     let layout = Layout::from_size_align(64, 8).expect("valid layout");
     let mut g = c.benchmark_group("remote_free");
     g.throughput(Throughput::Elements(MOVED as u64));
-    g.bench_function("slabmerge", |b| {
-        b.iter_custom(|iters| {
-            remote_free_run(iters, &|| cache.alloc().expect("object"), &|object| cache.free(object).expect("freed"))
+    let caches: Vec<_> = worlds
+        .iter()
+        .map(|(name, world)| {
+            let cache = world
+                .kmem_cache_create("bench_remote", 64, KmemCacheArgs::align(8), SlabFlags::EMPTY)
+                .expect("cache created");
+            (*name, cache)
         })
-    });
+        .collect();
+    for (name, cache) in &caches {
+        g.bench_function(*name, |b| {
+            b.iter_custom(|iters| {
+                remote_free_run(iters, &|| cache.alloc().expect("object"), &|object| cache.free(object).expect("freed"))
+            })
+        });
+    }
     for (name, a) in [("mimalloc", &MiMalloc as &(dyn GlobalAlloc + Sync)), ("system", &System)] {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
@@ -274,7 +345,9 @@ fn remote_free(c: &mut Criterion) {
         });
     }
     g.finish();
-    slabmerge::kmem_cache_destroy(cache).expect("no object left");
+    for (_, cache) in caches {
+        slabmerge::kmem_cache_destroy(cache).expect("no object left");
+    }
 }
 
 criterion_group!(benches, alloc_free_pair, batch_1000, threads, remote_free);

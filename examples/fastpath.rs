@@ -26,6 +26,12 @@
 //! Before the counted calls, one uncounted pair fills the CPU's sheaf, so
 //! every counted call is a sheaf hit and the count per call is exact.
 //!
+//! `FASTPATH_REAL_CPUS=1` counts the real-CPU worlds' fast paths (one
+//! restartable sequence each, `slub/rseq.rs`). Valgrind runs no rseq, so the
+//! harness then puts this thread on a stand-in rseq area that says CPU 0:
+//! the same instructions, without the kernel's restarts, which one thread
+//! that is never flushed does not need.
+//!
 //! Valgrind 3.19 implements `membarrier(2)`, so callgrind counts the owner's
 //! fast path; `PERCPU_FORCE_FALLBACK=1` counts the fallback (a
 //! compare-and-swap trylock per entry). A valgrind that answers `ENOSYS`
@@ -60,8 +66,14 @@ static PRIMARY_DYN: OnceLock<World> = OnceLock::new();
 static FOO_PRIMARY_CACHEP: OnceLock<Cache<'static>> = OnceLock::new();
 static BAR_PRIMARY_CACHEP: OnceLock<Cache<'static>> = OnceLock::new();
 
+/// `FASTPATH_REAL_CPUS=1`: every world's slots are the machine's CPUs,
+/// entered by restartable sequences (`SlabConfig::real_cpus`).
+fn real_cpus() -> bool {
+    std::env::var_os("FASTPATH_REAL_CPUS").is_some_and(|v| v == "1")
+}
+
 fn boot(scheme: Scheme) -> World {
-    World::new(SlabConfig::with_scheme(scheme))
+    World::new(SlabConfig { real_cpus: real_cpus(), ..SlabConfig::with_scheme(scheme) })
 }
 
 /// Creates every cache and checks each is the kind of instance it stands for.
@@ -227,7 +239,16 @@ fn main() {
             "set before the first per-cpu slot is made"
         );
     }
+    // Valgrind runs no rseq: count the real-CPU sections on a stand-in area
+    // that says CPU 0 (sound here: one thread, no flush, nothing to restart).
+    if real_cpus() && !slabmerge::slub::rseq::glibc_registered() {
+        assert!(slabmerge::slub::rseq::assume_available_for_single_threaded_count(), "before the first world");
+    }
     setup();
+    if real_cpus() {
+        let mode = FOO_CACHEP.get().expect("set up").per_cpu_mode();
+        assert_eq!(mode, Some(slabmerge::slub::percpu::Effective::Rseq), "FASTPATH_REAL_CPUS=1 counts the rseq path");
+    }
     // The fast paths index per-cpu sheaves by the current CPU: pin it.
     slabmerge::cpu::set_current_cpu(0);
     let Some(path) = VARIANTS.iter().chain(&KFREES).find(|p| p.name == what) else {

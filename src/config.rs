@@ -350,6 +350,16 @@ pub struct SlabConfig {
     /// every sheaf access, as when `membarrier(2)` is unavailable) for the
     /// caches of this world. `PERCPU_FORCE_FALLBACK=1` does it process-wide.
     pub percpu_fallback: bool,
+    /// Per-cpu slots are the machine's CPUs (`nr_cpu_ids` of them), entered
+    /// by restartable sequences on the CPU a thread really runs on
+    /// (`slub/rseq.rs`): what a production port would run, and what the
+    /// benchmarks measure. Needs `rseq(2)` as glibc registers it and
+    /// `membarrier(PRIVATE_EXPEDITED_RSEQ)`; where either is missing
+    /// (valgrind among others) the world keeps the virtual CPUs. `nr_cpus`
+    /// is replaced by `nr_cpu_ids` when the world is made, and
+    /// `set_current_cpu` no longer moves a thread's sheaves. Off by
+    /// default: the virtual CPUs make traces and counters reproducible.
+    pub real_cpus: bool,
     /// Loom builds only: run one deliberately broken teardown step, to show
     /// that the loom models catch it (`src/tests/loom.rs`).
     #[cfg(loom)]
@@ -422,6 +432,7 @@ impl Default for SlabConfig {
             barn_max_sheaves: 10,
             image_statics: 16,
             percpu_fallback: false,
+            real_cpus: false,
             #[cfg(loom)]
             broken: None,
         }

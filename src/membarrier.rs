@@ -26,15 +26,54 @@ const MEMBARRIER_CMD_QUERY: libc::c_int = 0;
 const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
 #[cfg(not(loom))]
 const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
+#[cfg(not(loom))]
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ: libc::c_int = 1 << 7;
+#[cfg(not(loom))]
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ: libc::c_int = 1 << 8;
+#[cfg(not(loom))]
+const MEMBARRIER_CMD_FLAG_CPU: libc::c_uint = 1 << 0;
 
 #[cfg(not(loom))]
 static AVAILABLE: OnceLock<bool> = OnceLock::new();
 
 #[cfg(not(loom))]
 fn membarrier(cmd: libc::c_int) -> libc::c_long {
+    membarrier_on(cmd, 0, 0)
+}
+
+#[cfg(not(loom))]
+fn membarrier_on(cmd: libc::c_int, flags: libc::c_uint, cpu: libc::c_int) -> libc::c_long {
     // SAFETY: membarrier takes (cmd, flags, cpu_id) integers and touches no
     // user memory; a failure is reported through the return value and errno.
-    unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_uint, 0 as libc::c_int) }
+    unsafe { libc::syscall(libc::SYS_membarrier, cmd, flags, cpu) }
+}
+
+/// Registers this process for `MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ` (the
+/// remote side of the real-CPU slots, `slub/rseq.rs`); false if the kernel
+/// does not offer it (before 5.10) or refuses.
+#[cfg(not(loom))]
+pub(crate) fn register_rseq() -> bool {
+    let query = membarrier(MEMBARRIER_CMD_QUERY);
+    let need = (MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ) as libc::c_long;
+    query >= 0 && query & need == need && membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ) == 0
+}
+
+/// `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ)`, on one CPU
+/// (`MEMBARRIER_CMD_FLAG_CPU`) or on all: every thread of the process
+/// running there gets its rseq critical section aborted (if it is inside
+/// one) and a full barrier before the call returns.
+///
+/// Only called for real-CPU slots, which exist only after [`register_rseq`]
+/// succeeded; a failure would void the remote side's exclusion, so it panics.
+#[cfg(not(loom))]
+pub(crate) fn private_expedited_rseq(cpu: Option<usize>) {
+    let r = match cpu {
+        Some(cpu) => membarrier_on(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, MEMBARRIER_CMD_FLAG_CPU, cpu as libc::c_int),
+        None => membarrier_on(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, 0, 0),
+    };
+    if r != 0 {
+        panic!("membarrier(PRIVATE_EXPEDITED_RSEQ) failed after registration: {}", std::io::Error::last_os_error());
+    }
 }
 
 #[cfg(not(loom))]

@@ -17,6 +17,7 @@ use crate::slab_common::ids::{CacheId, ModuleId};
 use crate::slab_common::sysfs::{SysfsFlags, SysfsName};
 use crate::slub::page::PageEntry;
 use crate::slub::percpu::try_local;
+use crate::slub::rseq;
 use crate::slub::slab::{Slab, StorageRef};
 use crate::slub::storage::SlabOwner;
 use crate::slub::storage::{CacheStorage, Ctor, FreeCheck, PcsSlot};
@@ -141,6 +142,10 @@ pub struct KmemCache {
     /// `nr_cpu_sheaves == 0` while unusable: every fast path misses.
     cpu_sheaves: AtomicPtr<PcsSlot>,
     nr_cpu_sheaves: AtomicUsize,
+    /// The number of slots when they are the machine's CPUs (real-CPU mode,
+    /// `slub/rseq.rs`), else 0; exactly one of the two counts is non-zero
+    /// while the instance is usable, so a fast path tests this one first.
+    nr_rseq_sheaves: AtomicUsize,
     /// The storage this instance allocates from; null before setup and after destroy.
     storage: AtomicPtr<CacheStorage>,
     /// `s->object_size` (what zeroing allocations clear).
@@ -158,6 +163,11 @@ pub struct KmemCache {
     #[cfg(loom)]
     _leak: loom::alloc::Track<()>,
 }
+
+/// Where a real-CPU section finds an instance's slots (`rseq::pop`).
+const INST_SLOTS: usize = std::mem::offset_of!(KmemCache, cpu_sheaves);
+/// Where it finds their number.
+const INST_NR_RSEQ: usize = std::mem::offset_of!(KmemCache, nr_rseq_sheaves);
 
 // SAFETY: the storage pointer is only dereferenced under the lifetime rules
 // documented on `storage()`; everything else is atomics or behind the mutex.
@@ -178,6 +188,7 @@ impl KmemCache {
         KmemCache {
             cpu_sheaves: AtomicPtr::new(NonNull::dangling().as_ptr()),
             nr_cpu_sheaves: AtomicUsize::new(0),
+            nr_rseq_sheaves: AtomicUsize::new(0),
             storage: AtomicPtr::new(std::ptr::null_mut()),
             object_size: AtomicU32::new(0),
             primary_cache: AtomicPtr::new(std::ptr::null_mut()),
@@ -193,6 +204,7 @@ impl KmemCache {
         KmemCache {
             cpu_sheaves: AtomicPtr::new(NonNull::dangling().as_ptr()),
             nr_cpu_sheaves: AtomicUsize::new(0),
+            nr_rseq_sheaves: AtomicUsize::new(0),
             storage: AtomicPtr::new(std::ptr::null_mut()),
             object_size: AtomicU32::new(0),
             primary_cache: AtomicPtr::new(std::ptr::null_mut()),
@@ -229,15 +241,31 @@ impl KmemCache {
     pub(crate) fn set_storage(&self, storage: *mut CacheStorage) {
         // SAFETY: a non-null storage is live: it was just created or is the
         // primary's, which outlives this instance's use of it.
-        let slots = unsafe { storage.as_ref() }.map_or(&[][..], |s| s.cpu_sheaves.as_slice());
+        let storage_ref = unsafe { storage.as_ref() };
+        let slots = storage_ref.map_or(&[][..], |s| s.cpu_sheaves.as_slice());
+        let rseq = storage_ref.is_some_and(|s| s.cpu_sheaves.is_rseq());
         let first = if slots.is_empty() { NonNull::dangling().as_ptr() } else { slots.as_ptr().cast_mut() };
         #[cfg(feature = "slub_stats")]
         if !slots.is_empty() {
             self.stat.get_or_init(|| crate::slub::stat::SlubStat::new(slots.len() as u32));
         }
-        self.nr_cpu_sheaves.store(slots.len(), Ordering::Relaxed);
+        self.nr_cpu_sheaves.store(if rseq { 0 } else { slots.len() }, Ordering::Relaxed);
+        self.nr_rseq_sheaves.store(if rseq { slots.len() } else { 0 }, Ordering::Relaxed);
         self.cpu_sheaves.store(first, Ordering::Relaxed);
         self.storage.store(storage, Ordering::Release);
+    }
+
+    /// How the per-cpu slots this instance allocates from are entered
+    /// (`None` while it is not usable).
+    pub fn per_cpu_mode(&self) -> Option<crate::slub::percpu::Effective> {
+        Some(self.storage()?.cpu_sheaves.mode())
+    }
+
+    /// This instance as the holder of its slots, for the real-CPU sections
+    /// (`INST_SLOTS`, `INST_NR_RSEQ`).
+    #[inline(always)]
+    fn as_holder(&self) -> *const u8 {
+        std::ptr::from_ref(self).cast()
     }
 
     /// The instance's copy of `s->cpu_sheaves`.
@@ -279,12 +307,20 @@ impl KmemCache {
     /// mode, an unusable instance) is one cold call.
     #[inline]
     pub fn alloc(&self) -> Result<Object, AllocError> {
-        let hit = try_local(self.cpu_sheaves(), |_slot, pcs| {
-            let ptr = pcs.alloc_hit()?;
-            #[cfg(feature = "slub_stats")]
-            self.count_hit(_slot, crate::slub::stat::StatItem::ALLOC_PCS);
-            Some(ptr)
-        });
+        let nr_rseq = self.nr_rseq_sheaves.load(Ordering::Relaxed);
+        let hit = if nr_rseq != 0 {
+            // SAFETY: in real-CPU mode `cpu_sheaves` points to the storage's
+            // `nr_rseq` slots, live while the instance is (`set_storage`).
+            NonNull::new(unsafe { rseq::pop::<INST_SLOTS, INST_NR_RSEQ>(self.as_holder()) })
+        } else {
+            try_local(self.cpu_sheaves(), |_slot, pcs| {
+                let ptr = pcs.alloc_hit()?;
+                #[cfg(feature = "slub_stats")]
+                self.count_hit(_slot, crate::slub::stat::StatItem::ALLOC_PCS);
+                Some(ptr)
+            })
+        };
+        // One call site for the miss, so that it stays a tail call.
         match hit {
             Some(ptr) => Ok(Object { ptr }),
             None => self.alloc_slow(),
@@ -382,19 +418,29 @@ impl KmemCache {
             return self.free_cold(object);
         }
         let ptr = object.into_raw();
-        let hit = try_local(self.cpu_sheaves(), |_slot, pcs| {
-            if !pcs.free_hit(node, ptr) {
-                return None;
-            }
-            #[cfg(feature = "slub_stats")]
-            self.count_hit(_slot, crate::slub::stat::StatItem::FREE_PCS);
-            Some(())
-        });
-        if hit.is_some() {
+        let nr_rseq = self.nr_rseq_sheaves.load(Ordering::Relaxed);
+        let hit = if nr_rseq != 0 {
+            // SAFETY: as in `alloc`; `ptr` is an allocated object of this
+            // storage that we give up.
+            unsafe { rseq::push::<INST_SLOTS, INST_NR_RSEQ>(self.as_holder(), node, ptr.as_ptr()) }
+        } else {
+            try_local(self.cpu_sheaves(), |_slot, pcs| {
+                if !pcs.free_hit(node, ptr) {
+                    return None;
+                }
+                #[cfg(feature = "slub_stats")]
+                self.count_hit(_slot, crate::slub::stat::StatItem::FREE_PCS);
+                Some(())
+            })
+            .is_some()
+        };
+        if hit {
             return Ok(());
         }
-        // SAFETY: allocated object of `slab`, which belongs to `storage`.
-        unsafe { self.free_miss(storage, slab, ptr) }
+        // One call site for the miss, so that it stays a tail call; it
+        // finds the slab again, so that nothing is kept live across the hit.
+        // SAFETY: `ptr` is an allocated object of this instance's storage.
+        unsafe { self.free_miss(ptr) }
     }
 
     /// The sheaf miss of [`KmemCache::free`]: a tail call, so the hit path
@@ -404,7 +450,13 @@ impl KmemCache {
     /// `ptr` is an allocated object of `slab`, a slab of `storage`.
     #[cold]
     #[inline(never)]
-    unsafe fn free_miss(&self, storage: &CacheStorage, slab: NonNull<Slab>, ptr: NonNull<u8>) -> Result<(), FreeError> {
+    unsafe fn free_miss(&self, ptr: NonNull<u8>) -> Result<(), FreeError> {
+        // SAFETY: the caller's object is in a live slab of the fixed range
+        // (the hit path found it there), whose storage is live.
+        let (slab, storage) = unsafe {
+            let slab = crate::slub::page::virt_to_slab_fast(ptr.as_ptr() as usize).unwrap_unchecked();
+            (slab, slab.as_ref().storage.as_ref())
+        };
         // SAFETY: forwarded.
         unsafe { storage.slab_free_slow(slab, ptr, self.via()) };
         Ok(())

@@ -18,6 +18,7 @@ use crate::slab_common::merge::{TargetView, slab_unmergeable};
 use crate::slab_common::registry::{Registry, WorldCore};
 use crate::slab_common::request::{CreateEntry, CreateRequest, KmemCacheArgs, Placement, PlacementKind};
 use crate::slub::layout::{LayoutRequest, UniqueId, calculate_alignment, calculate_sizes, create_unique_id};
+use crate::slub::percpu::Mode;
 use crate::slub::storage::CacheStorage;
 use crate::sync::Arc;
 
@@ -306,7 +307,11 @@ impl WorldCore {
             cfg.nr_cpus,
             cfg.nr_nodes,
             cfg.barn_max_sheaves,
-            cfg.percpu_fallback,
+            match (cfg.percpu_fallback, cfg.real_cpus) {
+                (true, _) => Mode::Fallback,
+                (false, true) => Mode::RealCpus,
+                (false, false) => Mode::Auto,
+            },
         )
         .ok_or(SlabError::NoMemory)?;
         // Loom builds only: hand the storage the teardown step to break, if any.

@@ -16,9 +16,8 @@ use crate::slab_common::world::World;
 use crate::slub::layout::get_order;
 use crate::slub::page::PageEntry;
 use crate::slub::percpu::try_local;
-use crate::slub::slab::Slab;
-use crate::slub::storage::CacheStorage;
 use crate::slub::storage::FreeCheck;
+use crate::slub::storage::{STORAGE_RSEQ_NR, STORAGE_RSEQ_SLOTS};
 
 /// The kmalloc size classes of `kmalloc_caches[KMALLOC_NORMAL]` (x86_64, 4 KiB pages).
 pub const KMALLOC_SIZES: [u32; 13] = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192];
@@ -105,20 +104,34 @@ impl World {
             return self.kfree_other(object);
         }
         let ptr = object.into_raw();
-        let hit = try_local(storage.cpu_sheaves.as_slice(), |_slot, pcs| {
-            if !pcs.free_hit(node, ptr) {
-                return None;
+        let hit = if storage.cpu_sheaves.is_rseq() {
+            // SAFETY: the storage holds its live real-CPU slots at these
+            // offsets; `ptr` is an allocated object of it that we give up.
+            unsafe {
+                crate::slub::rseq::push::<STORAGE_RSEQ_SLOTS, STORAGE_RSEQ_NR>(
+                    std::ptr::from_ref(storage).cast(),
+                    node,
+                    ptr.as_ptr(),
+                )
             }
-            // Inside the slot's critical section: a plain increment.
-            #[cfg(feature = "slub_stats")]
-            storage.stat_local(_slot, crate::slub::stat::StatItem::FREE_PCS);
-            Some(())
-        });
-        if hit.is_some() {
+        } else {
+            try_local(storage.cpu_sheaves.as_slice(), |_slot, pcs| {
+                if !pcs.free_hit(node, ptr) {
+                    return None;
+                }
+                // Inside the slot's critical section: a plain increment.
+                #[cfg(feature = "slub_stats")]
+                storage.stat_local(_slot, crate::slub::stat::StatItem::FREE_PCS);
+                Some(())
+            })
+            .is_some()
+        };
+        if hit {
             return Ok(());
         }
-        // SAFETY: allocated object of `slab`, which belongs to `storage`.
-        unsafe { kfree_miss(storage, slab, ptr) }
+        // One call site for the miss, so that it stays a tail call.
+        // SAFETY: `ptr` is an allocated object of a live slab.
+        unsafe { kfree_miss(ptr) }
     }
 
     /// [`World::kfree`] of a checked cache's object, another world's, a
@@ -251,7 +264,13 @@ fn check_error(check: FreeCheck, cache: String, addr: usize) -> SlabError {
 /// `ptr` is an allocated object of `slab`, a slab of `storage`.
 #[cold]
 #[inline(never)]
-unsafe fn kfree_miss(storage: &CacheStorage, slab: NonNull<Slab>, ptr: NonNull<u8>) -> Result<(), FreeError> {
+unsafe fn kfree_miss(ptr: NonNull<u8>) -> Result<(), FreeError> {
+    // SAFETY: the caller's object is in a live slab of the fixed range (the
+    // hit path found it there), whose storage is live.
+    let (slab, storage) = unsafe {
+        let slab = crate::slub::page::virt_to_slab_fast(ptr.as_ptr() as usize).unwrap_unchecked();
+        (slab, slab.as_ref().storage.as_ref())
+    };
     // SAFETY: forwarded.
     unsafe { storage.slab_free_slow(slab, ptr, crate::slub::stat::Via::NONE) };
     Ok(())

@@ -72,7 +72,16 @@ impl World {
 
     /// A world with no cache at all (for replaying a boot trace, which creates
     /// the boot and kmalloc caches itself).
-    pub fn bare(config: SlabConfig) -> World {
+    pub fn bare(mut config: SlabConfig) -> World {
+        if config.real_cpus {
+            // Counting (`slub_stats`) increments inside the critical
+            // section, which only the virtual CPUs' protocol has.
+            if crate::slub::rseq::available() && !config.percpu_fallback && !cfg!(feature = "slub_stats") {
+                config.nr_cpus = crate::slub::rseq::nr_cpu_ids();
+            } else {
+                config.real_cpus = false; // the virtual CPUs, as documented
+            }
+        }
         let image = (0..config.image_statics).map(|_| KmemCache::new()).collect();
         let core = Arc::new(WorldCore::new(config));
         let memory_addr = Arc::as_ptr(&core.memory) as usize;

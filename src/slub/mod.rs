@@ -46,6 +46,7 @@ pub mod layout;
 pub(crate) mod memory;
 pub(crate) mod page;
 pub mod percpu;
+pub mod rseq;
 pub(crate) mod sheaf;
 pub(crate) mod slab;
 pub mod stat;

@@ -50,6 +50,9 @@ pub const UNOWNED: usize = 1;
 const REMOTE: usize = 2;
 /// `owner` of every slot in fallback mode: never equals a token.
 const FALLBACK: usize = 3;
+/// `owner` of every real-CPU slot (`slub/rseq.rs`): never equals a token, so
+/// the virtual CPUs' fast path misses on it too.
+const RSEQ: usize = 4;
 
 /// How a [`PerCpu`] / [`Slot`] protects its data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +65,10 @@ pub enum Mode {
     /// owner check fails (`FALLBACK` is no token) and the slow path sees the
     /// sentinel: the fast path has no branch on a mode flag.
     Fallback,
+    /// Slots are the machine's CPUs, entered by restartable sequences
+    /// (`slub/rseq.rs`) if [`crate::slub::rseq::available`], else
+    /// [`Mode::Auto`].
+    RealCpus,
 }
 
 /// The effective mode of a slot.
@@ -71,12 +78,35 @@ pub enum Effective {
     Membarrier,
     /// CAS trylock on every entry.
     Fallback,
+    /// Real CPUs: restartable sequences on the owner's side, the stop word
+    /// and `membarrier(PRIVATE_EXPEDITED_RSEQ)` on the remote side.
+    Rseq,
 }
+
+/// The real-CPU protocol's words, read together by every critical section
+/// (one `u64` compare with 0) and first in the slot, where the sections
+/// expect them (`rseq::offsets::BUSY`).
+#[repr(C, align(8))]
+struct Busy {
+    /// `local_trylock()`: set by a critical section of this CPU (its commit),
+    /// cleared by the holder with a `Release` store.
+    lock: AtomicU32,
+    /// Raised by a remote operator (under `remote`) before it aborts the
+    /// CPU's sections; cleared with a `Release` store when it is done.
+    stop: AtomicU32,
+}
+
+/// Offset of the busy words in a slot (the sections' operand).
+pub(crate) const BUSY_OFFSET: usize = std::mem::offset_of!(Slot<crate::slub::sheaf::PerCpuSheaves>, busy);
+/// Offset of the data (`struct slub_percpu_sheaves`) in a slot of `s->cpu_sheaves`.
+pub(crate) const PCS_DATA: usize = std::mem::offset_of!(Slot<crate::slub::sheaf::PerCpuSheaves>, data);
 
 /// One CPU's slot: the protocol words and the data they protect, on its own
 /// cache line(s).
 #[repr(C, align(64))]
 pub struct Slot<T> {
+    /// Real-CPU mode's lock and stop words (unused otherwise).
+    busy: Busy,
     /// A [`ThreadRec`] token or a sentinel; written only under `remote`.
     owner: AtomicUsize,
     /// Fallback mode's trylock (0 free, 1 held).
@@ -152,12 +182,15 @@ impl<T> RemoteGuard<'_, T> {
     }
 
     fn needs_fence(&self) -> bool {
-        self.old != UNOWNED && self.old != FALLBACK
+        self.old != UNOWNED && self.old != FALLBACK && self.old != RSEQ
     }
 
-    /// Waits until the displaced owner is out of its critical section.
+    /// Waits until the displaced owner is out of its critical section (a
+    /// real-CPU slot: until the CPU's slow path, if one holds the lock, lets go).
     fn wait_owner(&self) {
-        if self.needs_fence() {
+        if self.old == RSEQ {
+            wait_clear(&self.slot.busy.lock);
+        } else if self.needs_fence() {
             // SAFETY: `old` is a token read under the mutex we hold.
             unsafe { self.slot.wait_token(self.old) };
         }
@@ -166,7 +199,11 @@ impl<T> RemoteGuard<'_, T> {
 
 impl<T> Drop for RemoteGuard<'_, T> {
     fn drop(&mut self) {
-        if self.old == FALLBACK {
+        if self.old == RSEQ {
+            // Release: the CPU's next section reads the stop word first and
+            // then sees everything we did to the data.
+            self.slot.busy.stop.store(0, Release);
+        } else if self.old == FALLBACK {
             #[cfg(loom)]
             if self.slot.broken == Some(Broken::FallbackNoLock) {
                 return;
@@ -177,6 +214,15 @@ impl<T> Drop for RemoteGuard<'_, T> {
             // sees everything we did to the data.
             self.slot.owner.store(self.old, Release);
         }
+    }
+}
+
+/// Waits until a real-CPU slot's lock word is clear (its holder let go).
+fn wait_clear(word: &AtomicU32) {
+    let mut round = 0u32;
+    while word.load(Acquire) != 0 {
+        spin_wait(round);
+        round = round.saturating_add(1);
     }
 }
 
@@ -202,10 +248,12 @@ impl<T> Slot<T> {
     fn with_index(data: T, mode: Mode, index: usize, nr: usize) -> Slot<T> {
         assert!(index < nr && nr <= u32::MAX as usize);
         let owner = match mode {
-            Mode::Auto if membarrier::available() => UNOWNED,
+            Mode::RealCpus if crate::slub::rseq::available() => RSEQ,
+            Mode::Auto | Mode::RealCpus if membarrier::available() => UNOWNED,
             _ => FALLBACK,
         };
         Slot {
+            busy: Busy { lock: AtomicU32::new(0), stop: AtomicU32::new(0) },
             owner: AtomicUsize::new(owner),
             lock: AtomicU32::new(0),
             index: index as u32,
@@ -238,7 +286,11 @@ impl<T> Slot<T> {
 
     /// The slot's effective mode.
     pub fn mode(&self) -> Effective {
-        if self.owner.load(Relaxed) == FALLBACK { Effective::Fallback } else { Effective::Membarrier }
+        match self.owner.load(Relaxed) {
+            FALLBACK => Effective::Fallback,
+            RSEQ => Effective::Rseq,
+            _ => Effective::Membarrier,
+        }
     }
 
     /// Whether the calling thread currently owns the slot (diagnostics).
@@ -362,7 +414,9 @@ impl<T> Slot<T> {
         if owner == FALLBACK {
             return self.enter_locked();
         }
-        if owner == REMOTE {
+        if owner == REMOTE || owner == RSEQ {
+            // A real-CPU slot is entered through its `PerCpu`, which knows
+            // the CPU it runs on (`PerCpu::enter_rseq`).
             return None;
         }
         let rec = thread::init();
@@ -448,7 +502,10 @@ impl<T> Slot<T> {
         }
         let m = self.remote.lock();
         let old = self.owner.load(Relaxed);
-        if old == FALLBACK {
+        if old == RSEQ {
+            // Sections of this CPU that start after the abort see it.
+            self.busy.stop.store(1, Relaxed);
+        } else if old == FALLBACK {
             #[cfg(loom)]
             let take = self.broken != Some(Broken::FallbackNoLock);
             #[cfg(not(loom))]
@@ -469,7 +526,9 @@ impl<T> Slot<T> {
     /// guard drops; the owner keeps its ownership.
     pub fn lock_remote(&self) -> RemoteGuard<'_, T> {
         let g = self.begin_remote();
-        if g.needs_fence() {
+        if g.old == RSEQ {
+            crate::slub::rseq::abort_sections(Some(self.index as usize));
+        } else if g.needs_fence() {
             self.heavy();
         }
         g.wait_owner();
@@ -498,29 +557,51 @@ pub fn try_local<T, R>(slots: &[Slot<T>], f: impl FnOnce(usize, &mut T) -> Optio
 impl<T> Drop for Slot<T> {
     fn drop(&mut self) {
         let owner = self.owner.load(Relaxed);
-        if owner > FALLBACK {
+        if owner > RSEQ {
             // SAFETY: the slot held one strong reference through its token.
             unsafe { thread::release_ref(owner) };
         }
     }
 }
 
-/// `nr` slots indexed by virtual CPU id modulo `nr`.
+/// `nr` slots indexed by virtual CPU id modulo `nr`, or by the real CPU
+/// (real-CPU mode: [`Effective::Rseq`]).
 pub struct PerCpu<T> {
     slots: Box<[Slot<T>]>,
+    /// Real-CPU mode: every local entry is a restartable sequence.
+    rseq: bool,
+    /// The first slot, for `kfree()`'s section (`rseq::push`), which reads
+    /// the slots from the storage as an instance's reads them from itself.
+    rseq_base: *const Slot<T>,
+    /// The number of slots in real-CPU mode, else 0.
+    rseq_nr: usize,
 }
+
+// SAFETY: `rseq_base` points into `slots`, which the PerCpu owns; the rest
+// is as for the slots themselves.
+unsafe impl<T: Send> Send for PerCpu<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for PerCpu<T> {}
+
+/// Offsets of [`PerCpu`]'s real-CPU fields (the sections' operands).
+pub(crate) const PERCPU_RSEQ_BASE: usize = std::mem::offset_of!(PerCpu<crate::slub::sheaf::PerCpuSheaves>, rseq_base);
+/// See [`PERCPU_RSEQ_BASE`].
+pub(crate) const PERCPU_RSEQ_NR: usize = std::mem::offset_of!(PerCpu<crate::slub::sheaf::PerCpuSheaves>, rseq_nr);
 
 impl<T> PerCpu<T> {
     /// `nr` slots with data from `init(index)`.
     pub fn new(nr: usize, mode: Mode, mut init: impl FnMut(usize) -> T) -> PerCpu<T> {
         assert!(nr > 0, "at least one slot");
-        PerCpu { slots: (0..nr).map(|i| Slot::with_index(init(i), mode, i, nr)).collect() }
+        let slots: Box<[Slot<T>]> = (0..nr).map(|i| Slot::with_index(init(i), mode, i, nr)).collect();
+        let rseq = slots[0].mode() == Effective::Rseq;
+        let (rseq_base, rseq_nr) = (slots.as_ptr(), if rseq { slots.len() } else { 0 });
+        PerCpu { slots, rseq, rseq_base, rseq_nr }
     }
 
     /// No slots: a placeholder until [`PerCpu::new`]'s slots are installed
     /// (no entry may be attempted on it).
     pub(crate) fn empty() -> PerCpu<T> {
-        PerCpu { slots: Box::new([]) }
+        PerCpu { slots: Box::new([]), rseq: false, rseq_base: std::ptr::null(), rseq_nr: 0 }
     }
 
     /// Loom builds only: gives every slot a seeded bug (or none).
@@ -566,9 +647,34 @@ impl<T> PerCpu<T> {
         self.slots[0].mode()
     }
 
-    /// The calling thread's slot index (`cpu % nr`).
+    /// Real-CPU mode: the slots are the machine's CPUs, entered by
+    /// restartable sequences (the instance fast paths test this first).
+    #[inline(always)]
+    pub fn is_rseq(&self) -> bool {
+        self.rseq
+    }
+
+    /// The calling thread's slot index (`cpu % nr`; in real-CPU mode the CPU
+    /// it runs on now, a hint for choosing a node).
     pub fn current_index(&self) -> usize {
+        if self.rseq {
+            return self.index_of(crate::slub::rseq::current_cpu().unwrap_or(0));
+        }
         self.index_of(thread::current_cpu())
+    }
+
+    /// Real-CPU mode's `local_trylock()`: the calling thread's CPU slot, if
+    /// neither a slow path of that CPU nor a remote holds it.
+    #[cold]
+    #[inline(never)]
+    fn enter_rseq(&self) -> Option<(usize, LocalGuard<'_, T>)> {
+        let base = self.slots.as_ptr() as *const u8;
+        let stride = std::mem::size_of::<Slot<T>>();
+        // SAFETY: `slots` are this PerCpu's live slots of `stride` bytes,
+        // each starting with its busy words (`BUSY_OFFSET == 0`).
+        let idx = unsafe { crate::slub::rseq::lock(base, self.slots.len(), stride) }?;
+        let slot = &self.slots[idx];
+        Some((idx, LocalGuard { data: &slot.data, word: &slot.busy.lock, release: 0, _not_send: PhantomData }))
     }
 
     /// `cpu % nr` without a division when `cpu < nr` (the common case).
@@ -582,6 +688,9 @@ impl<T> PerCpu<T> {
     /// token and the CPU. Returns the slot index with the guard.
     #[inline(always)]
     pub fn enter_local(&self) -> Option<(usize, LocalGuard<'_, T>)> {
+        if self.rseq {
+            return self.enter_rseq();
+        }
         let rec = thread::current_ptr();
         // SAFETY: `rec` is this thread's live record or the static dummy.
         let idx = self.index_of(unsafe { (*rec).cpu.load(Relaxed) });
@@ -604,6 +713,12 @@ impl<T> PerCpu<T> {
     /// [`PerCpu::with_local`] with the miss handled by `miss` (see [`Slot::with_local_or`]).
     #[inline(always)]
     pub fn with_local_or<R>(&self, f: impl FnOnce(usize, &mut T) -> R, miss: impl FnOnce() -> R) -> R {
+        if self.rseq {
+            return match self.enter_rseq() {
+                Some((idx, mut g)) => g.with_mut(|d| f(idx, d)),
+                None => miss(),
+            };
+        }
         let rec = thread::current_ptr();
         // SAFETY: `rec` is this thread's live record or the static dummy.
         let idx = self.index_of(unsafe { (*rec).cpu.load(Relaxed) });
@@ -621,6 +736,9 @@ impl<T> PerCpu<T> {
     /// the miss was the caller's, an empty or full sheaf).
     #[inline]
     pub fn with_local_after_miss<R>(&self, f: impl FnOnce(usize, &mut T) -> R, miss: impl FnOnce() -> R) -> R {
+        if self.rseq {
+            return self.with_local_or(f, miss);
+        }
         let rec = thread::current_ptr();
         // SAFETY: `rec` is this thread's live record or the static dummy.
         let idx = self.index_of(unsafe { (*rec).cpu.load(Relaxed) });
@@ -664,7 +782,9 @@ impl<T> PerCpu<T> {
     /// membarrier, then each owner waited for.
     pub fn lock_remote_all(&self) -> Vec<RemoteGuard<'_, T>> {
         let guards: Vec<_> = self.slots.iter().map(Slot::begin_remote).collect();
-        if guards.iter().any(RemoteGuard::needs_fence) {
+        if self.rseq {
+            crate::slub::rseq::abort_sections(None);
+        } else if guards.iter().any(RemoteGuard::needs_fence) {
             self.slots[0].heavy();
         }
         for g in &guards {

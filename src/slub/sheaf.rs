@@ -35,6 +35,9 @@ pub(crate) struct SlabSheaf {
 }
 
 impl SlabSheaf {
+    /// Offset of `objects[0]` (the real-CPU sections' operand, `rseq.rs`).
+    pub(crate) const OBJECTS: usize = std::mem::offset_of!(SlabSheaf, objects);
+
     /// The header and `capacity` pointers, packed.
     fn packed(capacity: u32) -> Layout {
         Layout::new::<SlabSheaf>()

@@ -156,6 +156,15 @@ pub(crate) struct CacheStorage {
     pub(crate) broken: Option<crate::config::Broken>,
 }
 
+/// Where `kfree()`'s real-CPU section finds a storage's slots
+/// (`rseq::push`): the storage is the holder, as an instance is for
+/// `kmem_cache_free()`.
+pub(crate) const STORAGE_RSEQ_SLOTS: usize =
+    std::mem::offset_of!(CacheStorage, cpu_sheaves) + crate::slub::percpu::PERCPU_RSEQ_BASE;
+/// Where it finds their number (0 unless real-CPU mode).
+pub(crate) const STORAGE_RSEQ_NR: usize =
+    std::mem::offset_of!(CacheStorage, cpu_sheaves) + crate::slub::percpu::PERCPU_RSEQ_NR;
+
 // SAFETY: all shared mutable state is behind the per-cpu slots, the node
 // mutexes or atomics; raw pointers inside are owned by this storage.
 unsafe impl Send for CacheStorage {}
@@ -164,8 +173,8 @@ unsafe impl Sync for CacheStorage {}
 
 impl CacheStorage {
     /// Allocates the storage: per-cpu main sheaves and per-node lists
-    /// (`init_kmem_cache_nodes`, `init_percpu_sheaves`). `fallback` forces
-    /// the per-cpu protocol's trylock fallback (`SlabConfig::percpu_fallback`).
+    /// (`init_kmem_cache_nodes`, `init_percpu_sheaves`). `mode` is the
+    /// per-cpu protocol (`SlabConfig::percpu_fallback`, `real_cpus`).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         layout: CacheLayout,
@@ -174,7 +183,7 @@ impl CacheStorage {
         nr_cpus: u32,
         nr_nodes: u32,
         barn_max: u32,
-        fallback: bool,
+        mode: Mode,
     ) -> Option<NonNull<CacheStorage>> {
         let nodes = (0..nr_nodes.max(1))
             .map(|_| KmemCacheNode {
@@ -220,7 +229,6 @@ impl CacheStorage {
                 }
             }
         }
-        let mode = if fallback { Mode::Fallback } else { Mode::Auto };
         let mut pcs = pcs.into_iter();
         let cpu_sheaves = PerCpu::new(pcs.len(), mode, |_| pcs.next().expect("one per CPU"));
         // SAFETY: the storage is not shared yet; we are its only user.

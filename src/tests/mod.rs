@@ -8,3 +8,5 @@ mod loom;
 mod loom_percpu;
 #[cfg(not(loom))]
 mod percpu;
+#[cfg(not(loom))]
+mod rseq;

@@ -1,0 +1,456 @@
+//! Restartable sequences (`rseq(2)`): the real CPU and critical sections the
+//! kernel restarts, for worlds whose per-cpu slots are the machine's CPUs
+//! (`SlabConfig::real_cpus`).
+//!
+//! glibc (2.35 and later) registers an rseq area for every thread; the kernel
+//! keeps its `cpu_id` current, and when a thread that has stored a critical
+//! section's descriptor in the area's `rseq_cs` is preempted, migrated or
+//! signalled with its instruction pointer inside that section, the kernel
+//! moves it to the section's abort handler before it runs again. A section
+//! whose last instruction is its one store to shared data (the *commit*)
+//! therefore either runs alone on its CPU from its first load to the commit,
+//! or never commits. That is `this_cpu_*()` and `local_lock()` of the kernel
+//! at the price of two instructions (arming the descriptor), with no atomic
+//! read-modify-write and no fence: `tcmalloc`'s per-CPU caches are built the
+//! same way.
+//!
+//! The sections here work on a [`PcsSlot`]: a sheaf pop (`alloc_from_pcs()`'s
+//! hit), a sheaf push (`free_to_pcs()`'s hit) and taking the slot's local lock
+//! for a slow path (`local_trylock()`). Every section first tests the slot's
+//! busy words (the local lock and a remote's stop word, read together); the
+//! remote side (`flush_all()`, the barn, statistics) raises the stop word and
+//! then calls `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ)` on the slot's
+//! CPU, which aborts any section in flight there, so that afterwards every
+//! section sees the stop word. `design/allocator.md` ("Real CPUs") has the
+//! protocol, its proof and what it costs.
+//!
+//! The sections address the area as `%fs:__rseq_offset`, as glibc places it
+//! at the same offset from every thread's pointer: one load of the offset,
+//! no thread-local lookup. Without rseq (valgrind does not implement it and
+//! glibc's area then reads `cpu_id == -2`; older glibc; other
+//! architectures), [`available`] is false and worlds keep the virtual CPUs
+//! and their ownership protocol, so no section ever runs. A thread whose own
+//! registration failed reads `cpu_id == -2` (or `-1`), beyond every world's
+//! slots: its sections miss their bounds test and it takes the slow paths.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicIsize, AtomicU32, AtomicU64, Ordering::*};
+
+/// `struct rseq` of `<linux/rseq.h>` (the 20-byte ABI glibc registers; the
+/// kernel may use more, which these fields do not reach).
+#[repr(C, align(32))]
+pub(crate) struct RseqArea {
+    cpu_id_start: AtomicU32,
+    /// The CPU the thread runs on, kept current by the kernel; `-2` if
+    /// registration failed, `-1` before it.
+    cpu_id: AtomicU32,
+    /// The armed critical section's descriptor (`struct rseq_cs *`). The
+    /// sections store it with a plain `mov`, which the kernel reads; a
+    /// relaxed atomic store is what that store is to the Rust model.
+    rseq_cs: AtomicU64,
+    flags: AtomicU32,
+}
+
+/// Offset of `cpu_id` in [`RseqArea`] (the sections' operand).
+const CPU_ID: usize = 4;
+/// Offset of `rseq_cs` in [`RseqArea`].
+const RSEQ_CS: usize = 8;
+const _: () = assert!(std::mem::offset_of!(RseqArea, cpu_id) == CPU_ID);
+const _: () = assert!(std::mem::offset_of!(RseqArea, rseq_cs) == RSEQ_CS);
+
+/// `__rseq_offset` of glibc: the area's offset from the thread pointer,
+/// the same for every thread; valid once [`available`] returned true.
+static OFFSET: AtomicIsize = AtomicIsize::new(0);
+static AVAILABLE: OnceLock<bool> = OnceLock::new();
+
+/// Whether restartable sequences back real-CPU worlds in this process:
+/// x86-64 Linux, glibc registered an area for this thread whose `cpu_id`
+/// is valid, and `membarrier(2)` offers and registers
+/// `PRIVATE_EXPEDITED_RSEQ` (the remote side's abort). Detected once;
+/// `PERCPU_FORCE_FALLBACK=1` answers false, as it does for membarrier.
+pub fn available() -> bool {
+    *AVAILABLE.get_or_init(detect)
+}
+
+fn detect() -> bool {
+    if std::env::var_os("PERCPU_FORCE_FALLBACK").is_some_and(|v| v != "0" && !v.is_empty()) {
+        return false;
+    }
+    // Loom models the virtual CPUs' protocol; a section is not a loom step.
+    if cfg!(loom) || !cfg!(all(target_arch = "x86_64", target_os = "linux")) {
+        return false;
+    }
+    let Some((offset, size)) = glibc_rseq() else { return false };
+    if size < 20 {
+        return false; // glibc did not register (valgrind, rseq disabled by tunable)
+    }
+    OFFSET.store(offset, Relaxed);
+    // SAFETY: glibc registered an area at this offset from every thread's pointer.
+    let cpu = unsafe { (*thread_area()).cpu_id.load(Relaxed) };
+    if cpu >= 1 << 31 {
+        return false; // -1 or -2: not registered for this thread after all
+    }
+    crate::membarrier::register_rseq()
+}
+
+/// Whether glibc registered an rseq area (`__rseq_size` of at least the
+/// 20-byte ABI), without deciding [`available`].
+pub fn glibc_registered() -> bool {
+    glibc_rseq().is_some_and(|(_, size)| size >= 20)
+}
+
+/// `(__rseq_offset, __rseq_size)` from glibc, looked up at run time so that
+/// an older glibc without them still links.
+fn glibc_rseq() -> Option<(isize, u32)> {
+    // SAFETY: dlsym with RTLD_DEFAULT and NUL-terminated names only reads the
+    // loaded objects' symbol tables; a null answer means "not defined".
+    let (off, size) = unsafe {
+        (
+            libc::dlsym(libc::RTLD_DEFAULT, c"__rseq_offset".as_ptr()),
+            libc::dlsym(libc::RTLD_DEFAULT, c"__rseq_size".as_ptr()),
+        )
+    };
+    if off.is_null() || size.is_null() {
+        return None;
+    }
+    // SAFETY: glibc defines them as `const ptrdiff_t` and `const unsigned
+    // int`, written once before main.
+    Some(unsafe { (*(off as *const isize), *(size as *const u32)) })
+}
+
+/// The calling thread's area: thread pointer + `__rseq_offset`.
+fn thread_area() -> *const RseqArea {
+    let tp: usize;
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    // SAFETY: on x86-64 Linux `%fs:0` holds the thread pointer itself (the
+    // TCB's self pointer); reading it has no side effect.
+    unsafe {
+        std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags));
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        tp = 0;
+    }
+    tp.wrapping_add_signed(OFFSET.load(Relaxed)) as *const RseqArea
+}
+
+/// The CPU the calling thread runs on, if rseq tells it (a hint: the thread
+/// may move right after).
+pub fn current_cpu() -> Option<u32> {
+    if !available() {
+        return None;
+    }
+    // SAFETY: glibc's area of this thread is valid while the thread runs.
+    let cpu = unsafe { (*thread_area()).cpu_id.load(Relaxed) };
+    (cpu < 1 << 31).then_some(cpu)
+}
+
+/// `nr_cpu_ids`: one more than the highest possible CPU
+/// (`/sys/devices/system/cpu/possible`, else the configured count).
+pub fn nr_cpu_ids() -> u32 {
+    let possible = std::fs::read_to_string("/sys/devices/system/cpu/possible").ok();
+    let highest = possible
+        .as_deref()
+        .and_then(|s| s.trim().split(',').filter_map(|r| r.rsplit('-').next()?.trim().parse::<u32>().ok()).max());
+    match highest {
+        Some(h) => h + 1,
+        // SAFETY: sysconf takes an integer name and touches no memory.
+        None => (unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) }).max(1) as u32,
+    }
+}
+
+/// The layout a section relies on: a slot's busy words at its start, and
+/// where the sheaves and their fields sit. Checked against the types.
+pub(crate) mod offsets {
+    use crate::slub::percpu::Slot;
+    use crate::slub::sheaf::{PerCpuSheaves, SlabSheaf};
+
+    /// Size of one CPU's slot (the stride of `s->cpu_sheaves`).
+    pub(crate) const SLOT: usize = std::mem::size_of::<Slot<PerCpuSheaves>>();
+    /// The slot's busy words (local lock and stop), read as one `u64`.
+    pub(crate) const BUSY: usize = 0;
+    /// `pcs->main`.
+    pub(crate) const MAIN: usize = crate::slub::percpu::PCS_DATA + std::mem::offset_of!(PerCpuSheaves, main);
+    /// `pcs->node` (`numa_mem_id()` of the CPU).
+    pub(crate) const NODE: usize = crate::slub::percpu::PCS_DATA + std::mem::offset_of!(PerCpuSheaves, node);
+    /// `sheaf->size`.
+    pub(crate) const SIZE: usize = std::mem::offset_of!(SlabSheaf, size);
+    /// `sheaf->capacity`.
+    pub(crate) const CAPACITY: usize = std::mem::offset_of!(SlabSheaf, capacity);
+    /// `sheaf->objects[0]`.
+    pub(crate) const OBJECTS: usize = SlabSheaf::OBJECTS;
+    /// `&sheaf->objects[size - 1]` is `OBJECTS - 8 + 8 * size`.
+    pub(crate) const TOP: usize = OBJECTS - 8;
+    const _: () = assert!(crate::slub::percpu::BUSY_OFFSET == BUSY);
+}
+
+/// `alloc_from_pcs()`'s hit as one critical section on the calling thread's
+/// CPU slot: pops the main sheaf's top object; null on any miss (CPU beyond
+/// the slots or unknown, slot busy, sheaf empty). The slots are named by the
+/// structure that holds them, as `s->cpu_sheaves` is read from `s`: the
+/// first slot's address at offset `BASE` of `holder` and their number at
+/// `NR`, read inside the section (no register spent on them before).
+///
+/// # Safety
+/// At `holder + BASE` and `holder + NR` are a pointer to live real-CPU
+/// slots of `s->cpu_sheaves` and their number (which may be 0).
+#[inline(always)]
+pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) -> *mut u8 {
+    let object: *mut u8;
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    // SAFETY: the section reads the slot at `base + cpu * SLOT` only after
+    // checking `cpu < nr` (the caller's slots), and the main sheaf's object
+    // below `size`; its one store (the commit, `size - 1`) is the last
+    // instruction, so it happens only if nothing else ran on this CPU since
+    // the first load (the kernel restarts the section otherwise). The
+    // descriptor and abort handler are static; the abort handler sits right
+    // after glibc's RSEQ_SIG, as the kernel requires.
+    unsafe {
+        std::arch::asm!(
+            "mov {offset}(%rip), {off}",
+            "6:",
+            "lea 9f(%rip), {t}",
+            "mov {t}, %fs:{rseq_cs}({off})",
+            "2:",
+            "mov %fs:{cpu_id}({off}), {cpu:e}",
+            "cmp {nr}({holder}), {cpu}",
+            "jae 7f",
+            "imul ${slot}, {cpu}, {cpu}",
+            "add {base}({holder}), {cpu}",
+            "cmpq $0, {busy}({cpu})",
+            "jne 7f",
+            "mov {main}({cpu}), {t}",
+            "mov {size}({t}), {cpu:e}",
+            "test {cpu:e}, {cpu:e}",
+            "jz 7f",
+            "mov {top}({t},{cpu},8), {obj}",
+            "decl {size}({t})",
+            "3:",
+            ".pushsection __rseq_cs, \"aw\"",
+            ".balign 32",
+            "9:",
+            ".long 0, 0",
+            ".quad 2b, 3b - 2b, 4f",
+            ".popsection",
+            ".pushsection __rseq_failure, \"ax\"",
+            ".byte 0x0f, 0xb9, 0x3d",
+            ".long 0x53053053",
+            "4:",
+            "jmp 6b",
+            "7:",
+            "xor {obj:e}, {obj:e}",
+            "jmp 3b",
+            ".popsection",
+            off = out(reg) _,
+            offset = sym OFFSET,
+            holder = in(reg) holder,
+            base = const BASE,
+            nr = const NR,
+            t = out(reg) _,
+            cpu = out(reg) _,
+            obj = out(reg) object,
+            rseq_cs = const RSEQ_CS,
+            cpu_id = const CPU_ID,
+            slot = const offsets::SLOT,
+            busy = const offsets::BUSY,
+            main = const offsets::MAIN,
+            size = const offsets::SIZE,
+            top = const offsets::TOP,
+            options(att_syntax, nostack),
+        );
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        let _ = holder;
+        object = std::ptr::null_mut(); // never real-CPU mode: `available()` is false
+    }
+    object
+}
+
+/// `free_to_pcs()`'s hit as one critical section: pushes `object` (of a
+/// slab on `node`) onto the calling CPU's main sheaf if the CPU's node is
+/// `node` and the sheaf has room; false on any miss. Slots as in [`pop`].
+///
+/// # Safety
+/// As [`pop`]; `object` is an allocated object of the slots' storage that
+/// the caller gives up.
+#[inline(always)]
+pub(crate) unsafe fn push<const BASE: usize, const NR: usize>(holder: *const u8, node: u32, object: *mut u8) -> bool {
+    let result: isize;
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    // SAFETY: as in `pop`: bounds and busy tested first; the object is
+    // written above `size` (a slot no reader looks at), and the commit,
+    // `size + 1`, is the last instruction. An aborted section's write lands
+    // in that unused slot and is written again by whoever pushes next.
+    unsafe {
+        std::arch::asm!(
+            "mov {offset}(%rip), {off}",
+            "6:",
+            "lea 9f(%rip), {t}",
+            "mov {t}, %fs:{rseq_cs}({off})",
+            "2:",
+            "mov %fs:{cpu_id}({off}), {cpu:e}",
+            "cmp {nr}({holder}), {cpu}",
+            "jae 7f",
+            "imul ${slot}, {cpu}, {cpu}",
+            "add {base}({holder}), {cpu}",
+            "cmpq $0, {busy}({cpu})",
+            "jne 7f",
+            "cmp {node:e}, {pnode}({cpu})",
+            "jne 7f",
+            "mov {main}({cpu}), {t}",
+            "mov {size}({t}), {cpu:e}",
+            "cmp {cap}({t}), {cpu:e}",
+            "jae 7f",
+            "mov {obj}, {objects}({t},{cpu},8)",
+            "incl {size}({t})",
+            "3:",
+            ".pushsection __rseq_cs, \"aw\"",
+            ".balign 32",
+            "9:",
+            ".long 0, 0",
+            ".quad 2b, 3b - 2b, 4f",
+            ".popsection",
+            ".pushsection __rseq_failure, \"ax\"",
+            ".byte 0x0f, 0xb9, 0x3d",
+            ".long 0x53053053",
+            "4:",
+            "jmp 6b",
+            "7:",
+            "mov $-1, {cpu}",
+            "jmp 3b",
+            ".popsection",
+            off = out(reg) _,
+            offset = sym OFFSET,
+            holder = in(reg) holder,
+            base = const BASE,
+            nr = const NR,
+            node = in(reg) node,
+            obj = in(reg) object,
+            t = out(reg) _,
+            cpu = out(reg) result,
+            rseq_cs = const RSEQ_CS,
+            cpu_id = const CPU_ID,
+            slot = const offsets::SLOT,
+            busy = const offsets::BUSY,
+            pnode = const offsets::NODE,
+            main = const offsets::MAIN,
+            size = const offsets::SIZE,
+            cap = const offsets::CAPACITY,
+            objects = const offsets::OBJECTS,
+            options(att_syntax, nostack),
+        );
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        let _ = (holder, node, object);
+        result = -1; // never real-CPU mode: `available()` is false
+    }
+    result >= 0
+}
+
+/// `local_trylock()` of the calling thread's CPU slot among `nr` slots of
+/// `stride` bytes at `base`, as one critical section: if the slot's busy
+/// words are clear, sets its lock word (the commit). Returns the CPU's
+/// index, or `None` (CPU unknown or beyond the slots, the lock held by a
+/// slow path of this CPU, or a remote at work).
+///
+/// The lock is released with a plain `Release` store of 0 by its holder,
+/// from whatever CPU it runs on by then.
+///
+/// # Safety
+/// `base` points to `nr` live slots of `stride` bytes, each starting with
+/// its busy words (`Slot::BUSY == 0`).
+#[inline(never)]
+pub(crate) unsafe fn lock(base: *const u8, nr: usize, stride: usize) -> Option<usize> {
+    let index: isize;
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    // SAFETY: bounds tested before the slot is touched; the commit (the lock
+    // word's store) is the last instruction, so two threads of one CPU
+    // cannot both commit, and a remote's stop word, once raised and followed
+    // by the membarrier, is seen by every later section.
+    unsafe {
+        std::arch::asm!(
+            "mov {offset}(%rip), {off}",
+            "6:",
+            "lea 9f(%rip), {t}",
+            "mov {t}, %fs:{rseq_cs}({off})",
+            "2:",
+            "mov %fs:{cpu_id}({off}), {idx:e}",
+            "cmp {nr}, {idx}",
+            "jae 7f",
+            "mov {idx}, {t}",
+            "imul {stride}, {t}",
+            "add {base}, {t}",
+            "cmpq $0, {busy}({t})",
+            "jne 7f",
+            "movl $1, {busy}({t})",
+            "3:",
+            ".pushsection __rseq_cs, \"aw\"",
+            ".balign 32",
+            "9:",
+            ".long 0, 0",
+            ".quad 2b, 3b - 2b, 4f",
+            ".popsection",
+            ".pushsection __rseq_failure, \"ax\"",
+            ".byte 0x0f, 0xb9, 0x3d",
+            ".long 0x53053053",
+            "4:",
+            "jmp 6b",
+            "7:",
+            "mov $-1, {idx}",
+            "jmp 3b",
+            ".popsection",
+            off = out(reg) _,
+            offset = sym OFFSET,
+            base = in(reg) base,
+            nr = in(reg) nr,
+            stride = in(reg) stride,
+            t = out(reg) _,
+            idx = out(reg) index,
+            rseq_cs = const RSEQ_CS,
+            cpu_id = const CPU_ID,
+            busy = const offsets::BUSY,
+            options(att_syntax, nostack),
+        );
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        let _ = (base, nr, stride);
+        index = -1; // never real-CPU mode: `available()` is false
+    }
+    usize::try_from(index).ok()
+}
+
+/// The remote side's abort: `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ)`
+/// on `cpu` (or on every CPU running a thread of the process, with `None`).
+/// On return, every critical section that was in flight there has been
+/// aborted, and the CPU has executed a full barrier, so every later section
+/// sees what the caller stored before.
+pub(crate) fn abort_sections(cpu: Option<usize>) {
+    crate::membarrier::private_expedited_rseq(cpu);
+}
+
+/// Benchmarks only: installs a process-wide stand-in area whose `cpu_id` is
+/// 0 as this thread's, and makes [`available`] true without any
+/// registration, so that callgrind (valgrind runs no rseq) counts the
+/// real-CPU fast path. Sound only single-threaded and without remote
+/// operations: nothing restarts a section there. Must precede the first
+/// [`available`]; returns whether it took effect.
+#[doc(hidden)]
+pub fn assume_available_for_single_threaded_count() -> bool {
+    static COUNT_AREA: RseqArea = RseqArea {
+        cpu_id_start: AtomicU32::new(0),
+        cpu_id: AtomicU32::new(0),
+        rseq_cs: AtomicU64::new(0),
+        flags: AtomicU32::new(0),
+    };
+    if AVAILABLE.set(true).is_err() {
+        return false;
+    }
+    // The offset that makes `thread_area()` of this thread the stand-in.
+    let here = thread_area() as isize - OFFSET.load(Relaxed);
+    OFFSET.store(&COUNT_AREA as *const RseqArea as isize - here, Relaxed);
+    let _ = (&COUNT_AREA.cpu_id_start, &COUNT_AREA.flags);
+    true
+}

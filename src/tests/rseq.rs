@@ -1,0 +1,126 @@
+//! Real-CPU slots (`SlabConfig::real_cpus`, `slub/rseq.rs`) under load: more
+//! threads than CPUs, so that sections are preempted and restarted, threads
+//! moved between CPUs, and remote flushes (`kmem_cache_shrink`) racing the
+//! fast paths. Every object carries its holder's mark while held; a section
+//! that committed twice, or a flush that raced a section, hands one object to
+//! two holders, and the second mark is found. Where rseq is missing (valgrind)
+//! the same worlds run on the virtual CPUs and the tests still check the
+//! fallback's answers.
+
+use crate::flags::SlabFlags;
+use crate::slub::percpu::Effective;
+use crate::slub::rseq;
+use crate::{KmemCacheArgs, Scheme, SlabConfig, World, kmem_cache_destroy};
+
+fn real_world() -> World {
+    World::new(SlabConfig { real_cpus: true, ..SlabConfig::with_scheme(Scheme::Mainline) })
+}
+
+/// Pins the calling thread to `cpu` if the machine has it (migration on demand).
+fn pin(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it;
+    // sched_setaffinity reads it and touches nothing else.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu % libc::CPU_SETSIZE as usize, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+#[test]
+fn a_real_cpu_world_takes_restartable_sequences_where_the_kernel_offers_them() {
+    let world = real_world();
+    let cache = world.kmem_cache_create("rseq_mode", 64, KmemCacheArgs::default(), SlabFlags::EMPTY).unwrap();
+    let storage = cache.storage().unwrap();
+    if rseq::available() {
+        assert_eq!(storage.cpu_sheaves.mode(), Effective::Rseq);
+        assert_eq!(world.config().nr_cpus, rseq::nr_cpu_ids());
+        assert_eq!(storage.nr_cpus(), rseq::nr_cpu_ids() as usize);
+    } else {
+        assert_ne!(storage.cpu_sheaves.mode(), Effective::Rseq);
+        assert!(!world.config().real_cpus);
+    }
+    // The first allocation refills a sheaf; the next ones are sheaf hits:
+    // what a free put back, the next allocation takes.
+    let a = cache.alloc().unwrap();
+    let addr = a.addr();
+    let in_sheaves = cache.stats().unwrap().sheaf_objects;
+    cache.free(a).unwrap();
+    assert_eq!(cache.stats().unwrap().sheaf_objects, in_sheaves + 1, "the free went to a sheaf");
+    let b = cache.alloc().unwrap();
+    // Same CPU unless the scheduler moved us in between (then any object).
+    if rseq::available() && cache.stats().unwrap().sheaf_objects == in_sheaves {
+        assert_eq!(b.addr(), addr, "a sheaf is a stack: the last object freed comes back first");
+    }
+    cache.free(b).unwrap();
+    kmem_cache_destroy(cache).unwrap();
+}
+
+/// `threads` threads (more than CPUs) allocate and free through `cache`,
+/// hopping CPUs every round, while a remote flushes all CPUs' sheaves.
+fn hammer(world: &World, threads: usize, rounds: usize, kmalloc: bool) {
+    let cache = world.kmem_cache_create("rseq_hammer", 64, KmemCacheArgs::default(), SlabFlags::EMPTY).unwrap();
+    let ncpu = rseq::nr_cpu_ids() as usize;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let flusher = s.spawn(|| {
+            let mut flushes = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                cache.shrink().unwrap();
+                flushes += 1;
+                std::thread::yield_now();
+            }
+            flushes
+        });
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let cache = &cache;
+                s.spawn(move || {
+                    let mut held = Vec::new();
+                    for round in 0..rounds {
+                        if round % 64 == 0 {
+                            pin((t + round / 64) % ncpu);
+                        }
+                        let n = 1 + (t * 7 + round * 13) % 40;
+                        for i in 0..n {
+                            let o = if kmalloc { world.kmalloc(64).unwrap() } else { cache.alloc().unwrap() };
+                            let mark = ((t as u64) << 32) | (round * 64 + i) as u64;
+                            // SAFETY: our object, 64 bytes.
+                            unsafe { std::ptr::write_volatile(o.as_ptr().cast::<u64>(), mark) };
+                            held.push((o, mark));
+                        }
+                        for (o, mark) in held.drain(..) {
+                            // SAFETY: our object, written above.
+                            let seen = unsafe { std::ptr::read_volatile(o.as_ptr().cast::<u64>()) };
+                            assert_eq!(seen, mark, "an object held by two threads at once");
+                            if kmalloc { world.kfree(o).unwrap() } else { cache.free(o).unwrap() }
+                        }
+                    }
+                })
+            })
+            .collect();
+        // Stop the flusher whatever the workers did, then report them.
+        let results: Vec<_> = workers.into_iter().map(|w| w.join()).collect();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(flusher.join().unwrap() > 0);
+        for r in results {
+            if let Err(panic) = r {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
+    // Everything came back: destroy finds no object left.
+    kmem_cache_destroy(cache).unwrap();
+}
+
+#[test]
+fn more_threads_than_cpus_and_remote_flushes_never_share_an_object() {
+    let world = real_world();
+    hammer(&world, 4, 3000, false);
+}
+
+#[test]
+fn kmalloc_and_kfree_on_real_cpus_never_share_an_object() {
+    let world = real_world();
+    hammer(&world, 3, 2000, true);
+}
