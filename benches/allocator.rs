@@ -170,10 +170,13 @@ fn bench_slabmerge(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, world: &Wor
 }
 
 fn run_group(c: &mut Criterion, group: &str, batch: bool) {
-    // The fast paths index per-cpu sheaves by the current CPU: pin it, so
-    // every run uses the same slot.
+    // The virtual CPUs' fast paths index per-cpu sheaves by the thread's
+    // CPU id: pin it, so every run uses the same slot. The thread itself is
+    // not pinned to a real CPU: it is the one that waits for the threads
+    // of the later groups, and pinned it competes with their thread 0 (the
+    // 2-thread entries then took 1.6-1.8 times the 1-thread time, for
+    // mimalloc as well).
     slabmerge::cpu::set_current_cpu(0);
-    pin_real_cpu(0);
     let default_cpus = SlabConfig::default().nr_cpus;
     let worlds = SLABMERGES.map(|(name, real)| (name, bench_world(real, default_cpus)));
     let mut g = c.benchmark_group(group);
