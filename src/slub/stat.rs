@@ -138,7 +138,23 @@ pub const SLUB_STATS: bool = cfg!(feature = "slub_stats");
 #[derive(Debug)]
 pub struct SlubStat {
     #[cfg(feature = "slub_stats")]
-    pub(super) per_cpu: Box<[[std::sync::atomic::AtomicU64; NR_SLUB_STAT_ITEMS]]>,
+    pub(super) per_cpu: Box<[CpuCounters]>,
+}
+
+/// One CPU slot's counters, on cache lines of their own: the kernel's
+/// `s->cpu_slab->stat[]` is per-cpu memory, and two CPUs' counters sharing
+/// a line would cost every counted fast path a line transfer.
+#[cfg(feature = "slub_stats")]
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub(super) struct CpuCounters([std::sync::atomic::AtomicU64; NR_SLUB_STAT_ITEMS]);
+
+#[cfg(feature = "slub_stats")]
+impl std::ops::Deref for CpuCounters {
+    type Target = [std::sync::atomic::AtomicU64; NR_SLUB_STAT_ITEMS];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 /// A snapshot: per CPU slot, per item.
