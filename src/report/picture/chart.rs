@@ -96,16 +96,7 @@ pub(super) fn draw(out: &mut String, report: &ComparativeReport, y: f64) -> f64 
         );
         let (lo, hi) = ranges[i];
         if seeds > 1 {
-            let (x0, x1) = (bars_x + lo as f64 / most * BARS_WIDTH, bars_x + hi as f64 / most * BARS_WIDTH);
-            let mid = ry + BAR / 2.0;
-            let _ = writeln!(
-                out,
-                r##"<path d="M{x0:.1},{mid:.1}H{x1:.1}M{x0:.1},{:.1}V{:.1}M{x1:.1},{:.1}V{:.1}" stroke="#1a1a1a" stroke-width="1.5" fill="none"/>"##,
-                ry + 2.0,
-                ry + BAR - 2.0,
-                ry + 2.0,
-                ry + BAR - 2.0
-            );
+            whisker(out, bars_x + lo as f64 / most * BARS_WIDTH, bars_x + hi as f64 / most * BARS_WIDTH, ry);
         }
         let value = if seeds > 1 {
             format!(
@@ -136,16 +127,7 @@ pub(super) fn draw(out: &mut String, report: &ComparativeReport, y: f64) -> f64 
         }
         if seeds > 1 {
             let at = |v: i64| axis + v as f64 / widest * half;
-            let (x0, x1) = (at(spreads[i].0), at(spreads[i].1));
-            let mid = ry + BAR / 2.0;
-            let _ = writeln!(
-                out,
-                r##"<path d="M{x0:.1},{mid:.1}H{x1:.1}M{x0:.1},{:.1}V{:.1}M{x1:.1},{:.1}V{:.1}" stroke="#1a1a1a" stroke-width="1.5" fill="none"/>"##,
-                ry + 2.0,
-                ry + BAR - 2.0,
-                ry + 2.0,
-                ry + BAR - 2.0
-            );
+            whisker(out, at(spreads[i].0), at(spreads[i].1), ry);
         }
         let label = if d == 0 { "0".to_owned() } else { format!("{d:+} pages, {:+} KiB", d * pages_kib(1) as i64) };
         let right = if seeds > 1 { (spreads[i].1 as f64 / widest * half).max(dw) } else { dw };
@@ -159,4 +141,14 @@ pub(super) fn draw(out: &mut String, report: &ComparativeReport, y: f64) -> f64 
         top - 2.0
     );
     bottom - y + 6.0
+}
+
+/// The min–max whisker of a bar over seeds: a line from `x0` to `x1` across
+/// the middle of the bar at `ry`, with end ticks.
+fn whisker(out: &mut String, x0: f64, x1: f64, ry: f64) {
+    let (mid, y0, y1) = (ry + BAR / 2.0, ry + 2.0, ry + BAR - 2.0);
+    let _ = writeln!(
+        out,
+        r##"<path d="M{x0:.1},{mid:.1}H{x1:.1}M{x0:.1},{y0:.1}V{y1:.1}M{x1:.1},{y0:.1}V{y1:.1}" stroke="#1a1a1a" stroke-width="1.5" fill="none"/>"##
+    );
 }
