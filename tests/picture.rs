@@ -4,6 +4,8 @@
 //! and the page carries the text report's workload and seed line. The SVG is
 //! read back as text; `scripts/picture-check.sh` renders it in a browser.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use slabmerge::census::Census;
@@ -11,7 +13,7 @@ use slabmerge::replay::StaticSet;
 use slabmerge::report::groups::{components, group_memory, pages_kib};
 use slabmerge::report::picture::{PictureOptions, html, html_with, svg, svg_with};
 use slabmerge::report::render::{Format, render};
-use slabmerge::report::{self, ComparativeReport, ReportInput, ReportOptions, ReportScheme};
+use slabmerge::report::{self, ComparativeReport, ReportOptions, ReportScheme};
 use slabmerge::trace::Trace;
 
 /// A tenth of the census keeps the debug build quick; the picture is held
@@ -207,20 +209,8 @@ fn the_chart_has_a_bar_per_scheme_with_the_memory_figures() {
 /// min–max range, as the text report's seeds table prints it.
 #[test]
 fn with_seeds_the_chart_gives_the_median_and_range() {
-    let trace = Trace::bundled();
-    let statics = StaticSet::v3(&trace);
-    let census = Census::bundled();
-    let input = ReportInput {
-        trace: &trace,
-        trace_label: "the bundled trace".to_owned(),
-        statics: &statics,
-        census: &census,
-        census_label: "the bundled census".to_owned(),
-        snapshot: None,
-        notes: Vec::new(),
-    };
     let o = ReportOptions { workload_divisor: 20, ..ReportOptions::default() };
-    let r = report::run_seeds(&input, &o, &[o.seed, o.seed + 1, o.seed + 2]);
+    let r = common::with_bundled_input(|input| report::run_seeds(input, &o, &[o.seed, o.seed + 1, o.seed + 2]));
     let picture = svg(&r);
     let text = render(&r, Format::Table);
     assert!(picture.contains("median over 3 seeds from 0x51ab3e76e5eed001, whisker min–max"));

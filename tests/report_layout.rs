@@ -2,6 +2,8 @@
 //! figures of the tables against the report's values, the per-group memory
 //! table, and the JSON's directories and pages against the text.
 
+mod common;
+
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -9,7 +11,7 @@ use slabmerge::census::Census;
 use slabmerge::replay::StaticSet;
 use slabmerge::report::groups::{self, GroupMemory};
 use slabmerge::report::render::{self, TOP_GROUPS, TextOptions};
-use slabmerge::report::{self, ComparativeReport, Format, ReportInput, ReportOptions};
+use slabmerge::report::{self, ComparativeReport, Format, ReportOptions};
 use slabmerge::trace::Trace;
 
 /// The default report on the bundled trace and census, through the library's
@@ -17,21 +19,7 @@ use slabmerge::trace::Trace;
 /// slow part).
 fn bundled() -> &'static ComparativeReport {
     static REPORT: OnceLock<ComparativeReport> = OnceLock::new();
-    REPORT.get_or_init(|| {
-        let trace = Trace::bundled();
-        let statics = StaticSet::v3(&trace);
-        let census = Census::bundled();
-        let input = ReportInput {
-            trace: &trace,
-            trace_label: "the bundled Linux 6.18 x86_64 boot trace".to_owned(),
-            statics: &statics,
-            census: &census,
-            census_label: "the bundled 6.18 census".to_owned(),
-            snapshot: None,
-            notes: Vec::new(),
-        };
-        report::run_with(&input, &ReportOptions::default())
-    })
+    REPORT.get_or_init(|| common::with_bundled_input(|input| report::run_with(input, &ReportOptions::default())))
 }
 
 fn report_text(verbose: bool) -> String {

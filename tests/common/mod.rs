@@ -57,3 +57,21 @@ pub fn under_valgrind() -> bool {
         || std::env::var("LD_PRELOAD").is_ok_and(|v| v.contains("valgrind"))
         || std::fs::read_to_string("/proc/self/maps").is_ok_and(|m| m.contains("vgpreload"))
 }
+
+/// Runs `f` on the report input of the bundled trace, its v3 static set and
+/// the bundled census, labelled as the binary labels them.
+pub fn with_bundled_input<R>(f: impl FnOnce(&slabmerge::report::ReportInput<'_>) -> R) -> R {
+    let trace = slabmerge::trace::Trace::bundled();
+    let statics = StaticSet::v3(&trace);
+    let census = slabmerge::census::Census::bundled();
+    let input = slabmerge::report::ReportInput {
+        trace: &trace,
+        trace_label: "the bundled Linux 6.18 x86_64 boot trace".to_owned(),
+        statics: &statics,
+        census: &census,
+        census_label: "the bundled 6.18 census".to_owned(),
+        snapshot: None,
+        notes: Vec::new(),
+    };
+    f(&input)
+}
