@@ -90,7 +90,10 @@ fn detect() -> bool {
     if cpu >= 1 << 31 {
         return false; // -1 or -2: not registered for this thread after all
     }
-    crate::membarrier::register_rseq()
+    #[cfg(not(loom))]
+    return crate::membarrier::register_rseq();
+    #[cfg(loom)]
+    false
 }
 
 /// Whether glibc registered an rseq area (`__rseq_size` of at least the
@@ -428,7 +431,11 @@ pub(crate) unsafe fn lock(base: *const u8, nr: usize, stride: usize) -> Option<u
 /// aborted, and the CPU has executed a full barrier, so every later section
 /// sees what the caller stored before.
 pub(crate) fn abort_sections(cpu: Option<usize>) {
+    #[cfg(not(loom))]
     crate::membarrier::private_expedited_rseq(cpu);
+    // Loom never makes a real-CPU slot (`available` is false there).
+    #[cfg(loom)]
+    unreachable!("no real-CPU slot under loom (cpu {cpu:?})");
 }
 
 /// Benchmarks only: installs a process-wide stand-in area whose `cpu_id` is
