@@ -17,7 +17,7 @@ use crate::slab_common::ids::{CacheId, ModuleId};
 use crate::slab_common::sysfs::{SysfsFlags, SysfsName};
 use crate::slub::page::PageEntry;
 use crate::slub::percpu::try_local;
-use crate::slub::rseq;
+use crate::slub::rseq::{self, Pop, Push};
 use crate::slub::slab::{Slab, StorageRef};
 use crate::slub::storage::SlabOwner;
 use crate::slub::storage::{CacheStorage, Ctor, FreeCheck, PcsSlot};
@@ -307,19 +307,27 @@ impl KmemCache {
     /// mode, an unusable instance) is one cold call.
     #[inline]
     pub fn alloc(&self) -> Result<Object, AllocError> {
-        let nr_rseq = self.nr_rseq_sheaves.load(Ordering::Relaxed);
-        let hit = if nr_rseq != 0 {
-            // SAFETY: in real-CPU mode `cpu_sheaves` points to the storage's
-            // `nr_rseq` slots, live while the instance is (`set_storage`).
-            NonNull::new(unsafe { rseq::pop::<INST_SLOTS, INST_NR_RSEQ>(self.as_holder()) })
-        } else {
-            try_local(self.cpu_sheaves(), |_slot, pcs| {
-                let ptr = pcs.alloc_hit()?;
-                #[cfg(feature = "slub_stats")]
-                self.count_hit(_slot, crate::slub::stat::StatItem::ALLOC_PCS);
-                Some(ptr)
-            })
-        };
+        // SAFETY: `cpu_sheaves` and `nr_rseq_sheaves` are the storage's
+        // live real-CPU slots, or 0 of them (`set_storage`).
+        match unsafe { rseq::pop::<INST_SLOTS, INST_NR_RSEQ>(self.as_holder()) } {
+            Pop::Hit(ptr) => Ok(Object { ptr }),
+            Pop::Miss => self.alloc_slow(),
+            Pop::NotRseq => self.alloc_virtual(),
+        }
+    }
+
+    /// [`KmemCache::alloc`] on the virtual CPUs (and for an unusable
+    /// instance, whose slots are none): the owner's entry. Out of line, so
+    /// that the real CPUs' hit path is straight: the virtual CPUs pay one
+    /// jump for it.
+    #[inline(never)]
+    fn alloc_virtual(&self) -> Result<Object, AllocError> {
+        let hit = try_local(self.cpu_sheaves(), |_slot, pcs| {
+            let ptr = pcs.alloc_hit()?;
+            #[cfg(feature = "slub_stats")]
+            self.count_hit(_slot, crate::slub::stat::StatItem::ALLOC_PCS);
+            Some(ptr)
+        });
         // One call site for the miss, so that it stays a tail call.
         match hit {
             Some(ptr) => Ok(Object { ptr }),
@@ -400,63 +408,69 @@ impl KmemCache {
     /// `CONFIG_SLAB_FREELIST_HARDENED` refuses it (the kernel then leaks it).
     #[inline]
     pub fn free(&self, object: Object) -> Result<(), FreeError> {
-        // Null before set-up and after destroy: then no slab names it, and
-        // the compare below sends the free to the cold path, which says why.
-        let storage = self.storage_ptr();
-        let Some(slab) = crate::slub::page::virt_to_slab_fast(object.addr()) else {
+        // SAFETY: the token names an allocated object.
+        let Some(slab) = (unsafe { crate::slub::page::virt_to_slab_fast(object.addr()) }) else {
             return self.free_cold(object);
         };
+        // `cache_from_obj()` and `slab_nid(slab) == numa_mem_id()` are one
+        // compare inside the section: the slab's home (its storage's node)
+        // against the CPU's home of this instance's storage. Any object of
+        // another cache, of an unusable instance (no slots) or of another
+        // node misses, and `free_miss` tells which. No debug-flag test
+        // either: a cache with `SLAB_CONSISTENCY_CHECKS` has no sheaves
+        // (`calculate_sheaf_capacity()`), so its main sheaf has capacity 0.
         // SAFETY: the token proves the object is allocated, so its slab is live.
-        let (owner, node) = unsafe { (slab.as_ref().storage, slab.as_ref().node) };
-        if !std::ptr::eq(owner.as_ptr(), storage) {
-            return self.free_cold(object);
-        }
-        // SAFETY: `storage` is the live slab's storage (`slab->slab_cache`),
-        // so it is non-null and live.
-        let storage = unsafe { &*storage };
-        if storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {
-            return self.free_cold(object);
-        }
+        let home = unsafe { slab.as_ref().home };
         let ptr = object.into_raw();
-        let nr_rseq = self.nr_rseq_sheaves.load(Ordering::Relaxed);
-        let hit = if nr_rseq != 0 {
-            // SAFETY: as in `alloc`; `ptr` is an allocated object of this
-            // storage that we give up.
-            unsafe { rseq::push::<INST_SLOTS, INST_NR_RSEQ>(self.as_holder(), node, ptr.as_ptr()) }
-        } else {
-            try_local(self.cpu_sheaves(), |_slot, pcs| {
-                if !pcs.free_hit(node, ptr) {
+        // SAFETY: `cpu_sheaves` and `nr_rseq_sheaves` are the storage's live
+        // real-CPU slots, or 0 of them (`set_storage`); `ptr` is an
+        // allocated object, which we give up on `Done` (only when its home
+        // is the CPU's, so it is of this storage).
+        let pushed = match unsafe { rseq::push::<INST_SLOTS, INST_NR_RSEQ>(self.as_holder(), home, ptr.as_ptr()) } {
+            Push::Done => true,
+            Push::Miss => false,
+            Push::NotRseq => try_local(self.cpu_sheaves(), |_slot, pcs| {
+                if !pcs.free_hit(home, ptr) {
                     return None;
                 }
                 #[cfg(feature = "slub_stats")]
                 self.count_hit(_slot, crate::slub::stat::StatItem::FREE_PCS);
                 Some(())
             })
-            .is_some()
+            .is_some(),
         };
-        if hit {
+        if pushed {
             return Ok(());
         }
         // One call site for the miss, so that it stays a tail call; it
         // finds the slab again, so that nothing is kept live across the hit.
-        // SAFETY: `ptr` is an allocated object of this instance's storage.
+        // SAFETY: `ptr` is an allocated object (the token's).
         unsafe { self.free_miss(ptr) }
     }
 
     /// The sheaf miss of [`KmemCache::free`]: a tail call, so the hit path
-    /// saves no register.
+    /// saves no register. Here the owner check of `cache_from_obj()` is
+    /// made apart from the node test, and the debug-flag test.
     ///
     /// # Safety
-    /// `ptr` is an allocated object of `slab`, a slab of `storage`.
+    /// `ptr` is an allocated object in a slab of the fixed range.
     #[cold]
     #[inline(never)]
     unsafe fn free_miss(&self, ptr: NonNull<u8>) -> Result<(), FreeError> {
         // SAFETY: the caller's object is in a live slab of the fixed range
-        // (the hit path found it there), whose storage is live.
-        let (slab, storage) = unsafe {
-            let slab = crate::slub::page::virt_to_slab_fast(ptr.as_ptr() as usize).unwrap_unchecked();
-            (slab, slab.as_ref().storage.as_ref())
-        };
+        // (the hit path found it there).
+        let slab = unsafe { crate::slub::page::virt_to_slab_fast(ptr.as_ptr() as usize).unwrap_unchecked() };
+        // SAFETY: the slab is live while its object is allocated.
+        let owner = unsafe { slab.as_ref().storage };
+        if !std::ptr::eq(owner.as_ptr(), self.storage_ptr()) {
+            // Another cache's object, or this instance is not usable.
+            return self.free_cold(Object::from_raw(ptr));
+        }
+        // SAFETY: the slab's storage, live while the slab is.
+        let storage = unsafe { owner.as_ref() };
+        if storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {
+            return self.free_checked(storage, slab, Object::from_raw(ptr));
+        }
         // SAFETY: forwarded.
         unsafe { storage.slab_free_slow(slab, ptr, self.via()) };
         Ok(())

@@ -16,6 +16,7 @@ use crate::slab_common::world::World;
 use crate::slub::layout::get_order;
 use crate::slub::page::PageEntry;
 use crate::slub::percpu::try_local;
+use crate::slub::rseq::{self, Push};
 use crate::slub::storage::FreeCheck;
 use crate::slub::storage::{STORAGE_RSEQ_NR, STORAGE_RSEQ_SLOTS};
 
@@ -89,34 +90,30 @@ impl World {
     /// Mirrors `kfree()`: the object's slab names its cache; no cache argument.
     #[inline]
     pub fn kfree(&self, object: Object) -> Result<(), FreeError> {
-        let Some(slab) = crate::slub::page::virt_to_slab_fast(object.addr()) else {
+        // SAFETY: the token names an allocated object.
+        let Some(slab) = (unsafe { crate::slub::page::virt_to_slab_fast(object.addr()) }) else {
             return self.kfree_other(object);
         };
         // SAFETY: the token proves the object is allocated, so its slab and
         // the slab's storage (`slab->slab_cache`) are live.
-        let (storage, node) = unsafe { (slab.as_ref().storage.as_ref(), slab.as_ref().node) };
+        let (storage, home) = unsafe { (slab.as_ref().storage.as_ref(), slab.as_ref().home) };
         // The descriptor array is shared by every world of the process, so a
         // slab of another world is found too: one compare refuses it (the
-        // kernel has one world, and no such check).
-        if Arc::as_ptr(&storage.memory) as usize != self.memory_addr
-            || storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS)
-        {
+        // kernel has one world, and no such check). No debug-flag test: a
+        // cache with `SLAB_CONSISTENCY_CHECKS` has no sheaves, so the push
+        // misses and `kfree_miss` checks.
+        if Arc::as_ptr(&storage.memory) as usize != self.memory_addr {
             return self.kfree_other(object);
         }
         let ptr = object.into_raw();
-        let hit = if storage.cpu_sheaves.is_rseq() {
-            // SAFETY: the storage holds its live real-CPU slots at these
-            // offsets; `ptr` is an allocated object of it that we give up.
-            unsafe {
-                crate::slub::rseq::push::<STORAGE_RSEQ_SLOTS, STORAGE_RSEQ_NR>(
-                    std::ptr::from_ref(storage).cast(),
-                    node,
-                    ptr.as_ptr(),
-                )
-            }
-        } else {
-            try_local(storage.cpu_sheaves.as_slice(), |_slot, pcs| {
-                if !pcs.free_hit(node, ptr) {
+        let holder = std::ptr::from_ref(storage).cast::<u8>();
+        // SAFETY: the storage holds its live real-CPU slots (or 0) at these
+        // offsets; `ptr` is an allocated object of it, given up on `Done`.
+        let pushed = match unsafe { rseq::push::<STORAGE_RSEQ_SLOTS, STORAGE_RSEQ_NR>(holder, home, ptr.as_ptr()) } {
+            Push::Done => true,
+            Push::Miss => false,
+            Push::NotRseq => try_local(storage.cpu_sheaves.as_slice(), |_slot, pcs| {
+                if !pcs.free_hit(home, ptr) {
                     return None;
                 }
                 // Inside the slot's critical section: a plain increment.
@@ -124,9 +121,9 @@ impl World {
                 storage.stat_local(_slot, crate::slub::stat::StatItem::FREE_PCS);
                 Some(())
             })
-            .is_some()
+            .is_some(),
         };
-        if hit {
+        if pushed {
             return Ok(());
         }
         // One call site for the miss, so that it stays a tail call.
@@ -271,6 +268,14 @@ unsafe fn kfree_miss(ptr: NonNull<u8>) -> Result<(), FreeError> {
         let slab = crate::slub::page::virt_to_slab_fast(ptr.as_ptr() as usize).unwrap_unchecked();
         (slab, slab.as_ref().storage.as_ref())
     };
+    if storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {
+        let addr = ptr.as_ptr() as usize;
+        // SAFETY: live slab of this storage.
+        if let Err(check) = unsafe { storage.free_consistency_checks(slab, addr) } {
+            let error = check_error(check, storage.primary_name(), addr);
+            return Err(FreeError::new(error, Object::from_raw(ptr)));
+        }
+    }
     // SAFETY: forwarded.
     unsafe { storage.slab_free_slow(slab, ptr, crate::slub::stat::Via::NONE) };
     Ok(())

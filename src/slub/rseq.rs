@@ -33,6 +33,7 @@
 //! registration failed reads `cpu_id == -2` (or `-1`), beyond every world's
 //! slots: its sections miss their bounds test and it takes the slow paths.
 
+use std::ptr::NonNull;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicIsize, AtomicU32, AtomicU64, Ordering::*};
 
@@ -174,8 +175,8 @@ pub(crate) mod offsets {
     pub(crate) const BUSY: usize = 0;
     /// `pcs->main`.
     pub(crate) const MAIN: usize = crate::slub::percpu::PCS_DATA + std::mem::offset_of!(PerCpuSheaves, main);
-    /// `pcs->node` (`numa_mem_id()` of the CPU).
-    pub(crate) const NODE: usize = crate::slub::percpu::PCS_DATA + std::mem::offset_of!(PerCpuSheaves, node);
+    /// `PerCpuSheaves::home` (the CPU's node of this storage).
+    pub(crate) const HOME: usize = crate::slub::percpu::PCS_DATA + std::mem::offset_of!(PerCpuSheaves, home);
     /// `sheaf->size`.
     pub(crate) const SIZE: usize = std::mem::offset_of!(SlabSheaf, size);
     /// `sheaf->capacity`.
@@ -187,18 +188,44 @@ pub(crate) mod offsets {
     const _: () = assert!(crate::slub::percpu::BUSY_OFFSET == BUSY);
 }
 
+/// What [`pop`] found.
+pub(crate) enum Pop {
+    /// The main sheaf's top object, now the caller's.
+    Hit(NonNull<u8>),
+    /// A miss of the section: CPU beyond the slots or unknown, slot busy,
+    /// sheaf empty.
+    Miss,
+    /// The holder has no real-CPU slots (virtual CPUs, or not usable).
+    NotRseq,
+}
+
+/// What [`push`] did.
+pub(crate) enum Push {
+    /// The object is on the CPU's main sheaf.
+    Done,
+    /// A miss of the section: CPU beyond the slots or unknown, slot busy,
+    /// another node, sheaf full. The caller still owns the object.
+    Miss,
+    /// The holder has no real-CPU slots (virtual CPUs, or not usable).
+    NotRseq,
+}
+
+/// [`pop`]'s raw answer for [`Pop::NotRseq`] (null is a miss; anything
+/// above is an object, which is never in the first page).
+const RAW_NOT_RSEQ: usize = 1;
+
 /// `alloc_from_pcs()`'s hit as one critical section on the calling thread's
-/// CPU slot: pops the main sheaf's top object; null on any miss (CPU beyond
-/// the slots or unknown, slot busy, sheaf empty). The slots are named by the
+/// CPU slot: pops the main sheaf's top object. The slots are named by the
 /// structure that holds them, as `s->cpu_sheaves` is read from `s`: the
 /// first slot's address at offset `BASE` of `holder` and their number at
-/// `NR`, read inside the section (no register spent on them before).
+/// `NR`, both read by the section itself (no register spent on them before).
+/// A number of 0 is the holder's mode test: the section is not entered.
 ///
 /// # Safety
 /// At `holder + BASE` and `holder + NR` are a pointer to live real-CPU
-/// slots of `s->cpu_sheaves` and their number (which may be 0).
+/// slots of `s->cpu_sheaves` and their number, or 0 slots.
 #[inline(always)]
-pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) -> *mut u8 {
+pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) -> Pop {
     let object: *mut u8;
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     // SAFETY: the section reads the slot at `base + cpu * SLOT` only after
@@ -207,9 +234,12 @@ pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) 
     // instruction, so it happens only if nothing else ran on this CPU since
     // the first load (the kernel restarts the section otherwise). The
     // descriptor and abort handler are static; the abort handler sits right
-    // after glibc's RSEQ_SIG, as the kernel requires.
+    // after glibc's RSEQ_SIG, as the kernel requires. With 0 slots nothing
+    // but the holder's count is read: rseq need not even be registered.
     unsafe {
         std::arch::asm!(
+            "cmpq $0, {nr}({holder})",
+            "je 8f",
             "mov {offset}(%rip), {off}",
             "6:",
             "lea 9f(%rip), {t}",
@@ -243,6 +273,9 @@ pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) 
             "7:",
             "xor {obj:e}, {obj:e}",
             "jmp 3b",
+            "8:",
+            "mov ${not_rseq}, {obj:e}",
+            "jmp 3b",
             ".popsection",
             off = out(reg) _,
             offset = sym OFFSET,
@@ -259,27 +292,36 @@ pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) 
             main = const offsets::MAIN,
             size = const offsets::SIZE,
             top = const offsets::TOP,
+            not_rseq = const RAW_NOT_RSEQ,
             options(att_syntax, nostack),
         );
     }
     #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
     {
         let _ = holder;
-        object = std::ptr::null_mut(); // never real-CPU mode: `available()` is false
+        object = RAW_NOT_RSEQ as *mut u8; // never real-CPU mode: `available()` is false
     }
-    object
+    // One compare on the hit path: a miss and "not real CPUs" are both at
+    // most RAW_NOT_RSEQ.
+    let raw = object as usize;
+    if raw > RAW_NOT_RSEQ {
+        // SAFETY: an object address, not null.
+        return Pop::Hit(unsafe { NonNull::new_unchecked(object) });
+    }
+    if raw == 0 { Pop::Miss } else { Pop::NotRseq }
 }
 
-/// `free_to_pcs()`'s hit as one critical section: pushes `object` (of a
-/// slab on `node`) onto the calling CPU's main sheaf if the CPU's node is
-/// `node` and the sheaf has room; false on any miss. Slots as in [`pop`].
+/// `free_to_pcs()`'s hit as one critical section: pushes `object` onto the
+/// calling CPU's main sheaf if `home` (its slab's `Slab::home`) is the
+/// CPU's (`PerCpuSheaves::home`: the object is of this storage and of the
+/// CPU's node) and the sheaf has room. Slots and the mode test as in
+/// [`pop`]; every miss jumps straight to the caller's miss code.
 ///
 /// # Safety
 /// As [`pop`]; `object` is an allocated object of the slots' storage that
-/// the caller gives up.
+/// the caller gives up if the answer is [`Push::Done`].
 #[inline(always)]
-pub(crate) unsafe fn push<const BASE: usize, const NR: usize>(holder: *const u8, node: u32, object: *mut u8) -> bool {
-    let result: isize;
+pub(crate) unsafe fn push<const BASE: usize, const NR: usize>(holder: *const u8, home: usize, object: *mut u8) -> Push {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     // SAFETY: as in `pop`: bounds and busy tested first; the object is
     // written above `size` (a slot no reader looks at), and the commit,
@@ -287,6 +329,8 @@ pub(crate) unsafe fn push<const BASE: usize, const NR: usize>(holder: *const u8,
     // in that unused slot and is written again by whoever pushes next.
     unsafe {
         std::arch::asm!(
+            "cmpq $0, {nr}({holder})",
+            "je {not_rseq}",
             "mov {offset}(%rip), {off}",
             "6:",
             "lea 9f(%rip), {t}",
@@ -294,17 +338,17 @@ pub(crate) unsafe fn push<const BASE: usize, const NR: usize>(holder: *const u8,
             "2:",
             "mov %fs:{cpu_id}({off}), {cpu:e}",
             "cmp {nr}({holder}), {cpu}",
-            "jae 7f",
+            "jae {miss}",
             "imul ${slot}, {cpu}, {cpu}",
             "add {base}({holder}), {cpu}",
             "cmpq $0, {busy}({cpu})",
-            "jne 7f",
-            "cmp {node:e}, {pnode}({cpu})",
-            "jne 7f",
+            "jne {miss}",
+            "cmp {home}, {phome}({cpu})",
+            "jne {miss}",
             "mov {main}({cpu}), {t}",
             "mov {size}({t}), {cpu:e}",
             "cmp {cap}({t}), {cpu:e}",
-            "jae 7f",
+            "jae {miss}",
             "mov {obj}, {objects}({t},{cpu},8)",
             "incl {size}({t})",
             "3:",
@@ -319,37 +363,37 @@ pub(crate) unsafe fn push<const BASE: usize, const NR: usize>(holder: *const u8,
             ".long 0x53053053",
             "4:",
             "jmp 6b",
-            "7:",
-            "mov $-1, {cpu}",
-            "jmp 3b",
             ".popsection",
             off = out(reg) _,
             offset = sym OFFSET,
             holder = in(reg) holder,
             base = const BASE,
             nr = const NR,
-            node = in(reg) node,
+            home = in(reg) home,
             obj = in(reg) object,
             t = out(reg) _,
-            cpu = out(reg) result,
+            cpu = out(reg) _,
             rseq_cs = const RSEQ_CS,
             cpu_id = const CPU_ID,
             slot = const offsets::SLOT,
             busy = const offsets::BUSY,
-            pnode = const offsets::NODE,
+            phome = const offsets::HOME,
             main = const offsets::MAIN,
             size = const offsets::SIZE,
             cap = const offsets::CAPACITY,
             objects = const offsets::OBJECTS,
+            not_rseq = label { return Push::NotRseq },
+            miss = label { return Push::Miss },
             options(att_syntax, nostack),
         );
     }
     #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
     {
-        let _ = (holder, node, object);
-        result = -1; // never real-CPU mode: `available()` is false
+        let _ = (holder, home, object);
+        return Push::NotRseq; // never real-CPU mode: `available()` is false
     }
-    result >= 0
+    #[allow(unreachable_code)]
+    Push::Done
 }
 
 /// `local_trylock()` of the calling thread's CPU slot among `nr` slots of

@@ -145,6 +145,11 @@ pub(crate) struct PerCpuSheaves {
     /// `numa_mem_id()` of this CPU: the node whose objects the free fast
     /// path may keep in these sheaves (`slab_nid(slab) == numa_mem_id()`).
     pub(crate) node: u32,
+    /// The free fast path's test of `slab_nid(slab) == numa_mem_id()` and of
+    /// `cache_from_obj()` in one compare: the address of this storage's
+    /// `kmem_cache_node` of `node`, which every slab of that storage and
+    /// node carries as [`crate::slub::slab::Slab::home`].
+    pub(crate) home: usize,
 }
 
 // SAFETY: the sheaves belong to the storage; the per-cpu slot hands the
@@ -152,8 +157,8 @@ pub(crate) struct PerCpuSheaves {
 unsafe impl Send for PerCpuSheaves {}
 
 impl PerCpuSheaves {
-    pub(crate) fn new(main: NonNull<SlabSheaf>, node: u32) -> PerCpuSheaves {
-        PerCpuSheaves { main, spare: None, node }
+    pub(crate) fn new(main: NonNull<SlabSheaf>, node: u32, home: usize) -> PerCpuSheaves {
+        PerCpuSheaves { main, spare: None, node, home }
     }
 
     /// The hit of `alloc_from_pcs()`: pop from the main sheaf, `None` if it
@@ -172,14 +177,18 @@ impl PerCpuSheaves {
         Some(unsafe { NonNull::new_unchecked(object) })
     }
 
-    /// The hit of `free_to_pcs()`: push a local object (`slab_nid(slab) ==
-    /// numa_mem_id()`, `node` being the slab's) into a main sheaf with room;
-    /// false otherwise (the slow path replaces a full main or frees to the slab).
+    /// The hit of `free_to_pcs()`: push an object of this storage and of
+    /// the CPU's node (`home` being its slab's [`Slab::home`]: the owner
+    /// check and `slab_nid(slab) == numa_mem_id()` in one compare) into a
+    /// main sheaf with room; false otherwise (the slow path checks the
+    /// owner, replaces a full main or frees to the slab).
+    ///
+    /// [`Slab::home`]: crate::slub::slab::Slab::home
     #[inline(always)]
-    pub(crate) fn free_hit(&mut self, node: u32, object: NonNull<u8>) -> bool {
+    pub(crate) fn free_hit(&mut self, home: usize, object: NonNull<u8>) -> bool {
         let main = self.main;
         // SAFETY: inside the critical section the main sheaf is ours.
-        if node != self.node || unsafe { main.as_ref().size == main.as_ref().capacity } {
+        if home != self.home || unsafe { main.as_ref().size == main.as_ref().capacity } {
             return false;
         }
         // SAFETY: as above, and the sheaf has room.

@@ -217,7 +217,12 @@ impl CacheStorage {
         let mut pcs = Vec::with_capacity(nr_cpus as usize);
         for cpu in 0..nr_cpus.max(1) {
             match SlabSheaf::alloc(StorageRef(ptr.cast()), capacity) {
-                Some(main) => pcs.push(PerCpuSheaves::new(main, cpu % nr_nodes.max(1))),
+                Some(main) => {
+                    let node = cpu % nr_nodes.max(1);
+                    // SAFETY: the storage is live and not shared yet.
+                    let home = unsafe { ptr.as_ref() }.home(node as usize);
+                    pcs.push(PerCpuSheaves::new(main, node, home))
+                }
                 None => {
                     for p in pcs {
                         // SAFETY: these sheaves were just allocated and are referenced nowhere else.
@@ -234,6 +239,17 @@ impl CacheStorage {
         // SAFETY: the storage is not shared yet; we are its only user.
         unsafe { (*ptr.as_ptr()).cpu_sheaves = cpu_sheaves };
         Some(ptr)
+    }
+
+    /// The address of node `node`'s `kmem_cache_node`: what the slabs of
+    /// that node ([`Slab::home`]) and the sheaves of its CPUs
+    /// ([`PerCpuSheaves::home`]) carry, so that one compare tells the free
+    /// fast path that an object is this storage's and of the CPU's node.
+    ///
+    /// [`Slab::home`]: crate::slub::slab::Slab::home
+    #[inline]
+    pub(crate) fn home(&self, node: usize) -> usize {
+        std::ptr::from_ref(&self.nodes[node]) as usize
     }
 
     /// `s->inuse`, widened by every merge so far.

@@ -112,8 +112,11 @@ pub(crate) fn virt_to_slab(addr: usize) -> Option<NonNull<Slab>> {
 }
 
 /// As the real `virt_to_slab_fast`: the simulated range is the fixed one.
+///
+/// # Safety
+/// None needed here; the real one's contract is kept for the callers.
 #[inline]
-pub(crate) fn virt_to_slab_fast(addr: usize) -> Option<NonNull<Slab>> {
+pub(crate) unsafe fn virt_to_slab_fast(addr: usize) -> Option<NonNull<Slab>> {
     virt_to_slab(addr)
 }
 

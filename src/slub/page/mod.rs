@@ -125,13 +125,17 @@ impl PageMapReader {
     }
 }
 
-/// `virt_to_slab()` of the free fast paths: the fixed range only, no call
-/// (a call would make the caller save registers); `None` sends the caller to
-/// its cold path, which looks again with [`PageMapReader::virt_to_slab`]. A
-/// subtract, a compare, a shift, a load and a compare.
+/// `virt_to_slab()` of the free fast paths, for an allocated object's
+/// address: a shift, a mask, a load and a compare, no call (a call would
+/// make the caller save registers); `None` sends the caller to its cold
+/// path, which looks again with [`PageMapReader::virt_to_slab`].
+///
+/// # Safety
+/// `addr` is an allocated object's address (see `range::virt_to_slab_fast`).
 #[inline(always)]
-pub(crate) fn virt_to_slab_fast(addr: usize) -> Option<NonNull<crate::slub::slab::Slab>> {
-    range::virt_to_slab_fast(addr)
+pub(crate) unsafe fn virt_to_slab_fast(addr: usize) -> Option<NonNull<crate::slub::slab::Slab>> {
+    // SAFETY: forwarded.
+    unsafe { range::virt_to_slab_fast(addr) }
 }
 
 /// World ids recorded in the owner array; 0 is "no world".

@@ -293,20 +293,27 @@ pub(crate) fn virt_to_slab(addr: usize) -> Option<NonNull<Slab>> {
     word_to_slab(lookup_word(addr))
 }
 
-/// [`virt_to_slab`] for the free fast paths: the fixed range only, so there
-/// is no call in it (a call would make the fast path save registers). An
-/// address outside the fixed range (a dynamically placed range, or no slab
-/// memory at all) is `None`, and the caller's cold path looks again with
+/// [`virt_to_slab`] for the free fast paths, on the address of an
+/// allocated object: a shift, a mask and one load of the descriptor word,
+/// with no call in it (a call would make the fast path save registers) and
+/// no range test. The mask keeps the index inside the fixed descriptor
+/// array, which is always mapped (`reserve` panics otherwise), and is exact
+/// for every object: with the data at [`BASE`], a multiple of
+/// [`MAX_RANGE`], every object address is in `BASE..BASE + MAX_RANGE`; with
+/// the data elsewhere, the fixed array stays all zero and every object
+/// answers `None`, for the caller's cold path to look again with
 /// [`virt_to_slab`].
+///
+/// # Safety
+/// `addr` is the address of an allocated object of some world of this
+/// process (an [`crate::Object`] token's): for any other address the
+/// answer can name an unrelated slab.
 #[inline(always)]
-pub(crate) fn virt_to_slab_fast(addr: usize) -> Option<NonNull<Slab>> {
+pub(crate) unsafe fn virt_to_slab_fast(addr: usize) -> Option<NonNull<Slab>> {
     #[cfg(not(feature = "dynamic-base"))]
     {
-        let offset = addr.wrapping_sub(BASE);
-        if offset >= MAX_RANGE {
-            return None;
-        }
-        word_to_slab(desc_at(BASE, offset).load(LOOKUP))
+        const _: () = assert!(BASE.is_multiple_of(MAX_RANGE) && MAX_RANGE.is_power_of_two());
+        word_to_slab(desc_at(BASE, addr & (MAX_RANGE - 1)).load(LOOKUP))
     }
     #[cfg(feature = "dynamic-base")]
     virt_to_slab(addr)
