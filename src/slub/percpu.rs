@@ -83,21 +83,22 @@ pub enum Effective {
     Rseq,
 }
 
-/// The real-CPU protocol's words, read together by every critical section
-/// (one `u64` compare with 0) and first in the slot, where the sections
-/// expect them (`rseq::offsets::BUSY`).
-#[repr(C, align(8))]
-struct Busy {
-    /// `local_trylock()`: set by a critical section of this CPU (its commit),
-    /// cleared by the holder with a `Release` store.
-    lock: AtomicU32,
-    /// Raised by a remote operator (under `remote`) before it aborts the
-    /// CPU's sections; cleared with a `Release` store when it is done.
-    stop: AtomicU32,
+/// The data of a real-CPU slot, as its critical sections see it.
+///
+/// The sections never read the data itself: they read the slot's `active`
+/// word, which is the data's [`SectionData::open_word`] (for the sheaves,
+/// the main sheaf) while nobody holds the slot, and a *closed sheaf*
+/// (`rseq::LOCKED` or `rseq::STOPPED`, empty and full at once) while a slow
+/// path of the CPU or a remote operator does. A closed sheaf makes every
+/// pop and push miss by its own size test, so the hit paths test no lock
+/// word at all (the trick of tcmalloc's per-CPU caches).
+pub trait SectionData {
+    /// What the sections work on while the slot is open.
+    fn open_word(&self) -> usize;
 }
 
-/// Offset of the busy words in a slot (the sections' operand).
-pub(crate) const BUSY_OFFSET: usize = std::mem::offset_of!(Slot<crate::slub::sheaf::PerCpuSheaves>, busy);
+/// Offset of `active` in a slot (the sections' operand).
+pub(crate) const ACTIVE_OFFSET: usize = std::mem::offset_of!(Slot<crate::slub::sheaf::PerCpuSheaves>, active);
 /// Offset of the data (`struct slub_percpu_sheaves`) in a slot of `s->cpu_sheaves`.
 pub(crate) const PCS_DATA: usize = std::mem::offset_of!(Slot<crate::slub::sheaf::PerCpuSheaves>, data);
 
@@ -105,8 +106,9 @@ pub(crate) const PCS_DATA: usize = std::mem::offset_of!(Slot<crate::slub::sheaf:
 /// cache line(s).
 #[repr(C, align(64))]
 pub struct Slot<T> {
-    /// Real-CPU mode's lock and stop words (unused otherwise).
-    busy: Busy,
+    /// Real-CPU mode: the sheaf the CPU's sections work on, or a closed
+    /// sheaf while the slot is held ([`SectionData`]). Unused otherwise.
+    active: AtomicUsize,
     /// A [`ThreadRec`] token or a sentinel; written only under `remote`.
     owner: AtomicUsize,
     /// Fallback mode's trylock (0 free, 1 held).
@@ -138,11 +140,17 @@ unsafe impl<T: Send> Send for Slot<T> {}
 #[must_use]
 pub struct LocalGuard<'a, T> {
     data: &'a UnsafeCell<T>,
-    /// The word to store `release` into on drop: the owner's `seq`, or the
-    /// slot's `lock` in fallback mode.
-    word: &'a AtomicU32,
-    release: u32,
+    release: Release<'a, T>,
     _not_send: PhantomData<*const ()>,
+}
+
+/// How a [`LocalGuard`] ends its critical section.
+enum Release<'a, T> {
+    /// Store `value` into `word`: the owner's `seq`, or the slot's `lock` in
+    /// fallback mode.
+    Word { word: &'a AtomicU32, value: u32 },
+    /// Real CPUs: open the slot again, `active = open(data)`.
+    Open { active: &'a AtomicUsize, open: fn(&T) -> usize },
 }
 
 impl<T> LocalGuard<'_, T> {
@@ -158,9 +166,16 @@ impl<T> LocalGuard<'_, T> {
 impl<T> Drop for LocalGuard<'_, T> {
     #[inline(always)]
     fn drop(&mut self) {
-        // Release: a remote that reads this value (Acquire) sees every access
-        // of the critical section.
-        self.word.store(self.release, Release);
+        // Release: a remote that reads this value (Acquire), and the CPU's
+        // next section, see every access of the critical section.
+        match self.release {
+            Release::Word { word, value } => word.store(value, Release),
+            Release::Open { active, open } => {
+                // SAFETY: still ours until the store below opens the slot.
+                let word = self.data.with_mut(|p| open(unsafe { &*p }));
+                active.store(word, Release);
+            }
+        }
     }
 }
 
@@ -168,12 +183,14 @@ impl<T> Drop for LocalGuard<'_, T> {
 #[must_use]
 pub struct RemoteGuard<'a, T> {
     slot: &'a Slot<T>,
-    /// The owner to restore (a token, `UNOWNED` or `FALLBACK`).
+    /// The owner to restore (a token, `UNOWNED` or `FALLBACK`), or `RSEQ`.
     old: usize,
+    /// Real CPUs: what opens the slot again on drop.
+    open: fn(&T) -> usize,
     _m: MutexGuard<'a, ()>,
 }
 
-impl<T> RemoteGuard<'_, T> {
+impl<T: SectionData> RemoteGuard<'_, T> {
     /// Calls `f` with exclusive access to the slot's data.
     pub fn with_mut<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> R {
         // SAFETY: the remote protocol completed: the owner is out and cannot
@@ -186,11 +203,9 @@ impl<T> RemoteGuard<'_, T> {
     }
 
     /// Waits until the displaced owner is out of its critical section (a
-    /// real-CPU slot: until the CPU's slow path, if one holds the lock, lets go).
+    /// real-CPU slot is closed before, by `close_sections`).
     fn wait_owner(&self) {
-        if self.old == RSEQ {
-            wait_clear(&self.slot.busy.lock);
-        } else if self.needs_fence() {
+        if self.needs_fence() {
             // SAFETY: `old` is a token read under the mutex we hold.
             unsafe { self.slot.wait_token(self.old) };
         }
@@ -200,9 +215,15 @@ impl<T> RemoteGuard<'_, T> {
 impl<T> Drop for RemoteGuard<'_, T> {
     fn drop(&mut self) {
         if self.old == RSEQ {
-            // Release: the CPU's next section reads the stop word first and
-            // then sees everything we did to the data.
-            self.slot.busy.stop.store(0, Release);
+            // Release: the CPU's next section reads `active` first and then
+            // sees everything we did to the data.
+            let word = self.slot.data.with_mut(|p| {
+                (self.open)(
+                    // SAFETY: the slot is closed to everyone but us until this store.
+                    unsafe { &*p },
+                )
+            });
+            self.slot.active.store(word, Release);
         } else if self.old == FALLBACK {
             #[cfg(loom)]
             if self.slot.broken == Some(Broken::FallbackNoLock) {
@@ -217,13 +238,34 @@ impl<T> Drop for RemoteGuard<'_, T> {
     }
 }
 
-/// Waits until a real-CPU slot's lock word is clear (its holder let go).
-fn wait_clear(word: &AtomicU32) {
+/// One real-CPU slot's step of closing it to its CPU's sections: waits
+/// until no slow path of the CPU holds it (`active` is not `LOCKED`), then
+/// swaps its open sheaf for `STOPPED`. The caller aborts the CPU's sections
+/// next and then checks with [`stayed_closed`].
+fn close_slot(active: &AtomicUsize) {
+    let stopped = crate::slub::rseq::stopped();
     let mut round = 0u32;
-    while word.load(Acquire) != 0 {
+    loop {
+        let open = active.load(Acquire);
+        debug_assert_ne!(open, stopped, "remote operators are serialised by `remote`");
+        // A compare-and-swap, not a store: a lock section that read the open
+        // sheaf may commit LOCKED at any moment before the abort, and must
+        // not be overwritten (it would then hold the slot with us).
+        if open != crate::slub::rseq::locked() && active.compare_exchange(open, stopped, Acquire, Relaxed).is_ok() {
+            return;
+        }
         spin_wait(round);
         round = round.saturating_add(1);
     }
+}
+
+/// After the abort that followed [`close_slot`]: whether the slot is still
+/// `STOPPED`, that is, no lock section of the CPU committed between the swap
+/// and the abort (one that did holds the slot now, and the close must be
+/// repeated once it lets go). No section that started after the abort can
+/// commit: it reads a closed sheaf.
+fn stayed_closed(active: &AtomicUsize) -> bool {
+    active.load(Acquire) == crate::slub::rseq::stopped()
 }
 
 /// Waits until a busy word that is odd now changes (the section ended).
@@ -239,7 +281,7 @@ fn wait_quiescent(word: &AtomicU32) {
     }
 }
 
-impl<T> Slot<T> {
+impl<T: SectionData> Slot<T> {
     /// A standalone slot (index 0 of 1).
     pub fn new(data: T, mode: Mode) -> Slot<T> {
         Slot::with_index(data, mode, 0, 1)
@@ -253,7 +295,7 @@ impl<T> Slot<T> {
             _ => FALLBACK,
         };
         Slot {
-            busy: Busy { lock: AtomicU32::new(0), stop: AtomicU32::new(0) },
+            active: AtomicUsize::new(0),
             owner: AtomicUsize::new(owner),
             lock: AtomicU32::new(0),
             index: index as u32,
@@ -391,14 +433,22 @@ impl<T> Slot<T> {
         if self.broken == Some(Broken::EarlyClear) {
             word.store(s.wrapping_add(2), Release);
         }
-        Some(LocalGuard { data: &self.data, word, release: s.wrapping_add(2), _not_send: PhantomData })
+        Some(LocalGuard {
+            data: &self.data,
+            release: Release::Word { word, value: s.wrapping_add(2) },
+            _not_send: PhantomData,
+        })
     }
 
     /// Fallback mode's entry: today's compare-and-swap trylock.
     #[inline]
     fn enter_locked(&self) -> Option<LocalGuard<'_, T>> {
         self.lock.compare_exchange(0, 1, Acquire, Relaxed).ok()?;
-        Some(LocalGuard { data: &self.data, word: &self.lock, release: 0, _not_send: PhantomData })
+        Some(LocalGuard {
+            data: &self.data,
+            release: Release::Word { word: &self.lock, value: 0 },
+            _not_send: PhantomData,
+        })
     }
 
     fn on_this_slot(&self, cpu: u32) -> bool {
@@ -503,8 +553,8 @@ impl<T> Slot<T> {
         let m = self.remote.lock();
         let old = self.owner.load(Relaxed);
         if old == RSEQ {
-            // Sections of this CPU that start after the abort see it.
-            self.busy.stop.store(1, Relaxed);
+            // Closed by the caller (`close_slot`, the abort, `stayed_closed`),
+            // which may do many slots with one abort.
         } else if old == FALLBACK {
             #[cfg(loom)]
             let take = self.broken != Some(Broken::FallbackNoLock);
@@ -518,7 +568,7 @@ impl<T> Slot<T> {
         } else if old != UNOWNED {
             self.owner.store(REMOTE, Relaxed);
         }
-        RemoteGuard { slot: self, old, _m: m }
+        RemoteGuard { slot: self, old, open: T::open_word, _m: m }
     }
 
     /// Takes the slot from any thread (flush, statistics): returns once the
@@ -527,12 +577,25 @@ impl<T> Slot<T> {
     pub fn lock_remote(&self) -> RemoteGuard<'_, T> {
         let g = self.begin_remote();
         if g.old == RSEQ {
-            crate::slub::rseq::abort_sections(Some(self.index as usize));
+            self.close_rseq();
         } else if g.needs_fence() {
             self.heavy();
         }
         g.wait_owner();
         g
+    }
+
+    /// Closes a real-CPU slot to its CPU's sections, for a remote operator
+    /// holding `remote`: swap in `STOPPED`, abort the CPU's sections, and
+    /// again if a lock section slipped in before the abort.
+    fn close_rseq(&self) {
+        loop {
+            close_slot(&self.active);
+            crate::slub::rseq::abort_sections(Some(self.index as usize));
+            if stayed_closed(&self.active) {
+                return;
+            }
+        }
     }
 }
 
@@ -543,7 +606,7 @@ impl<T> Slot<T> {
 /// slow path, so that the caller's one cold call takes it with nothing live.
 /// The instance-level fast paths use it on their copy of `s->cpu_sheaves`.
 #[inline(always)]
-pub fn try_local<T, R>(slots: &[Slot<T>], f: impl FnOnce(usize, &mut T) -> Option<R>) -> Option<R> {
+pub fn try_local<T: SectionData, R>(slots: &[Slot<T>], f: impl FnOnce(usize, &mut T) -> Option<R>) -> Option<R> {
     let rec = thread::current_ptr();
     // SAFETY: `rec` is this thread's live record or the static dummy.
     let cpu = unsafe { (*rec).cpu.load(Relaxed) } as usize;
@@ -588,12 +651,18 @@ pub(crate) const PERCPU_RSEQ_BASE: usize = std::mem::offset_of!(PerCpu<crate::sl
 /// See [`PERCPU_RSEQ_BASE`].
 pub(crate) const PERCPU_RSEQ_NR: usize = std::mem::offset_of!(PerCpu<crate::slub::sheaf::PerCpuSheaves>, rseq_nr);
 
-impl<T> PerCpu<T> {
+impl<T: SectionData> PerCpu<T> {
     /// `nr` slots with data from `init(index)`.
     pub fn new(nr: usize, mode: Mode, mut init: impl FnMut(usize) -> T) -> PerCpu<T> {
         assert!(nr > 0, "at least one slot");
-        let slots: Box<[Slot<T>]> = (0..nr).map(|i| Slot::with_index(init(i), mode, i, nr)).collect();
+        let mut slots: Box<[Slot<T>]> = (0..nr).map(|i| Slot::with_index(init(i), mode, i, nr)).collect();
         let rseq = slots[0].mode() == Effective::Rseq;
+        if rseq {
+            for slot in slots.iter_mut() {
+                let open = slot.get_mut().open_word();
+                slot.active = AtomicUsize::new(open);
+            }
+        }
         let (rseq_base, rseq_nr) = (slots.as_ptr(), if rseq { slots.len() } else { 0 });
         PerCpu { slots, rseq, rseq_base, rseq_nr }
     }
@@ -674,7 +743,8 @@ impl<T> PerCpu<T> {
         // each starting with its busy words (`BUSY_OFFSET == 0`).
         let idx = unsafe { crate::slub::rseq::lock(base, self.slots.len(), stride) }?;
         let slot = &self.slots[idx];
-        Some((idx, LocalGuard { data: &slot.data, word: &slot.busy.lock, release: 0, _not_send: PhantomData }))
+        let release = Release::Open { active: &slot.active, open: T::open_word };
+        Some((idx, LocalGuard { data: &slot.data, release, _not_send: PhantomData }))
     }
 
     /// `cpu % nr` without a division when `cpu < nr` (the common case).
@@ -783,7 +853,17 @@ impl<T> PerCpu<T> {
     pub fn lock_remote_all(&self) -> Vec<RemoteGuard<'_, T>> {
         let guards: Vec<_> = self.slots.iter().map(Slot::begin_remote).collect();
         if self.rseq {
+            // One abort for every CPU; a slot whose slow path slipped in
+            // before it is closed again on its own.
+            for slot in self.slots.iter() {
+                close_slot(&slot.active);
+            }
             crate::slub::rseq::abort_sections(None);
+            for slot in self.slots.iter() {
+                if !stayed_closed(&slot.active) {
+                    slot.close_rseq();
+                }
+            }
         } else if guards.iter().any(RemoteGuard::needs_fence) {
             self.slots[0].heavy();
         }

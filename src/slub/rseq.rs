@@ -171,10 +171,8 @@ pub(crate) mod offsets {
 
     /// Size of one CPU's slot (the stride of `s->cpu_sheaves`).
     pub(crate) const SLOT: usize = std::mem::size_of::<Slot<PerCpuSheaves>>();
-    /// The slot's busy words (local lock and stop), read as one `u64`.
-    pub(crate) const BUSY: usize = 0;
-    /// `pcs->main`.
-    pub(crate) const MAIN: usize = crate::slub::percpu::PCS_DATA + std::mem::offset_of!(PerCpuSheaves, main);
+    /// The slot's `active` word: the main sheaf, or a closed sheaf.
+    pub(crate) const ACTIVE: usize = 0;
     /// `PerCpuSheaves::home` (the CPU's node of this storage).
     pub(crate) const HOME: usize = crate::slub::percpu::PCS_DATA + std::mem::offset_of!(PerCpuSheaves, home);
     /// `sheaf->size`.
@@ -185,7 +183,32 @@ pub(crate) mod offsets {
     pub(crate) const OBJECTS: usize = SlabSheaf::OBJECTS;
     /// `&sheaf->objects[size - 1]` is `OBJECTS - 8 + 8 * size`.
     pub(crate) const TOP: usize = OBJECTS - 8;
-    const _: () = assert!(crate::slub::percpu::BUSY_OFFSET == BUSY);
+    const _: () = assert!(crate::slub::percpu::ACTIVE_OFFSET == ACTIVE);
+    // A closed sheaf's header is all zero: size and capacity must lie in it.
+    const _: () = assert!(SIZE + 4 <= super::CLOSED_BYTES && CAPACITY + 4 <= super::CLOSED_BYTES);
+}
+
+/// Bytes of a closed sheaf's header.
+const CLOSED_BYTES: usize = 32;
+
+/// A closed sheaf: a sheaf header whose `size` and `capacity` are both 0,
+/// so that every pop (nothing to take) and every push (no room) misses on
+/// its own size test. A slot's `active` word names one while a slow path
+/// of its CPU ([`locked`]) or a remote operator ([`stopped`]) holds the
+/// slot; the sections only read it.
+#[repr(C, align(64))]
+struct ClosedSheaf([u8; CLOSED_BYTES]);
+
+static CLOSED: [ClosedSheaf; 2] = [ClosedSheaf([0; CLOSED_BYTES]), ClosedSheaf([0; CLOSED_BYTES])];
+
+/// The closed sheaf of a slot held by a slow path of its CPU (`local_trylock()`).
+pub(crate) fn locked() -> usize {
+    std::ptr::from_ref(&CLOSED[0]) as usize
+}
+
+/// The closed sheaf of a slot held by a remote operator.
+pub(crate) fn stopped() -> usize {
+    std::ptr::from_ref(&CLOSED[1]) as usize
 }
 
 /// What [`pop`] found.
@@ -238,21 +261,18 @@ pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) 
     // but the holder's count is read: rseq need not even be registered.
     unsafe {
         std::arch::asm!(
-            "cmpq $0, {nr}({holder})",
-            "je 8f",
             "mov {offset}(%rip), {off}",
+            "mov %fs:{cpu_id}({off}), {cpu:e}",
+            "cmp {nr}({holder}), {cpu}",
+            "jae 8f",
             "6:",
             "lea 9f(%rip), {t}",
             "mov {t}, %fs:{rseq_cs}({off})",
             "2:",
             "mov %fs:{cpu_id}({off}), {cpu:e}",
-            "cmp {nr}({holder}), {cpu}",
-            "jae 7f",
             "imul ${slot}, {cpu}, {cpu}",
             "add {base}({holder}), {cpu}",
-            "cmpq $0, {busy}({cpu})",
-            "jne 7f",
-            "mov {main}({cpu}), {t}",
+            "mov {active}({cpu}), {t}",
             "mov {size}({t}), {cpu:e}",
             "test {cpu:e}, {cpu:e}",
             "jz 7f",
@@ -288,8 +308,7 @@ pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) 
             rseq_cs = const RSEQ_CS,
             cpu_id = const CPU_ID,
             slot = const offsets::SLOT,
-            busy = const offsets::BUSY,
-            main = const offsets::MAIN,
+            active = const offsets::ACTIVE,
             size = const offsets::SIZE,
             top = const offsets::TOP,
             not_rseq = const RAW_NOT_RSEQ,
@@ -329,23 +348,20 @@ pub(crate) unsafe fn push<const BASE: usize, const NR: usize>(holder: *const u8,
     // in that unused slot and is written again by whoever pushes next.
     unsafe {
         std::arch::asm!(
-            "cmpq $0, {nr}({holder})",
-            "je {not_rseq}",
             "mov {offset}(%rip), {off}",
+            "mov %fs:{cpu_id}({off}), {cpu:e}",
+            "cmp {nr}({holder}), {cpu}",
+            "jae {not_rseq}",
             "6:",
             "lea 9f(%rip), {t}",
             "mov {t}, %fs:{rseq_cs}({off})",
             "2:",
             "mov %fs:{cpu_id}({off}), {cpu:e}",
-            "cmp {nr}({holder}), {cpu}",
-            "jae {miss}",
             "imul ${slot}, {cpu}, {cpu}",
             "add {base}({holder}), {cpu}",
-            "cmpq $0, {busy}({cpu})",
-            "jne {miss}",
             "cmp {home}, {phome}({cpu})",
             "jne {miss}",
-            "mov {main}({cpu}), {t}",
+            "mov {active}({cpu}), {t}",
             "mov {size}({t}), {cpu:e}",
             "cmp {cap}({t}), {cpu:e}",
             "jae {miss}",
@@ -376,9 +392,8 @@ pub(crate) unsafe fn push<const BASE: usize, const NR: usize>(holder: *const u8,
             rseq_cs = const RSEQ_CS,
             cpu_id = const CPU_ID,
             slot = const offsets::SLOT,
-            busy = const offsets::BUSY,
             phome = const offsets::HOME,
-            main = const offsets::MAIN,
+            active = const offsets::ACTIVE,
             size = const offsets::SIZE,
             cap = const offsets::CAPACITY,
             objects = const offsets::OBJECTS,
@@ -397,41 +412,45 @@ pub(crate) unsafe fn push<const BASE: usize, const NR: usize>(holder: *const u8,
 }
 
 /// `local_trylock()` of the calling thread's CPU slot among `nr` slots of
-/// `stride` bytes at `base`, as one critical section: if the slot's busy
-/// words are clear, sets its lock word (the commit). Returns the CPU's
-/// index, or `None` (CPU unknown or beyond the slots, the lock held by a
-/// slow path of this CPU, or a remote at work).
-///
-/// The lock is released with a plain `Release` store of 0 by its holder,
-/// from whatever CPU it runs on by then.
+/// `stride` bytes at `base`, as one critical section: if the slot is open
+/// (its `active` word is not a closed sheaf), closes it with [`locked`]
+/// (the commit). Returns the CPU's index, or `None` (CPU unknown or beyond
+/// the slots, the slot held by a slow path of this CPU, or a remote at
+/// work). The holder opens it again with a `Release` store of its main
+/// sheaf, from whatever CPU it runs on by then.
 ///
 /// # Safety
 /// `base` points to `nr` live slots of `stride` bytes, each starting with
-/// its busy words (`Slot::BUSY == 0`).
+/// its `active` word (`offsets::ACTIVE == 0`).
 #[inline(never)]
 pub(crate) unsafe fn lock(base: *const u8, nr: usize, stride: usize) -> Option<usize> {
     let index: isize;
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-    // SAFETY: bounds tested before the slot is touched; the commit (the lock
-    // word's store) is the last instruction, so two threads of one CPU
-    // cannot both commit, and a remote's stop word, once raised and followed
-    // by the membarrier, is seen by every later section.
+    // SAFETY: bounds tested before the slot is touched (see `pop` for why
+    // the first read of the CPU decides them); the commit (the `active`
+    // store) is the last instruction, so two threads of one CPU cannot both
+    // commit, and a remote's closed sheaf, once swapped in and followed by
+    // the membarrier, is seen by every later section.
     unsafe {
         std::arch::asm!(
             "mov {offset}(%rip), {off}",
+            "mov %fs:{cpu_id}({off}), {idx:e}",
+            "cmp {nr}, {idx}",
+            "jae 7f",
             "6:",
             "lea 9f(%rip), {t}",
             "mov {t}, %fs:{rseq_cs}({off})",
             "2:",
             "mov %fs:{cpu_id}({off}), {idx:e}",
-            "cmp {nr}, {idx}",
-            "jae 7f",
             "mov {idx}, {t}",
             "imul {stride}, {t}",
             "add {base}, {t}",
-            "cmpq $0, {busy}({t})",
-            "jne 7f",
-            "movl $1, {busy}({t})",
+            "mov {active}({t}), {w}",
+            "cmp {locked}, {w}",
+            "je 7f",
+            "cmp {stopped}, {w}",
+            "je 7f",
+            "mov {locked}, {active}({t})",
             "3:",
             ".pushsection __rseq_cs, \"aw\"",
             ".balign 32",
@@ -453,11 +472,14 @@ pub(crate) unsafe fn lock(base: *const u8, nr: usize, stride: usize) -> Option<u
             base = in(reg) base,
             nr = in(reg) nr,
             stride = in(reg) stride,
+            locked = in(reg) locked(),
+            stopped = in(reg) stopped(),
             t = out(reg) _,
+            w = out(reg) _,
             idx = out(reg) index,
             rseq_cs = const RSEQ_CS,
             cpu_id = const CPU_ID,
-            busy = const offsets::BUSY,
+            active = const offsets::ACTIVE,
             options(att_syntax, nostack),
         );
     }

@@ -156,6 +156,14 @@ pub(crate) struct PerCpuSheaves {
 // pointers to one context at a time.
 unsafe impl Send for PerCpuSheaves {}
 
+impl crate::slub::percpu::SectionData for PerCpuSheaves {
+    /// The real CPUs' sections pop from and push to the main sheaf.
+    #[inline(always)]
+    fn open_word(&self) -> usize {
+        self.main.as_ptr() as usize
+    }
+}
+
 impl PerCpuSheaves {
     pub(crate) fn new(main: NonNull<SlabSheaf>, node: u32, home: usize) -> PerCpuSheaves {
         PerCpuSheaves { main, spare: None, node, home }

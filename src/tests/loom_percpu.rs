@@ -14,13 +14,21 @@ use loom::thread;
 use super::loom::{expect_caught, model};
 use crate::config::Broken;
 use crate::slub::cpu::set_current_cpu;
-use crate::slub::percpu::{Mode, PerCpu};
+use crate::slub::percpu::{Mode, PerCpu, SectionData};
 
 /// A sheaf-like stack of at most two objects.
 #[derive(Debug, Default)]
 struct Stack {
     objs: [u32; 2],
     len: usize,
+}
+
+/// These models run the virtual CPUs only (`Mode::Auto`): no section ever
+/// asks for an open word.
+impl SectionData for Stack {
+    fn open_word(&self) -> usize {
+        unreachable!("no real-CPU slots in these models")
+    }
 }
 
 impl Stack {
