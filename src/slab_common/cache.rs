@@ -410,7 +410,7 @@ impl KmemCache {
     pub fn free(&self, object: Object) -> Result<(), FreeError> {
         // SAFETY: the token names an allocated object.
         let Some(slab) = (unsafe { crate::slub::page::virt_to_slab_fast(object.addr()) }) else {
-            return self.free_cold(object);
+            return free_cold(object, self);
         };
         // `cache_from_obj()` and `slab_nid(slab) == numa_mem_id()` are one
         // compare inside the section: the slab's home (its storage's node)
@@ -445,7 +445,7 @@ impl KmemCache {
         // One call site for the miss, so that it stays a tail call; it
         // finds the slab again, so that nothing is kept live across the hit.
         // SAFETY: `ptr` is an allocated object (the token's).
-        unsafe { self.free_miss(ptr) }
+        unsafe { free_miss(ptr, self) }
     }
 
     /// The sheaf miss of [`KmemCache::free`]: a tail call, so the hit path
@@ -454,8 +454,7 @@ impl KmemCache {
     ///
     /// # Safety
     /// `ptr` is an allocated object in a slab of the fixed range.
-    #[cold]
-    #[inline(never)]
+    #[inline(always)]
     unsafe fn free_miss(&self, ptr: NonNull<u8>) -> Result<(), FreeError> {
         // SAFETY: the caller's object is in a live slab of the fixed range
         // (the hit path found it there).
@@ -828,6 +827,25 @@ impl fmt::Debug for Object {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Object({:#x})", self.addr())
     }
+}
+
+/// [`KmemCache::free`]'s cold calls, with the object first, where the free
+/// has it: the hit path then never moves it to another register for them.
+#[cold]
+#[inline(never)]
+fn free_cold(object: Object, cache: &KmemCache) -> Result<(), FreeError> {
+    cache.free_cold(object)
+}
+
+/// See [`free_cold`].
+///
+/// # Safety
+/// As [`KmemCache::free_miss`].
+#[cold]
+#[inline(never)]
+unsafe fn free_miss(ptr: NonNull<u8>, cache: &KmemCache) -> Result<(), FreeError> {
+    // SAFETY: forwarded.
+    unsafe { cache.free_miss(ptr) }
 }
 
 /// The refusal of a free whose address is in no slab of the world.

@@ -5,7 +5,6 @@
 //! `kfree`) and the `free_consistency_checks()` side of `slub_debug=F`.
 
 use std::ptr::NonNull;
-use std::sync::Arc;
 
 use crate::config::{KMALLOC_MAX_SIZE, PAGE_SIZE};
 use crate::error::{AllocError, SlabError};
@@ -92,7 +91,7 @@ impl World {
     pub fn kfree(&self, object: Object) -> Result<(), FreeError> {
         // SAFETY: the token names an allocated object.
         let Some(slab) = (unsafe { crate::slub::page::virt_to_slab_fast(object.addr()) }) else {
-            return self.kfree_other(object);
+            return kfree_cold(object, self);
         };
         // SAFETY: the token proves the object is allocated, so its slab and
         // the slab's storage (`slab->slab_cache`) are live.
@@ -102,8 +101,8 @@ impl World {
         // kernel has one world, and no such check). No debug-flag test: a
         // cache with `SLAB_CONSISTENCY_CHECKS` has no sheaves, so the push
         // misses and `kfree_miss` checks.
-        if Arc::as_ptr(&storage.memory) as usize != self.memory_addr {
-            return self.kfree_other(object);
+        if storage.memory_addr != self.memory_addr {
+            return kfree_cold(object, self);
         }
         let ptr = object.into_raw();
         let holder = std::ptr::from_ref(storage).cast::<u8>();
@@ -252,6 +251,14 @@ fn check_error(check: FreeCheck, cache: String, addr: usize) -> SlabError {
         FreeCheck::NotObjectStart => SlabError::NotObjectStart { cache, addr },
         FreeCheck::AlreadyFree => SlabError::DoubleFree { cache, addr },
     }
+}
+
+/// [`World::kfree_other`] with the object first, where `kfree()` has it:
+/// the hit path then keeps the object in its argument register.
+#[cold]
+#[inline(never)]
+fn kfree_cold(object: Object, world: &World) -> Result<(), FreeError> {
+    world.kfree_other(object)
 }
 
 /// The sheaf miss of [`World::kfree`]: a tail call, so the hit path saves no

@@ -2,11 +2,16 @@
 //! descriptor array beside it, at a fixed address when it can be had.
 //!
 //! ```text
-//!   BASE - META_BYTES        BASE - DESC_BYTES        BASE                  BASE + size
-//!   | owner: u32 per page    | desc: usize per page   | data: slab + large  |
-//!   |  64 MiB virtual        |  128 MiB virtual       |  kmalloc pages      |
+//!   base >> 9                         base - OWNER_BYTES      base                  base + size
+//!   | desc: usize per page        |   | owner: u32 per page   | data: slab + large  |
+//!   |  128 MiB virtual            |   |  64 MiB virtual       |  kmalloc pages      |
 //! ```
 //!
+//! The descriptor of the page at address `a` is the word at address
+//! `(a >> PAGE_SHIFT) * 8`: the array sits where page numbers scaled by its
+//! word size put it (at `base >> 9`, 160 GiB for the fixed base), as the
+//! kernel's `vmemmap` is indexed by the page frame number, so that
+//! `virt_to_slab()` of an object is a shift and a load whatever the base.
 //! The metadata arrays always cover `MAX_RANGE` (64 GiB) of data, whatever
 //! data size was reserved, so the in-range compare is against a constant and
 //! a descriptor read for an in-range address that was never handed out reads
@@ -43,6 +48,7 @@ pub(crate) fn leak_track() -> LeakTrack {}
 /// x86_64 mmap area (which starts near `0x7fxx_xxxx_xxxx` and grows down by
 /// at most the randomisation span) and above PIE executables and the brk heap
 /// (`0x55..`–`0x56..`), in a part of the 47-bit user space nothing uses.
+#[cfg_attr(feature = "dynamic-base", allow(dead_code))]
 pub(crate) const BASE: usize = 0x5000_0000_0000;
 /// Data bytes the metadata covers, and the most that is reserved.
 pub(crate) const MAX_RANGE: usize = 64 << 30;
@@ -52,8 +58,11 @@ pub(crate) const MAX_PAGES: usize = MAX_RANGE >> PAGE_SHIFT;
 pub(crate) const DESC_BYTES: usize = MAX_PAGES * std::mem::size_of::<usize>();
 /// Bytes of the owner array (one `u32` per page).
 pub(crate) const OWNER_BYTES: usize = MAX_PAGES * std::mem::size_of::<u32>();
-/// Both metadata arrays, placed right below the data.
-pub(crate) const META_BYTES: usize = DESC_BYTES + OWNER_BYTES;
+/// Where the descriptor array of data at `base` starts: the word of the
+/// page `base >> PAGE_SHIFT`.
+const fn desc_base(base: usize) -> usize {
+    (base >> PAGE_SHIFT) * std::mem::size_of::<usize>()
+}
 /// Data sizes tried, largest first (`VMEMMAP_GIB=n` caps them).
 const SIZE_CHAIN_GIB: [usize; 5] = [64, 16, 4, 1, 0];
 /// The largest block; the data base is aligned to it.
@@ -185,12 +194,16 @@ fn reserve() -> Range {
     };
     #[cfg(not(feature = "dynamic-base"))]
     {
-        // The fast path reads BASE - DESC_BYTES + ... for any address within
-        // MAX_RANGE of BASE: that metadata must be ours, or nothing works.
-        if mmap(BASE - META_BYTES, META_BYTES, true, libc::PROT_READ).is_none() {
+        // The range lookup reads the owner and descriptor words of any
+        // address within MAX_RANGE of BASE: that metadata must be ours, or
+        // nothing works.
+        if mmap(BASE - OWNER_BYTES, OWNER_BYTES, true, libc::PROT_READ).is_none()
+            || mmap(desc_base(BASE), DESC_BYTES, true, libc::PROT_READ).is_none()
+        {
             panic!(
-                "vmemmap: cannot reserve the descriptor array at {:#x}: {}; build with feature `dynamic-base`",
-                BASE - META_BYTES,
+                "vmemmap: cannot reserve the metadata at {:#x} and {:#x}: {}; build with feature `dynamic-base`",
+                BASE - OWNER_BYTES,
+                desc_base(BASE),
                 std::io::Error::last_os_error()
             );
         }
@@ -203,13 +216,16 @@ fn reserve() -> Range {
         // the fast path answers None there and defers to the dynamic range.
     }
     for size in size_chain() {
-        let len = META_BYTES + size + MAX_BLOCK;
+        let len = OWNER_BYTES + size + MAX_BLOCK;
         let Some(p) = mmap(0, len, false, libc::PROT_NONE) else { continue };
-        let base = (p + META_BYTES + MAX_BLOCK - 1) & !(MAX_BLOCK - 1);
-        unmap(p, base - META_BYTES - p);
+        let base = (p + OWNER_BYTES + MAX_BLOCK - 1) & !(MAX_BLOCK - 1);
+        unmap(p, base - OWNER_BYTES - p);
         unmap(base + size, p + len - (base + size));
-        if !protect(base - META_BYTES, META_BYTES, libc::PROT_READ) {
-            unmap(base - META_BYTES, META_BYTES + size);
+        // The descriptors of this base sit where its page numbers put them.
+        if !protect(base - OWNER_BYTES, OWNER_BYTES, libc::PROT_READ)
+            || mmap(desc_base(base), DESC_BYTES, true, libc::PROT_READ).is_none()
+        {
+            unmap(base - OWNER_BYTES, OWNER_BYTES + size);
             continue;
         }
         DYN_BASE.store(base, Ordering::Relaxed);
@@ -232,16 +248,21 @@ pub(crate) fn init() {
 #[inline(always)]
 fn desc_at(base: usize, offset: usize) -> &'static std::sync::atomic::AtomicUsize {
     // SAFETY: callers checked `offset < MAX_RANGE`; the descriptor array of
-    // the range at `base` covers MAX_PAGES words right below `base`, is
-    // mapped read-write for the life of the process and only accessed
-    // atomically.
-    unsafe { &*((base - DESC_BYTES + (offset >> PAGE_SHIFT) * std::mem::size_of::<usize>()) as *const _) }
+    // the range at `base` covers MAX_PAGES words from `desc_base(base)`, is
+    // mapped for the life of the process and only accessed atomically.
+    unsafe { &*desc_of(base + offset) }
+}
+
+/// The descriptor word of the page holding `addr`, by arithmetic alone.
+#[inline(always)]
+fn desc_of(addr: usize) -> *const std::sync::atomic::AtomicUsize {
+    ((addr >> PAGE_SHIFT) * std::mem::size_of::<usize>()) as *const _
 }
 
 #[inline(always)]
 fn owner_at(base: usize, offset: usize) -> &'static AtomicU32 {
-    // SAFETY: as `desc_at`, for the owner array below the descriptors.
-    unsafe { &*((base - META_BYTES + (offset >> PAGE_SHIFT) * std::mem::size_of::<u32>()) as *const _) }
+    // SAFETY: as `desc_at`, for the owner array right below the data.
+    unsafe { &*((base - OWNER_BYTES + (offset >> PAGE_SHIFT) * std::mem::size_of::<u32>()) as *const _) }
 }
 
 /// The descriptor word of the page holding `addr` (0 for any address that is
@@ -294,29 +315,19 @@ pub(crate) fn virt_to_slab(addr: usize) -> Option<NonNull<Slab>> {
 }
 
 /// [`virt_to_slab`] for the free fast paths, on the address of an
-/// allocated object: a shift, a mask and one load of the descriptor word,
-/// with no call in it (a call would make the fast path save registers) and
-/// no range test. The mask keeps the index inside the fixed descriptor
-/// array, which is always mapped (`reserve` panics otherwise), and is exact
-/// for every object: with the data at [`BASE`], a multiple of
-/// [`MAX_RANGE`], every object address is in `BASE..BASE + MAX_RANGE`; with
-/// the data elsewhere, the fixed array stays all zero and every object
-/// answers `None`, for the caller's cold path to look again with
-/// [`virt_to_slab`].
+/// allocated object: a shift and one load of the descriptor word (the
+/// kernel's `vmemmap + pfn`), with no call in it (a call would make the
+/// fast path save registers) and no range test, whatever the base.
 ///
 /// # Safety
 /// `addr` is the address of an allocated object of some world of this
-/// process (an [`crate::Object`] token's): for any other address the
-/// answer can name an unrelated slab.
+/// process (an [`crate::Object`] token's), so it lies in the range, whose
+/// descriptors are mapped: for any other address the load may fault.
 #[inline(always)]
 pub(crate) unsafe fn virt_to_slab_fast(addr: usize) -> Option<NonNull<Slab>> {
-    #[cfg(not(feature = "dynamic-base"))]
-    {
-        const _: () = assert!(BASE.is_multiple_of(MAX_RANGE) && MAX_RANGE.is_power_of_two());
-        word_to_slab(desc_at(BASE, addr & (MAX_RANGE - 1)).load(LOOKUP))
-    }
-    #[cfg(feature = "dynamic-base")]
-    virt_to_slab(addr)
+    // SAFETY: an object's page is in the range, whose descriptor array is
+    // mapped for the life of the process and only accessed atomically.
+    word_to_slab(unsafe { &*desc_of(addr) }.load(LOOKUP))
 }
 
 impl Range {
@@ -379,8 +390,8 @@ impl Range {
         let rw = libc::PROT_READ | libc::PROT_WRITE;
         let page_down = |a: usize| a & !(PAGE_SIZE - 1);
         let page_up = |a: usize| (a + PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
-        let desc = |o: usize| self.base - DESC_BYTES + (o >> PAGE_SHIFT) * std::mem::size_of::<usize>();
-        let owner = |o: usize| self.base - META_BYTES + (o >> PAGE_SHIFT) * std::mem::size_of::<u32>();
+        let desc = |o: usize| desc_of(self.base + o) as usize;
+        let owner = |o: usize| self.base - OWNER_BYTES + (o >> PAGE_SHIFT) * std::mem::size_of::<u32>();
         protect(self.base + offset, len, rw)
             && protect(page_down(desc(offset)), page_up(desc(offset + len)) - page_down(desc(offset)), rw)
             && protect(page_down(owner(offset)), page_up(owner(offset + len)) - page_down(owner(offset)), rw)
