@@ -82,6 +82,7 @@ fn setup() {
     let args = || KmemCacheArgs::align(8);
 
     let w = MAINLINE.get_or_init(|| boot(Scheme::Mainline));
+    MAINLINE_PTR.store(std::ptr::from_ref(w).cast_mut(), Ordering::Relaxed);
     let cache = FOO_CACHEP.get_or_init(|| w.kmem_cache_create("foo", OBJECT_SIZE, args(), none).expect("foo"));
     FOO_CACHEP_PTR.store(std::ptr::from_ref::<KmemCache>(cache).cast_mut(), Ordering::Relaxed);
     let alias =
@@ -89,9 +90,11 @@ fn setup() {
     assert!(std::ptr::eq::<KmemCache>(&**cache, &**alias), "mainline: the alias handle names foo's instance");
 
     let w = VIRO_V3.get_or_init(|| boot(Scheme::ViroV3));
+    VIRO_V3_PTR.store(std::ptr::from_ref(w).cast_mut(), Ordering::Relaxed);
     w.kmem_cache_setup(&FOO_V3, "foo_v3", OBJECT_SIZE, args(), none).expect("foo_v3");
 
     let w = PRIMARY.get_or_init(|| boot(Scheme::Primary));
+    PRIMARY_PTR.store(std::ptr::from_ref(w).cast_mut(), Ordering::Relaxed);
     w.kmem_cache_setup(&FOO_PRIMARY, "foo_primary", OBJECT_SIZE, args(), none).expect("foo_primary");
     w.kmem_cache_setup(&BAR_PRIMARY, "bar_primary", OBJECT_SIZE, args(), none).expect("bar_primary");
     assert!(!FOO_PRIMARY.is_alias() && BAR_PRIMARY.is_alias(), "primary: the second static is an alias");
@@ -130,19 +133,34 @@ fast_path!(alloc_primary_static_alias, free_primary_static_alias, BAR_PRIMARY);
 fast_path!(alloc_primary_dynamic, free_primary_dynamic, FOO_PRIMARY_CACHEP.get().expect("set up"));
 fast_path!(alloc_primary_dynamic_alias, free_primary_dynamic_alias, BAR_PRIMARY_CACHEP.get().expect("set up"));
 
-/// `kfree()` of an object, in the world of one scheme.
-macro_rules! kfree_path {
-    ($kfree:ident, $world:ident) => {
+/// The worlds as plain pointers, set in `setup()`: `kmalloc()` and
+/// `kfree()` name no cache, and the kernel reaches its one world through
+/// no pointer at all; a load is the least a process with several worlds
+/// pays (`OnceLock::get` would add its state test and a panic path).
+static MAINLINE_PTR: AtomicPtr<World> = AtomicPtr::new(std::ptr::null_mut());
+static VIRO_V3_PTR: AtomicPtr<World> = AtomicPtr::new(std::ptr::null_mut());
+static PRIMARY_PTR: AtomicPtr<World> = AtomicPtr::new(std::ptr::null_mut());
+
+/// `kmalloc(64)` and `kfree()` of an object, in the world of one scheme.
+macro_rules! kmalloc_path {
+    ($kmalloc:ident, $kfree:ident, $world:ident) => {
+        #[inline(never)]
+        fn $kmalloc() -> Result<Object, AllocError> {
+            // SAFETY: set in `setup()` to a world that lives in a static.
+            unsafe { &*$world.load(Ordering::Relaxed) }.kmalloc(OBJECT_SIZE as usize)
+        }
+
         #[inline(never)]
         fn $kfree(object: Object) -> Result<(), FreeError> {
-            $world.get().expect("set up").kfree(object)
+            // SAFETY: as above.
+            unsafe { &*$world.load(Ordering::Relaxed) }.kfree(object)
         }
     };
 }
 
-kfree_path!(kfree_mainline, MAINLINE);
-kfree_path!(kfree_viro_v3, VIRO_V3);
-kfree_path!(kfree_primary, PRIMARY);
+kmalloc_path!(kmalloc_mainline, kfree_mainline, MAINLINE_PTR);
+kmalloc_path!(kmalloc_viro_v3, kfree_viro_v3, VIRO_V3_PTR);
+kmalloc_path!(kmalloc_primary, kfree_primary, PRIMARY_PTR);
 
 type CacheFn = fn() -> &'static KmemCache;
 type AllocFn = fn() -> Result<Object, AllocError>;
@@ -211,6 +229,24 @@ const KFREES: [FastPath; 3] = [
     FastPath { name: "kfree-primary", cache: || &BAR_PRIMARY, alloc: alloc_primary_static_alias, free: kfree_primary },
 ];
 
+/// Every kmalloc entry: `kmalloc(64)`, freed by `kfree()` (the warm-up goes
+/// through the kmalloc-64 cache, which `kmalloc(64)` serves).
+const KMALLOCS: [FastPath; 3] = [
+    FastPath {
+        name: "kmalloc-mainline",
+        cache: || kmalloc_64(&MAINLINE),
+        alloc: kmalloc_mainline,
+        free: kfree_mainline,
+    },
+    FastPath { name: "kmalloc-viro_v3", cache: || kmalloc_64(&VIRO_V3), alloc: kmalloc_viro_v3, free: kfree_viro_v3 },
+    FastPath { name: "kmalloc-primary", cache: || kmalloc_64(&PRIMARY), alloc: kmalloc_primary, free: kfree_primary },
+];
+
+/// The instance behind `kmalloc(64)` in a world.
+fn kmalloc_64(world: &'static OnceLock<World>) -> &'static KmemCache {
+    world.get().expect("set up").kmalloc_cache(OBJECT_SIZE as usize).expect("kmalloc-64")
+}
+
 /// One pair outside the counted functions (its allocation refills the CPU's
 /// sheaf, which would otherwise land in the first counted call), then `n`
 /// counted pairs, every one a sheaf hit.
@@ -228,7 +264,7 @@ fn main() {
     let what = args.next().unwrap_or_else(|| String::from("list"));
     let n: u64 = args.next().map_or(100_000, |s| s.parse().expect("N is a number"));
     if what == "list" {
-        for path in VARIANTS.iter().chain(&KFREES) {
+        for path in VARIANTS.iter().chain(&KFREES).chain(&KMALLOCS) {
             println!("{}", path.name);
         }
         return;
@@ -251,7 +287,7 @@ fn main() {
     }
     // The fast paths index per-cpu sheaves by the current CPU: pin it.
     slabmerge::cpu::set_current_cpu(0);
-    let Some(path) = VARIANTS.iter().chain(&KFREES).find(|p| p.name == what) else {
+    let Some(path) = VARIANTS.iter().chain(&KFREES).chain(&KMALLOCS).find(|p| p.name == what) else {
         eprintln!("unknown fast path {what:?}; `fastpath list` prints the names");
         std::process::exit(2);
     };

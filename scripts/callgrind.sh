@@ -45,6 +45,7 @@ printf '%-24s %-30s %8s %8s %8s\n' "fast path" "function" "Ir/call" "Dr/call" "D
 for path in $("$bin" list); do
     case "$path" in
         kfree-*) functions="kfree_${path#kfree-}" ;;
+        kmalloc-*) functions="kmalloc_${path#kmalloc-}" ;;
         *) functions="alloc_$path free_$path" ;;
     esac
     for f in $functions; do
