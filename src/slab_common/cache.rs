@@ -305,7 +305,7 @@ impl KmemCache {
     /// reached through the instance's `s->cpu_sheaves`; everything else
     /// (first use, an empty sheaf, another context on the CPU, fallback
     /// mode, an unusable instance) is one cold call.
-    #[inline]
+    #[inline(always)]
     pub fn alloc(&self) -> Result<Object, AllocError> {
         // SAFETY: `cpu_sheaves` and `nr_rseq_sheaves` are the storage's
         // live real-CPU slots, or 0 of them (`set_storage`).
@@ -317,10 +317,8 @@ impl KmemCache {
     }
 
     /// [`KmemCache::alloc`] on the virtual CPUs (and for an unusable
-    /// instance, whose slots are none): the owner's entry. Out of line, so
-    /// that the real CPUs' hit path is straight: the virtual CPUs pay one
-    /// jump for it.
-    #[inline(never)]
+    /// instance, whose slots are none): the owner's entry, inline.
+    #[inline(always)]
     fn alloc_virtual(&self) -> Result<Object, AllocError> {
         let hit = try_local(self.cpu_sheaves(), |_slot, pcs| {
             let ptr = pcs.alloc_hit()?;

@@ -78,7 +78,7 @@ pub enum Effective {
     Membarrier,
     /// CAS trylock on every entry.
     Fallback,
-    /// Real CPUs: restartable sequences on the owner's side, the stop word
+    /// Real CPUs: restartable sequences on the owner's side, a closed sheaf
     /// and `membarrier(PRIVATE_EXPEDITED_RSEQ)` on the remote side.
     Rseq,
 }

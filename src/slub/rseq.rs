@@ -16,13 +16,17 @@
 //!
 //! The sections here work on a [`PcsSlot`]: a sheaf pop (`alloc_from_pcs()`'s
 //! hit), a sheaf push (`free_to_pcs()`'s hit) and taking the slot's local lock
-//! for a slow path (`local_trylock()`). Every section first tests the slot's
-//! busy words (the local lock and a remote's stop word, read together); the
-//! remote side (`flush_all()`, the barn, statistics) raises the stop word and
-//! then calls `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ)` on the slot's
-//! CPU, which aborts any section in flight there, so that afterwards every
-//! section sees the stop word. `design/allocator.md` ("Real CPUs") has the
-//! protocol, its proof and what it costs.
+//! for a slow path (`local_trylock()`). Every section works on the sheaf
+//! named by the slot's `active` word: the main sheaf while the slot is open,
+//! a *closed sheaf* (empty and full at once: [`locked`], [`stopped`]) while
+//! a slow path or a remote holds it, so that pops and pushes miss by their
+//! own size tests and test no lock word. The lock section closes the slot
+//! with [`locked`] (its commit); the remote side (`flush_all()`, the barn,
+//! statistics) swaps in [`stopped`] and then calls
+//! `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ)` on the slot's CPU,
+//! which aborts any section in flight there, so that afterwards every
+//! section sees the closed sheaf. `design/allocator.md` ("Real CPUs") has
+//! the protocol, its proof and what it costs.
 //!
 //! The sections address the area as `%fs:__rseq_offset`, as glibc places it
 //! at the same offset from every thread's pointer: one load of the offset,
@@ -84,6 +88,13 @@ fn detect() -> bool {
     let Some((offset, size)) = glibc_rseq() else { return false };
     if size < 20 {
         return false; // glibc did not register (valgrind, rseq disabled by tunable)
+    }
+    // The sections test the CPU against the slots once, before arming, and
+    // rely on every CPU id the kernel gives a registered thread being below
+    // `nr_cpu_ids` (the slots of a real-CPU world): the possible mask must
+    // be known, not guessed.
+    if possible_cpu_ids().is_none() {
+        return false;
     }
     OFFSET.store(offset, Relaxed);
     // SAFETY: glibc registered an area at this offset from every thread's pointer.
@@ -152,18 +163,26 @@ pub fn current_cpu() -> Option<u32> {
 /// `nr_cpu_ids`: one more than the highest possible CPU
 /// (`/sys/devices/system/cpu/possible`, else the configured count).
 pub fn nr_cpu_ids() -> u32 {
-    let possible = std::fs::read_to_string("/sys/devices/system/cpu/possible").ok();
-    let highest = possible
-        .as_deref()
-        .and_then(|s| s.trim().split(',').filter_map(|r| r.rsplit('-').next()?.trim().parse::<u32>().ok()).max());
-    match highest {
-        Some(h) => h + 1,
+    match possible_cpu_ids() {
+        Some(n) => n,
         // SAFETY: sysconf takes an integer name and touches no memory.
         None => (unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) }).max(1) as u32,
     }
 }
 
-/// The layout a section relies on: a slot's busy words at its start, and
+/// One more than the highest CPU of `/sys/devices/system/cpu/possible`
+/// (the kernel's `nr_cpu_ids`), read once.
+fn possible_cpu_ids() -> Option<u32> {
+    static POSSIBLE: OnceLock<Option<u32>> = OnceLock::new();
+    *POSSIBLE.get_or_init(|| {
+        let possible = std::fs::read_to_string("/sys/devices/system/cpu/possible").ok()?;
+        let highest =
+            possible.trim().split(',').filter_map(|r| r.rsplit('-').next()?.trim().parse::<u32>().ok()).max()?;
+        highest.checked_add(1)
+    })
+}
+
+/// The layout a section relies on: a slot's `active` word at its start, and
 /// where the sheaves and their fields sit. Checked against the types.
 pub(crate) mod offsets {
     use crate::slub::percpu::Slot;
@@ -215,10 +234,11 @@ pub(crate) fn stopped() -> usize {
 pub(crate) enum Pop {
     /// The main sheaf's top object, now the caller's.
     Hit(NonNull<u8>),
-    /// A miss of the section: CPU beyond the slots or unknown, slot busy,
-    /// sheaf empty.
+    /// A miss of the section: the slot is held (its sheaf closed), or the
+    /// main sheaf is empty.
     Miss,
-    /// The holder has no real-CPU slots (virtual CPUs, or not usable).
+    /// The holder has no real-CPU slots (virtual CPUs, or not usable), or
+    /// the thread has no rseq registration.
     NotRseq,
 }
 
@@ -226,8 +246,9 @@ pub(crate) enum Pop {
 pub(crate) enum Push {
     /// The object is on the CPU's main sheaf.
     Done,
-    /// A miss of the section: CPU beyond the slots or unknown, slot busy,
-    /// another node, sheaf full. The caller still owns the object.
+    /// A miss of the section: another cache's or another node's object, the
+    /// slot is held (its sheaf closed), or the main sheaf is full. The
+    /// caller still owns the object.
     Miss,
     /// The holder has no real-CPU slots (virtual CPUs, or not usable).
     NotRseq,
@@ -242,23 +263,34 @@ const RAW_NOT_RSEQ: usize = 1;
 /// structure that holds them, as `s->cpu_sheaves` is read from `s`: the
 /// first slot's address at offset `BASE` of `holder` and their number at
 /// `NR`, both read by the section itself (no register spent on them before).
-/// A number of 0 is the holder's mode test: the section is not entered.
+///
+/// The CPU is read once before the section is armed and tested against the
+/// number of slots: that one test is also the mode test (a holder on the
+/// virtual CPUs, or not usable, has 0 real-CPU slots; a thread whose rseq
+/// registration failed reads -1 or -2), and the read is harmless even
+/// without rseq (`OFFSET` is then 0 and `%fs:4` lies in the thread's TCB).
+/// Inside the section the CPU is read again, and needs no second test: the
+/// kernel gives a registered thread only CPU ids below `nr_cpu_ids`, the
+/// number of a real-CPU holder's slots (`available` insists on knowing it).
+/// What the section reads of the slot is its `active` word, the main
+/// sheaf or a closed one (`percpu::SectionData`).
 ///
 /// # Safety
 /// At `holder + BASE` and `holder + NR` are a pointer to live real-CPU
-/// slots of `s->cpu_sheaves` and their number, or 0 slots.
+/// slots of `s->cpu_sheaves` and their number (`nr_cpu_ids`), or 0 slots.
 #[inline(always)]
 pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) -> Pop {
     let object: *mut u8;
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-    // SAFETY: the section reads the slot at `base + cpu * SLOT` only after
-    // checking `cpu < nr` (the caller's slots), and the main sheaf's object
-    // below `size`; its one store (the commit, `size - 1`) is the last
+    // SAFETY: the section reads the slot at `base + cpu * SLOT` only for a
+    // thread that passed `cpu < nr` (the caller's slots; see above for why
+    // the CPU read inside stays below), and the active sheaf's object below
+    // `size`; its one store (the commit, `size - 1`) is the last
     // instruction, so it happens only if nothing else ran on this CPU since
     // the first load (the kernel restarts the section otherwise). The
     // descriptor and abort handler are static; the abort handler sits right
     // after glibc's RSEQ_SIG, as the kernel requires. With 0 slots nothing
-    // but the holder's count is read: rseq need not even be registered.
+    // is written: rseq need not even be registered.
     unsafe {
         std::arch::asm!(
             "mov {offset}(%rip), {off}",
@@ -290,13 +322,18 @@ pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) 
             ".long 0x53053053",
             "4:",
             "jmp 6b",
+            ".popsection",
+            // The miss stubs after the function's own code (its section's
+            // subsection 1): out of the hit path, and inside the function
+            // for tools that attribute code by symbol.
+            ".subsection 1",
             "7:",
             "xor {obj:e}, {obj:e}",
             "jmp 3b",
             "8:",
             "mov ${not_rseq}, {obj:e}",
             "jmp 3b",
-            ".popsection",
+            ".subsection 0",
             off = out(reg) _,
             offset = sym OFFSET,
             holder = in(reg) holder,
@@ -342,10 +379,11 @@ pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) 
 #[inline(always)]
 pub(crate) unsafe fn push<const BASE: usize, const NR: usize>(holder: *const u8, home: usize, object: *mut u8) -> Push {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-    // SAFETY: as in `pop`: bounds and busy tested first; the object is
-    // written above `size` (a slot no reader looks at), and the commit,
-    // `size + 1`, is the last instruction. An aborted section's write lands
-    // in that unused slot and is written again by whoever pushes next.
+    // SAFETY: as in `pop`: bounds tested first, a closed sheaf has no room;
+    // the object is written above `size` (a slot no reader looks at), and
+    // the commit, `size + 1`, is the last instruction. An aborted section's
+    // write lands in that unused slot and is written again by whoever
+    // pushes next.
     unsafe {
         std::arch::asm!(
             "mov {offset}(%rip), {off}",
@@ -463,10 +501,12 @@ pub(crate) unsafe fn lock(base: *const u8, nr: usize, stride: usize) -> Option<u
             ".long 0x53053053",
             "4:",
             "jmp 6b",
+            ".popsection",
+            ".subsection 1",
             "7:",
             "mov $-1, {idx}",
             "jmp 3b",
-            ".popsection",
+            ".subsection 0",
             off = out(reg) _,
             offset = sym OFFSET,
             base = in(reg) base,
