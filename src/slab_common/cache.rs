@@ -454,9 +454,11 @@ impl KmemCache {
     /// `ptr` is an allocated object in a slab of the fixed range.
     #[inline(always)]
     unsafe fn free_miss(&self, ptr: NonNull<u8>) -> Result<(), FreeError> {
-        // SAFETY: the caller's object is in a live slab of the fixed range
-        // (the hit path found it there).
-        let slab = unsafe { crate::slub::page::virt_to_slab_fast(ptr.as_ptr() as usize).unwrap_unchecked() };
+        // SAFETY: the caller's object is allocated, so its page is in the range.
+        let slab = unsafe { crate::slub::page::virt_to_slab_fast(ptr.as_ptr() as usize) };
+        // Checked, not assumed: a miss is the cold path, and a teardown bug
+        // that unmapped a slab under its objects is reported here by name.
+        let slab = slab.expect("kmem_cache_free: the object keeps its slab mapped");
         // SAFETY: the slab is live while its object is allocated.
         let owner = unsafe { slab.as_ref().storage };
         if !std::ptr::eq(owner.as_ptr(), self.storage_ptr()) {

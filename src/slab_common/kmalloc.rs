@@ -269,12 +269,13 @@ fn kfree_cold(object: Object, world: &World) -> Result<(), FreeError> {
 #[cold]
 #[inline(never)]
 unsafe fn kfree_miss(ptr: NonNull<u8>) -> Result<(), FreeError> {
-    // SAFETY: the caller's object is in a live slab of the fixed range (the
-    // hit path found it there), whose storage is live.
-    let (slab, storage) = unsafe {
-        let slab = crate::slub::page::virt_to_slab_fast(ptr.as_ptr() as usize).unwrap_unchecked();
-        (slab, slab.as_ref().storage.as_ref())
-    };
+    // SAFETY: the caller's object is allocated, so its page is in the range.
+    let slab = unsafe { crate::slub::page::virt_to_slab_fast(ptr.as_ptr() as usize) };
+    // Checked, not assumed: a miss is the cold path, and a teardown bug that
+    // unmapped a slab under its objects is reported here by name.
+    let slab = slab.expect("kfree: the object keeps its slab mapped");
+    // SAFETY: the slab is live while its object is allocated.
+    let storage = unsafe { slab.as_ref().storage.as_ref() };
     if storage.layout.flags.intersects(SLAB_CONSISTENCY_CHECKS) {
         let addr = ptr.as_ptr() as usize;
         // SAFETY: live slab of this storage.
