@@ -407,6 +407,25 @@ pub enum Broken {
     /// empty and discards it (clears its page map entries) before the last
     /// free: the freer's lookup finds no slab.
     ShrinkDiscardsBeforeLastFree,
+    /// Real CPUs (`slub/rseq.rs`, modelled by `slub/rseq_model.rs`): the
+    /// pop and push sections ignore the slot's `active` word and work on
+    /// the main sheaf even while the slot is closed.
+    RseqIgnoreClosed,
+    /// Real CPUs: the remote side closes the slot but does not abort the
+    /// CPU's sections (no `membarrier(PRIVATE_EXPEDITED_RSEQ)`).
+    RseqNoAbort,
+    /// Real CPUs: the remote side aborts the CPU's sections first and
+    /// closes the slot only afterwards.
+    RseqCloseAfterAbort,
+    /// Real CPUs: `lock`'s test of `active` and its commit are two
+    /// sections, so another section of the CPU may run between them.
+    RseqLockOutsideSection,
+    /// Real CPUs: the remote side closes the slot with a plain store, over
+    /// a slow path's `LOCKED`, instead of waiting for it to let go.
+    RseqCloseOverLocked,
+    /// Real CPUs: the remote side does not check after the abort that the
+    /// slot stayed closed (a lock section may have committed in between).
+    RseqNoRecheck,
 }
 
 impl Default for SlabConfig {

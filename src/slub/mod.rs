@@ -47,6 +47,8 @@ pub(crate) mod memory;
 pub(crate) mod page;
 pub mod percpu;
 pub mod rseq;
+#[cfg(loom)]
+mod rseq_model;
 pub(crate) mod sheaf;
 pub(crate) mod slab;
 pub mod stat;

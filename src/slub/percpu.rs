@@ -100,6 +100,7 @@ pub trait SectionData {
 /// Offset of `active` in a slot (the sections' operand).
 pub(crate) const ACTIVE_OFFSET: usize = std::mem::offset_of!(Slot<crate::slub::sheaf::PerCpuSheaves>, active);
 /// Offset of the data (`struct slub_percpu_sheaves`) in a slot of `s->cpu_sheaves`.
+#[cfg_attr(loom, allow(dead_code))] // the model of the sections reaches the data through its loom cell
 pub(crate) const PCS_DATA: usize = std::mem::offset_of!(Slot<crate::slub::sheaf::PerCpuSheaves>, data);
 
 /// One CPU's slot: the protocol words and the data they protect, on its own
@@ -590,12 +591,63 @@ impl<T: SectionData> Slot<T> {
     /// again if a lock section slipped in before the abort.
     fn close_rseq(&self) {
         loop {
-            close_slot(&self.active);
-            crate::slub::rseq::abort_sections(Some(self.index as usize));
-            if stayed_closed(&self.active) {
+            // BROKEN ON PURPOSE, loom only (`Broken::RseqCloseAfterAbort`).
+            #[cfg(loom)]
+            if self.broken == Some(Broken::RseqCloseAfterAbort) {
+                self.abort_rseq(Some(self.index as usize));
+                self.close_for_remote();
+                if self.stays_closed() {
+                    return;
+                }
+                continue;
+            }
+            self.close_for_remote();
+            self.abort_rseq(Some(self.index as usize));
+            if self.stays_closed() {
                 return;
             }
         }
+    }
+
+    /// [`close_slot`] on this slot.
+    fn close_for_remote(&self) {
+        // BROKEN ON PURPOSE, loom only (`Broken::RseqCloseOverLocked`): a
+        // plain store, which may replace a slow path's LOCKED.
+        #[cfg(loom)]
+        if self.broken == Some(Broken::RseqCloseOverLocked) {
+            self.active.store(crate::slub::rseq::stopped(), Relaxed);
+            return;
+        }
+        close_slot(&self.active);
+    }
+
+    /// [`stayed_closed`] on this slot.
+    fn stays_closed(&self) -> bool {
+        // BROKEN ON PURPOSE, loom only (`Broken::RseqNoRecheck`).
+        #[cfg(loom)]
+        if self.broken == Some(Broken::RseqNoRecheck) {
+            return true;
+        }
+        stayed_closed(&self.active)
+    }
+
+    /// The remote side's abort of real-CPU sections
+    /// (`rseq::abort_sections`), on `cpu` or on every CPU.
+    fn abort_rseq(&self, cpu: Option<usize>) {
+        // BROKEN ON PURPOSE, loom only (`Broken::RseqNoAbort`).
+        #[cfg(loom)]
+        if self.broken == Some(Broken::RseqNoAbort) {
+            return;
+        }
+        crate::slub::rseq::abort_sections(cpu);
+    }
+
+    /// Loom builds only: the words and data of a real-CPU slot, for the
+    /// model of the sections (`rseq_model.rs`), which stands in for the
+    /// assembly that reaches them by offset; and the slot's seeded bug.
+    #[cfg(loom)]
+    pub(super) fn rseq_parts(&self) -> (&AtomicUsize, &UnsafeCell<T>, Option<Broken>) {
+        (&self.active, &self.data, self.broken)
     }
 }
 
@@ -635,9 +687,20 @@ pub struct PerCpu<T> {
     rseq: bool,
     /// The first slot, for `kfree()`'s section (`rseq::push`), which reads
     /// the slots from the storage as an instance's reads them from itself.
+    #[cfg(not(loom))]
     rseq_base: *const Slot<T>,
     /// The number of slots in real-CPU mode, else 0.
+    #[cfg(not(loom))]
     rseq_nr: usize,
+    /// Under loom the words a section reads from its holder are loom
+    /// atomics, as an instance's `cpu_sheaves` and `nr_rseq_sheaves` are
+    /// there, so that the model of the sections (`rseq_model.rs`) reads
+    /// both holders alike.
+    #[cfg(loom)]
+    rseq_base: crate::sync::atomic::AtomicPtr<Slot<T>>,
+    /// See the other `rseq_base`.
+    #[cfg(loom)]
+    rseq_nr: AtomicUsize,
 }
 
 // SAFETY: `rseq_base` points into `slots`, which the PerCpu owns; the rest
@@ -664,13 +727,20 @@ impl<T: SectionData> PerCpu<T> {
             }
         }
         let (rseq_base, rseq_nr) = (slots.as_ptr(), if rseq { slots.len() } else { 0 });
+        #[cfg(loom)]
+        let (rseq_base, rseq_nr) =
+            (crate::sync::atomic::AtomicPtr::new(rseq_base.cast_mut()), AtomicUsize::new(rseq_nr));
         PerCpu { slots, rseq, rseq_base, rseq_nr }
     }
 
     /// No slots: a placeholder until [`PerCpu::new`]'s slots are installed
     /// (no entry may be attempted on it).
     pub(crate) fn empty() -> PerCpu<T> {
-        PerCpu { slots: Box::new([]), rseq: false, rseq_base: std::ptr::null(), rseq_nr: 0 }
+        #[cfg(not(loom))]
+        let (rseq_base, rseq_nr) = (std::ptr::null(), 0);
+        #[cfg(loom)]
+        let (rseq_base, rseq_nr) = (crate::sync::atomic::AtomicPtr::new(std::ptr::null_mut()), AtomicUsize::new(0));
+        PerCpu { slots: Box::new([]), rseq: false, rseq_base, rseq_nr }
     }
 
     /// Loom builds only: gives every slot a seeded bug (or none).
@@ -855,12 +925,19 @@ impl<T: SectionData> PerCpu<T> {
         if self.rseq {
             // One abort for every CPU; a slot whose slow path slipped in
             // before it is closed again on its own.
-            for slot in self.slots.iter() {
-                close_slot(&slot.active);
+            #[cfg(loom)]
+            let close_first = self.slots[0].broken != Some(Broken::RseqCloseAfterAbort);
+            #[cfg(not(loom))]
+            let close_first = true;
+            if close_first {
+                self.slots.iter().for_each(Slot::close_for_remote);
             }
-            crate::slub::rseq::abort_sections(None);
+            self.slots[0].abort_rseq(None);
+            if !close_first {
+                self.slots.iter().for_each(Slot::close_for_remote);
+            }
             for slot in self.slots.iter() {
-                if !stayed_closed(&slot.active) {
+                if !slot.stays_closed() {
                     slot.close_rseq();
                 }
             }

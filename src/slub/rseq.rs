@@ -74,14 +74,18 @@ static AVAILABLE: OnceLock<bool> = OnceLock::new();
 /// `PRIVATE_EXPEDITED_RSEQ` (the remote side's abort). Detected once;
 /// `PERCPU_FORCE_FALLBACK=1` answers false, as it does for membarrier.
 pub fn available() -> bool {
+    #[cfg(loom)]
+    return super::rseq_model::available();
+    #[cfg(not(loom))]
     *AVAILABLE.get_or_init(detect)
 }
 
+#[cfg_attr(loom, allow(dead_code))]
 fn detect() -> bool {
     if std::env::var_os("PERCPU_FORCE_FALLBACK").is_some_and(|v| v != "0" && !v.is_empty()) {
         return false;
     }
-    // Loom models the virtual CPUs' protocol; a section is not a loom step.
+    // Loom runs the model of the sections instead (`rseq_model.rs`, `available`).
     if cfg!(loom) || !cfg!(all(target_arch = "x86_64", target_os = "linux")) {
         return false;
     }
@@ -152,17 +156,25 @@ fn thread_area() -> *const RseqArea {
 /// The CPU the calling thread runs on, if rseq tells it (a hint: the thread
 /// may move right after).
 pub fn current_cpu() -> Option<u32> {
-    if !available() {
-        return None;
+    #[cfg(loom)]
+    return super::rseq_model::current_cpu();
+    #[cfg(not(loom))]
+    {
+        if !available() {
+            return None;
+        }
+        // SAFETY: glibc's area of this thread is valid while the thread runs.
+        let cpu = unsafe { (*thread_area()).cpu_id.load(Relaxed) };
+        (cpu < 1 << 31).then_some(cpu)
     }
-    // SAFETY: glibc's area of this thread is valid while the thread runs.
-    let cpu = unsafe { (*thread_area()).cpu_id.load(Relaxed) };
-    (cpu < 1 << 31).then_some(cpu)
 }
 
 /// `nr_cpu_ids`: one more than the highest possible CPU
 /// (`/sys/devices/system/cpu/possible`, else the configured count).
 pub fn nr_cpu_ids() -> u32 {
+    #[cfg(loom)]
+    return super::rseq_model::nr_cpu_ids();
+    #[cfg(not(loom))]
     match possible_cpu_ids() {
         Some(n) => n,
         // SAFETY: sysconf takes an integer name and touches no memory.
@@ -193,6 +205,7 @@ pub(crate) mod offsets {
     /// The slot's `active` word: the main sheaf, or a closed sheaf.
     pub(crate) const ACTIVE: usize = 0;
     /// `PerCpuSheaves::home` (the CPU's node of this storage).
+    #[cfg_attr(loom, allow(dead_code))] // the model reads it through the data's loom cell
     pub(crate) const HOME: usize = crate::slub::percpu::PCS_DATA + std::mem::offset_of!(PerCpuSheaves, home);
     /// `sheaf->size`.
     pub(crate) const SIZE: usize = std::mem::offset_of!(SlabSheaf, size);
@@ -281,7 +294,7 @@ const RAW_NOT_RSEQ: usize = 1;
 #[inline(always)]
 pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) -> Pop {
     let object: *mut u8;
-    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
     // SAFETY: the section reads the slot at `base + cpu * SLOT` only for a
     // thread that passed `cpu < nr` (the caller's slots; see above for why
     // the CPU read inside stays below), and the active sheaf's object below
@@ -352,10 +365,15 @@ pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) 
             options(att_syntax, nostack),
         );
     }
-    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    #[cfg(not(any(all(target_arch = "x86_64", target_os = "linux"), loom)))]
     {
         let _ = holder;
         object = RAW_NOT_RSEQ as *mut u8; // never real-CPU mode: `available()` is false
+    }
+    #[cfg(loom)]
+    {
+        // SAFETY: forwarded from the caller.
+        object = unsafe { super::rseq_model::pop::<BASE, NR>(holder) };
     }
     // One compare on the hit path: a miss and "not real CPUs" are both at
     // most RAW_NOT_RSEQ.
@@ -378,7 +396,7 @@ pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) 
 /// the caller gives up if the answer is [`Push::Done`].
 #[inline(always)]
 pub(crate) unsafe fn push<const BASE: usize, const NR: usize>(holder: *const u8, home: usize, object: *mut u8) -> Push {
-    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
     // SAFETY: as in `pop`: bounds tested first, a closed sheaf has no room;
     // the object is written above `size` (a slot no reader looks at), and
     // the commit, `size + 1`, is the last instruction. An aborted section's
@@ -440,11 +458,14 @@ pub(crate) unsafe fn push<const BASE: usize, const NR: usize>(holder: *const u8,
             options(att_syntax, nostack),
         );
     }
-    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    #[cfg(not(any(all(target_arch = "x86_64", target_os = "linux"), loom)))]
     {
         let _ = (holder, home, object);
         return Push::NotRseq; // never real-CPU mode: `available()` is false
     }
+    #[cfg(loom)]
+    // SAFETY: forwarded from the caller.
+    return unsafe { super::rseq_model::push::<BASE, NR>(holder, home, object) };
     #[allow(unreachable_code)]
     Push::Done
 }
@@ -463,7 +484,7 @@ pub(crate) unsafe fn push<const BASE: usize, const NR: usize>(holder: *const u8,
 #[inline(never)]
 pub(crate) unsafe fn lock(base: *const u8, nr: usize, stride: usize) -> Option<usize> {
     let index: isize;
-    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
     // SAFETY: bounds tested before the slot is touched (see `pop` for why
     // the first read of the CPU decides them); the commit (the `active`
     // store) is the last instruction, so two threads of one CPU cannot both
@@ -523,10 +544,15 @@ pub(crate) unsafe fn lock(base: *const u8, nr: usize, stride: usize) -> Option<u
             options(att_syntax, nostack),
         );
     }
-    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    #[cfg(not(any(all(target_arch = "x86_64", target_os = "linux"), loom)))]
     {
         let _ = (base, nr, stride);
         index = -1; // never real-CPU mode: `available()` is false
+    }
+    #[cfg(loom)]
+    {
+        // SAFETY: forwarded from the caller.
+        index = unsafe { super::rseq_model::lock(base, nr, stride) }.map_or(-1, |i| i as isize);
     }
     usize::try_from(index).ok()
 }
@@ -539,9 +565,9 @@ pub(crate) unsafe fn lock(base: *const u8, nr: usize, stride: usize) -> Option<u
 pub(crate) fn abort_sections(cpu: Option<usize>) {
     #[cfg(not(loom))]
     crate::membarrier::private_expedited_rseq(cpu);
-    // Loom never makes a real-CPU slot (`available` is false there).
+    // The model: every section of the CPU in flight completes first.
     #[cfg(loom)]
-    unreachable!("no real-CPU slot under loom (cpu {cpu:?})");
+    super::rseq_model::abort_sections(cpu);
 }
 
 /// Benchmarks only: installs a process-wide stand-in area whose `cpu_id` is

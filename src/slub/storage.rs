@@ -302,7 +302,7 @@ impl CacheStorage {
 
     /// Loom builds only: whether the calling thread owns its CPU's slot
     /// (membarrier mode; never in fallback mode).
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     pub(crate) fn owns_local_pcs(&self) -> bool {
         self.cpu_sheaves.slot(self.cpu_sheaves.current_index()).owned_by_current()
     }

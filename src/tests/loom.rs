@@ -948,3 +948,272 @@ fn loom_catches_shrink_discarding_before_the_last_free() {
         &["the object keeps its slab mapped", "Causality violation", "live_objects"],
     );
 }
+
+// ---------------------------------------------------------------------------
+// Real CPUs (`slub/rseq.rs`): the restartable sequences as modelled by
+// `slub/rseq_model.rs` (one loom mutex per CPU held across each section, the
+// abort as locking and unlocking it), on the allocator's own paths: the
+// instance's `rseq::pop`/`rseq::push`, `kfree`'s `rseq::push` on the
+// storage, the slow paths' `rseq::lock`, and `flush_all`'s close, abort
+// and wait. As for the virtual CPUs, loom's `UnsafeCell` tracking of a
+// slot's `PerCpuSheaves` reports a section, a holder of the slot and a
+// remote that touch it without a happens-before edge, and the accounting
+// after `join` a lost or duplicated object.
+
+/// The tiny configuration with real CPUs (`rseq_model::MODEL_CPUS` of them).
+fn rseq_config(broken: Option<Broken>) -> SlabConfig {
+    SlabConfig { real_cpus: true, ..tiny(Scheme::Mainline, 2, broken) }
+}
+
+/// A real-CPU world and its one cache.
+fn rseq_world(broken: Option<Broken>) -> (ModelWorld, std::sync::Arc<Cache<'static>>) {
+    let mw = ModelWorld::new(rseq_config(broken));
+    assert!(mw.world.config().real_cpus, "loom's model of the sections is available");
+    let a = create(mw.world, "rseq_a");
+    assert_eq!(a.storage().unwrap().cpu_sheaves.mode(), crate::slub::percpu::Effective::Rseq);
+    (mw, std::sync::Arc::new(a))
+}
+
+// Model R1: the fast path on CPU 0 against a remote flush from CPU 1.
+
+fn rseq_fast_path_vs_flush(broken: Option<Broken>, kfree: bool) {
+    model(if kfree { "rseq_kfree_vs_flush" } else { "rseq_fast_path_vs_flush" }, move || {
+        set_current_cpu(0);
+        let (mw, a) = rseq_world(broken);
+        let world = mw.world;
+        // The first allocation takes CPU 0's lock and refills its main
+        // sheaf; the race is then the sections against the flush.
+        let x = a.alloc().unwrap();
+        let remote = {
+            let a = a.clone();
+            thread::spawn(move || {
+                set_current_cpu(1);
+                a.shrink().unwrap();
+            })
+        };
+        if kfree {
+            world.kfree(x).unwrap(); // a push section on the storage's slots
+            let y = a.alloc().unwrap();
+            world.kfree(y).unwrap();
+        } else {
+            a.free(x).unwrap(); // a push section on the instance's slots
+            let y = a.alloc().unwrap(); // a pop section
+            a.free(y).unwrap();
+        }
+        remote.join().unwrap();
+        let a = std::sync::Arc::into_inner(a).expect("the remote is joined");
+        pcs_finish(mw, a);
+    });
+}
+
+/// mm/slub.c: flush_all() against CPU 0's alloc_from_pcs() and
+/// free_to_pcs() hits as restartable sequences: the flush closes CPU 0's
+/// slot (`STOPPED`), aborts its sections and empties its sheaves; a
+/// section either completed before or misses on the closed sheaf.
+#[test]
+fn loom_rseq_fast_path_vs_remote_flush() {
+    rseq_fast_path_vs_flush(None, false);
+}
+
+/// The same for kfree(), whose push section reads the slots from the storage.
+#[test]
+fn loom_rseq_kfree_vs_remote_flush() {
+    rseq_fast_path_vs_flush(None, true);
+}
+
+fn rseq_fast_path_vs_flush_free(broken: Option<Broken>) {
+    rseq_fast_path_vs_flush(broken, false);
+}
+
+// Model R2: a slow path of CPU 0 holding its lock against a remote flush.
+
+fn rseq_refill_vs_flush(broken: Option<Broken>) {
+    model("rseq_refill_vs_flush", move || {
+        set_current_cpu(0);
+        let (mw, a) = rseq_world(broken);
+        let remote = {
+            let a = a.clone();
+            thread::spawn(move || {
+                set_current_cpu(1);
+                a.shrink().unwrap();
+            })
+        };
+        // CPU 0's main sheaf is empty: the allocation takes the lock and
+        // refills it, which the flush waits for, or finds the slot closed and
+        // allocates from a slab.
+        let x = a.alloc().unwrap();
+        a.free(x).unwrap();
+        remote.join().unwrap();
+        let a = std::sync::Arc::into_inner(a).expect("the remote is joined");
+        pcs_finish(mw, a);
+    });
+}
+
+/// mm/slub.c: flush_all() against a refill of CPU 0's main sheaf under its
+/// local lock: the flush waits for the holder to open the slot, and a lock
+/// section after the close fails like a failed local_trylock().
+#[test]
+fn loom_rseq_refill_vs_remote_flush() {
+    rseq_refill_vs_flush(None);
+}
+
+// Model R3: two threads on CPU 0, a slow path holding the lock and sections.
+
+fn rseq_two_threads_one_cpu(broken: Option<Broken>) {
+    model("rseq_two_threads_one_cpu", move || {
+        set_current_cpu(0);
+        let (mw, a) = rseq_world(broken);
+        // CPU 0's main sheaf is empty: each thread's next allocation misses
+        // and takes the lock to refill it, or finds it taken and goes to
+        // the slab lists, or finds the other's refill and pops.
+        let (x, y) = (a.alloc().unwrap(), a.alloc().unwrap());
+        let other = {
+            let a = a.clone();
+            thread::spawn(move || {
+                set_current_cpu(0);
+                let o = a.alloc().unwrap();
+                a.free(o).unwrap(); // a push section, maybe during the refill
+            })
+        };
+        let z = a.alloc().unwrap();
+        other.join().unwrap();
+        for o in [x, y, z] {
+            a.free(o).unwrap();
+        }
+        let a = std::sync::Arc::into_inner(a).expect("the thread is joined");
+        pcs_finish(mw, a);
+    });
+}
+
+/// Two threads on one CPU: a slow path holds the slot closed (a
+/// refill) while the other's sections miss, or they run one after the
+/// other; never both inside.
+#[test]
+fn loom_rseq_two_threads_one_cpu() {
+    rseq_two_threads_one_cpu(None);
+}
+
+// Model R4: the holder of CPU 0's lock migrates to CPU 1 and releases there.
+
+fn rseq_lock_holder_migrates(broken: Option<Broken>) {
+    model("rseq_lock_holder_migrates", move || {
+        set_current_cpu(0);
+        let (mw, a) = rseq_world(broken);
+        let x = a.alloc().unwrap(); // CPU 0's main sheaf: one object left
+        let other = {
+            let a = a.clone();
+            thread::spawn(move || {
+                set_current_cpu(0);
+                let o = a.alloc().unwrap();
+                a.free(o).unwrap();
+            })
+        };
+        // The blocking local_lock() of CPU 0 (a lock section, or the remote
+        // protocol on the thread's own CPU if the other thread holds it);
+        // inside, the thread moves to CPU 1 and works on CPU 0's sheaves
+        // from there, then lets go from CPU 1.
+        let remote = {
+            let a = a.clone();
+            thread::spawn(move || {
+                set_current_cpu(1);
+                a.shrink().unwrap();
+            })
+        };
+        let slot = a.storage().unwrap().with_local_pcs(|slot, pcs| {
+            set_current_cpu(1);
+            if let Some(o) = pcs.alloc_hit() {
+                assert!(pcs.free_hit(pcs.home, o), "the sheaf has room for what it held");
+            }
+            slot
+        });
+        assert_eq!(slot, 0, "taken on CPU 0");
+        a.free(x).unwrap(); // a push section on CPU 1
+        other.join().unwrap();
+        remote.join().unwrap();
+        let a = std::sync::Arc::into_inner(a).expect("the threads are joined");
+        pcs_finish(mw, a);
+    });
+}
+
+/// A slow path of CPU 0 that migrates to CPU 1 while it holds CPU 0's lock
+/// word and lets go from there, while a thread on CPU 0 allocates and frees
+/// and a flush from CPU 1 waits for it to open the slot: CPU 0's sections miss
+/// until the release, and see the holder's work after it.
+#[test]
+fn loom_rseq_lock_holder_migrates() {
+    rseq_lock_holder_migrates(None);
+}
+
+/// Every pop and push must work on the slot's active sheaf: a flush's
+/// closed sheaf shuts them out.
+#[test]
+fn loom_catches_rseq_ignore_closed() {
+    expect_caught(
+        "tests::loom::loom_catches_rseq_ignore_closed",
+        Broken::RseqIgnoreClosed,
+        rseq_fast_path_vs_flush_free,
+        PCS_CAUGHT,
+    );
+}
+
+/// The remote must abort the CPU's sections after closing the slot.
+#[test]
+fn loom_catches_rseq_no_abort() {
+    expect_caught(
+        "tests::loom::loom_catches_rseq_no_abort",
+        Broken::RseqNoAbort,
+        rseq_fast_path_vs_flush_free,
+        PCS_CAUGHT,
+    );
+}
+
+/// The slot must be closed before the abort, not after.
+#[test]
+fn loom_catches_rseq_close_after_abort() {
+    expect_caught(
+        "tests::loom::loom_catches_rseq_close_after_abort",
+        Broken::RseqCloseAfterAbort,
+        rseq_fast_path_vs_flush_free,
+        PCS_CAUGHT,
+    );
+}
+
+/// `lock`'s test of the active sheaf and its commit must be one section.
+#[test]
+fn loom_catches_rseq_lock_outside_section() {
+    expect_caught(
+        "tests::loom::loom_catches_rseq_lock_outside_section",
+        Broken::RseqLockOutsideSection,
+        rseq_two_threads_one_cpu,
+        PCS_CAUGHT,
+    );
+}
+
+/// The remote must not close the slot over a slow path that holds it.
+#[test]
+fn loom_catches_rseq_close_over_locked() {
+    expect_caught(
+        "tests::loom::loom_catches_rseq_close_over_locked",
+        Broken::RseqCloseOverLocked,
+        rseq_refill_vs_flush,
+        PCS_CAUGHT,
+    );
+}
+
+/// The same, for a holder that migrated away and lets go from another CPU.
+#[test]
+fn loom_catches_rseq_close_over_locked_migrated_holder() {
+    expect_caught(
+        "tests::loom::loom_catches_rseq_close_over_locked_migrated_holder",
+        Broken::RseqCloseOverLocked,
+        rseq_lock_holder_migrates,
+        PCS_CAUGHT,
+    );
+}
+
+/// After the abort the remote must check that no lock section of the CPU
+/// closed the slot for itself between the swap and the abort.
+#[test]
+fn loom_catches_rseq_no_recheck() {
+    expect_caught("tests::loom::loom_catches_rseq_no_recheck", Broken::RseqNoRecheck, rseq_refill_vs_flush, PCS_CAUGHT);
+}
