@@ -269,7 +269,7 @@ pub(crate) enum Push {
 
 /// [`pop`]'s raw answer for [`Pop::NotRseq`] (null is a miss; anything
 /// above is an object, which is never in the first page).
-const RAW_NOT_RSEQ: usize = 1;
+pub(crate) const RAW_NOT_RSEQ: usize = 1;
 
 /// `alloc_from_pcs()`'s hit as one critical section on the calling thread's
 /// CPU slot: pops the main sheaf's top object. The slots are named by the
@@ -368,7 +368,7 @@ pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) 
     #[cfg(not(any(all(target_arch = "x86_64", target_os = "linux"), loom)))]
     {
         let _ = holder;
-        object = RAW_NOT_RSEQ as *mut u8; // never real-CPU mode: `available()` is false
+        object = std::ptr::without_provenance_mut(RAW_NOT_RSEQ); // never real-CPU mode: `available()` is false
     }
     #[cfg(loom)]
     {

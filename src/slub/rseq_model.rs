@@ -162,7 +162,9 @@ fn closed(word: usize) -> bool {
 /// As `rseq::pop`.
 pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) -> *mut u8 {
     // SAFETY: forwarded from the caller.
-    let Some((cpu, slot)) = (unsafe { slot::<BASE, NR>(holder) }) else { return 1 as *mut u8 };
+    let Some((cpu, slot)) = (unsafe { slot::<BASE, NR>(holder) }) else {
+        return std::ptr::without_provenance_mut(crate::slub::rseq::RAW_NOT_RSEQ);
+    };
     let _section = cpus()[cpu].lock();
     let (active, data, broken) = slot.rseq_parts();
     let sheaf = active.load(Acquire);
