@@ -152,6 +152,22 @@ fn bench_slabmerge(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, world: &Wor
                 cache.free(black_box(object)).expect("freed");
             })
         });
+        if name == "slabmerge" {
+            // The same pair freed by kfree() (the slab names the cache), and
+            // kmalloc()'s pair through the size class of the same size.
+            g.bench_function(BenchmarkId::new("slabmerge-kfree", size), |b| {
+                b.iter(|| {
+                    let object = cache.alloc().expect("object");
+                    world.kfree(black_box(object)).expect("freed");
+                })
+            });
+            g.bench_function(BenchmarkId::new("slabmerge-kmalloc", size), |b| {
+                b.iter(|| {
+                    let object = world.kmalloc(black_box(size)).expect("object");
+                    world.kfree(black_box(object)).expect("freed");
+                })
+            });
+        }
     } else {
         let mut held = Vec::with_capacity(BATCH);
         g.bench_function(BenchmarkId::new(name, size), |b| {

@@ -16,8 +16,8 @@ use crate::slub::layout::get_order;
 use crate::slub::page::PageEntry;
 use crate::slub::percpu::try_local;
 use crate::slub::rseq::{self, Push};
+use crate::slub::slab::{SLAB_RSEQ_NR, SLAB_RSEQ_SLOTS};
 use crate::slub::storage::FreeCheck;
-use crate::slub::storage::{STORAGE_RSEQ_NR, STORAGE_RSEQ_SLOTS};
 
 /// The kmalloc size classes of `kmalloc_caches[KMALLOC_NORMAL]` (x86_64, 4 KiB pages).
 pub const KMALLOC_SIZES: [u32; 13] = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192];
@@ -93,25 +93,29 @@ impl World {
         let Some(slab) = (unsafe { crate::slub::page::virt_to_slab_fast(object.addr()) }) else {
             return kfree_cold(object, self);
         };
-        // SAFETY: the token proves the object is allocated, so its slab and
-        // the slab's storage (`slab->slab_cache`) are live.
-        let (storage, home) = unsafe { (slab.as_ref().storage.as_ref(), slab.as_ref().home) };
+        // SAFETY: the token proves the object is allocated, so its slab is live.
+        let s = unsafe { slab.as_ref() };
         // The descriptor array is shared by every world of the process, so a
         // slab of another world is found too: one compare refuses it (the
         // kernel has one world, and no such check). No debug-flag test: a
         // cache with `SLAB_CONSISTENCY_CHECKS` has no sheaves, so the push
         // misses and `kfree_miss` checks.
-        if storage.memory_addr != self.memory_addr {
+        if s.world != self.memory_addr {
             return kfree_cold(object, self);
         }
-        let ptr = object.into_raw();
-        let holder = std::ptr::from_ref(storage).cast::<u8>();
-        // SAFETY: the storage holds its live real-CPU slots (or 0) at these
-        // offsets; `ptr` is an allocated object of it, given up on `Done`.
-        let pushed = match unsafe { rseq::push::<STORAGE_RSEQ_SLOTS, STORAGE_RSEQ_NR>(holder, home, ptr.as_ptr()) } {
+        let (home, ptr) = (s.home, object.into_raw());
+        // The slab holds a copy of its storage's slots, so the section reads
+        // no field of the storage (`slab->slab_cache->cpu_sheaves` is one
+        // load shorter).
+        let holder = slab.as_ptr().cast::<u8>().cast_const();
+        // SAFETY: the slab holds its storage's live real-CPU slots (or 0) at
+        // these offsets; `ptr` is an allocated object of that storage,
+        // given up on `Done`.
+        let pushed = match unsafe { rseq::push::<SLAB_RSEQ_SLOTS, SLAB_RSEQ_NR>(holder, home, ptr.as_ptr()) } {
             Push::Done => true,
             Push::Miss => false,
-            Push::NotRseq => try_local(storage.cpu_sheaves.as_slice(), |_slot, pcs| {
+            // SAFETY: the slab's storage is live while the slab is.
+            Push::NotRseq => try_local(unsafe { s.storage.as_ref() }.cpu_sheaves.as_slice(), |_slot, pcs| {
                 if !pcs.free_hit(home, ptr) {
                     return None;
                 }

@@ -215,7 +215,16 @@ impl CacheStorage {
             }
             None => return None,
         };
-        let slab = Box::new(Slab::new(self.self_ptr(), base, order, objects, node as u32, self.home(node)));
+        let slab = Box::new(Slab::new(
+            self.self_ptr(),
+            base,
+            order,
+            objects,
+            node as u32,
+            self.home(node),
+            self.cpu_sheaves.rseq_slots().copy(),
+            self.memory_addr,
+        ));
         let first = base.as_ptr().wrapping_add(layout.red_left_pad as usize);
         // SAFETY: the slab is not published; objects lie inside its pages
         // (objects * size + red_left_pad <= PAGE_SIZE << order by calculate_sizes).

@@ -685,34 +685,63 @@ pub struct PerCpu<T> {
     slots: Box<[Slot<T>]>,
     /// Real-CPU mode: every local entry is a restartable sequence.
     rseq: bool,
-    /// The first slot, for `kfree()`'s section (`rseq::push`), which reads
-    /// the slots from the storage as an instance's reads them from itself.
+    /// The slots as a real-CPU section reads them from its holder: every
+    /// slab of the storage keeps a copy, for `kfree()`'s section.
+    rseq_slots: RseqSlots<T>,
+}
+
+/// The first real-CPU slot and the number of them (0 unless real-CPU
+/// mode), laid out for a section that reads them from its holder at
+/// [`RseqSlots::BASE`] and [`RseqSlots::NR`] (`rseq::pop`, `rseq::push`).
+#[repr(C)]
+pub(crate) struct RseqSlots<T> {
     #[cfg(not(loom))]
-    rseq_base: *const Slot<T>,
-    /// The number of slots in real-CPU mode, else 0.
+    base: *const Slot<T>,
     #[cfg(not(loom))]
-    rseq_nr: usize,
+    nr: usize,
     /// Under loom the words a section reads from its holder are loom
     /// atomics, as an instance's `cpu_sheaves` and `nr_rseq_sheaves` are
     /// there, so that the model of the sections (`rseq_model.rs`) reads
-    /// both holders alike.
+    /// every holder alike.
     #[cfg(loom)]
-    rseq_base: crate::sync::atomic::AtomicPtr<Slot<T>>,
-    /// See the other `rseq_base`.
+    base: crate::sync::atomic::AtomicPtr<Slot<T>>,
     #[cfg(loom)]
-    rseq_nr: AtomicUsize,
+    nr: AtomicUsize,
 }
 
-// SAFETY: `rseq_base` points into `slots`, which the PerCpu owns; the rest
+impl<T> RseqSlots<T> {
+    /// Offset of the first slot's address.
+    pub(crate) const BASE: usize = std::mem::offset_of!(RseqSlots<T>, base);
+    /// Offset of the number of slots.
+    pub(crate) const NR: usize = std::mem::offset_of!(RseqSlots<T>, nr);
+
+    fn new(base: *const Slot<T>, nr: usize) -> RseqSlots<T> {
+        #[cfg(not(loom))]
+        return RseqSlots { base, nr };
+        #[cfg(loom)]
+        RseqSlots { base: crate::sync::atomic::AtomicPtr::new(base.cast_mut()), nr: AtomicUsize::new(nr) }
+    }
+
+    /// A copy (the slots never change while their `PerCpu` lives).
+    pub(crate) fn copy(&self) -> RseqSlots<T> {
+        #[cfg(not(loom))]
+        return RseqSlots::new(self.base, self.nr);
+        #[cfg(loom)]
+        RseqSlots::new(self.base.load(Relaxed), self.nr.load(Relaxed))
+    }
+}
+
+// SAFETY: `base` points to slots that a `PerCpu` owns and hands out only
+// through its protocols; the copy is plain data.
+unsafe impl<T: Send> Send for RseqSlots<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for RseqSlots<T> {}
+
+// SAFETY: `rseq_slots` points into `slots`, which the PerCpu owns; the rest
 // is as for the slots themselves.
 unsafe impl<T: Send> Send for PerCpu<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for PerCpu<T> {}
-
-/// Offsets of [`PerCpu`]'s real-CPU fields (the sections' operands).
-pub(crate) const PERCPU_RSEQ_BASE: usize = std::mem::offset_of!(PerCpu<crate::slub::sheaf::PerCpuSheaves>, rseq_base);
-/// See [`PERCPU_RSEQ_BASE`].
-pub(crate) const PERCPU_RSEQ_NR: usize = std::mem::offset_of!(PerCpu<crate::slub::sheaf::PerCpuSheaves>, rseq_nr);
 
 impl<T: SectionData> PerCpu<T> {
     /// `nr` slots with data from `init(index)`.
@@ -726,21 +755,14 @@ impl<T: SectionData> PerCpu<T> {
                 slot.active = AtomicUsize::new(open);
             }
         }
-        let (rseq_base, rseq_nr) = (slots.as_ptr(), if rseq { slots.len() } else { 0 });
-        #[cfg(loom)]
-        let (rseq_base, rseq_nr) =
-            (crate::sync::atomic::AtomicPtr::new(rseq_base.cast_mut()), AtomicUsize::new(rseq_nr));
-        PerCpu { slots, rseq, rseq_base, rseq_nr }
+        let rseq_slots = RseqSlots::new(slots.as_ptr(), if rseq { slots.len() } else { 0 });
+        PerCpu { slots, rseq, rseq_slots }
     }
 
     /// No slots: a placeholder until [`PerCpu::new`]'s slots are installed
     /// (no entry may be attempted on it).
     pub(crate) fn empty() -> PerCpu<T> {
-        #[cfg(not(loom))]
-        let (rseq_base, rseq_nr) = (std::ptr::null(), 0);
-        #[cfg(loom)]
-        let (rseq_base, rseq_nr) = (crate::sync::atomic::AtomicPtr::new(std::ptr::null_mut()), AtomicUsize::new(0));
-        PerCpu { slots: Box::new([]), rseq: false, rseq_base, rseq_nr }
+        PerCpu { slots: Box::new([]), rseq: false, rseq_slots: RseqSlots::new(std::ptr::null(), 0) }
     }
 
     /// Loom builds only: gives every slot a seeded bug (or none).
@@ -784,6 +806,11 @@ impl<T: SectionData> PerCpu<T> {
     /// The effective mode (the same for all slots).
     pub fn mode(&self) -> Effective {
         self.slots[0].mode()
+    }
+
+    /// The slots as a real-CPU section reads them (a slab's copy).
+    pub(crate) fn rseq_slots(&self) -> &RseqSlots<T> {
+        &self.rseq_slots
     }
 
     /// Real-CPU mode: the slots are the machine's CPUs, entered by

@@ -159,15 +159,6 @@ pub(crate) struct CacheStorage {
     pub(crate) broken: Option<crate::config::Broken>,
 }
 
-/// Where `kfree()`'s real-CPU section finds a storage's slots
-/// (`rseq::push`): the storage is the holder, as an instance is for
-/// `kmem_cache_free()`.
-pub(crate) const STORAGE_RSEQ_SLOTS: usize =
-    std::mem::offset_of!(CacheStorage, cpu_sheaves) + crate::slub::percpu::PERCPU_RSEQ_BASE;
-/// Where it finds their number (0 unless real-CPU mode).
-pub(crate) const STORAGE_RSEQ_NR: usize =
-    std::mem::offset_of!(CacheStorage, cpu_sheaves) + crate::slub::percpu::PERCPU_RSEQ_NR;
-
 // SAFETY: all shared mutable state is behind the per-cpu slots, the node
 // mutexes or atomics; raw pointers inside are owned by this storage.
 unsafe impl Send for CacheStorage {}
