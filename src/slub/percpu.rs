@@ -837,7 +837,7 @@ impl<T: SectionData> PerCpu<T> {
         let base = self.slots.as_ptr() as *const u8;
         let stride = std::mem::size_of::<Slot<T>>();
         // SAFETY: `slots` are this PerCpu's live slots of `stride` bytes,
-        // each starting with its busy words (`BUSY_OFFSET == 0`).
+        // each starting with its `active` word (`ACTIVE_OFFSET == 0`).
         let idx = unsafe { crate::slub::rseq::lock(base, self.slots.len(), stride) }?;
         let slot = &self.slots[idx];
         let release = Release::Open { active: &slot.active, open: T::open_word };

@@ -23,7 +23,7 @@
 //! holds one loom [`Mutex`] per CPU across every section body; a section
 //! that would be restarted is, in the model, one that runs entirely before
 //! or entirely after the other. Threads of other CPUs (remotes, and holders
-//! of the lock word that migrated away) do not take the mutex, so their
+//! of a slot that migrated away) do not take the mutex, so their
 //! accesses race with the sections exactly as on the hardware. Nor does
 //! code outside a section on the same CPU (a slow path holding the slot, a
 //! remote running there): on the hardware it could only run by
