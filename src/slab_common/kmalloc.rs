@@ -114,17 +114,20 @@ impl World {
         let pushed = match unsafe { rseq::push::<SLAB_RSEQ_SLOTS, SLAB_RSEQ_NR>(holder, home, ptr.as_ptr()) } {
             Push::Done => true,
             Push::Miss => false,
-            // SAFETY: the slab's storage is live while the slab is.
-            Push::NotRseq => try_local(unsafe { s.storage.as_ref() }.cpu_sheaves.as_slice(), |_slot, pcs| {
-                if !pcs.free_hit(home, ptr) {
-                    return None;
-                }
-                // Inside the slot's critical section: a plain increment.
-                #[cfg(feature = "slub_stats")]
-                storage.stat_local(_slot, crate::slub::stat::StatItem::FREE_PCS);
-                Some(())
-            })
-            .is_some(),
+            Push::NotRseq => {
+                // SAFETY: the slab's storage is live while the slab is.
+                let storage = unsafe { s.storage.as_ref() };
+                try_local(storage.cpu_sheaves.as_slice(), |_slot, pcs| {
+                    if !pcs.free_hit(home, ptr) {
+                        return None;
+                    }
+                    // Inside the slot's critical section: a plain increment.
+                    #[cfg(feature = "slub_stats")]
+                    storage.stat_local(_slot, crate::slub::stat::StatItem::FREE_PCS);
+                    Some(())
+                })
+                .is_some()
+            }
         };
         if pushed {
             return Ok(());
