@@ -33,6 +33,8 @@
 //! static alias (the instance kind only the primary-cache design has).
 //!
 //! Worlds and statics live for the process (`OnceLock`), as the kernel's do.
+//! Every world runs on real CPUs (restartable sequences) where the machine
+//! offers them, with the benchmark thread pinned to CPU 0.
 
 use std::hint::black_box;
 use std::sync::OnceLock;
@@ -54,8 +56,23 @@ fn args() -> KmemCacheArgs {
     KmemCacheArgs::align(8)
 }
 
+/// A world on real CPUs (restartable sequences, `SlabConfig::real_cpus`):
+/// the fast path a port would run, and the one whose cost is the kernel's.
+/// Where rseq is missing the world keeps the virtual CPUs by itself.
 fn boot(scheme: Scheme) -> World {
-    World::new(SlabConfig::with_scheme(scheme))
+    World::new(SlabConfig { real_cpus: true, ..SlabConfig::with_scheme(scheme) })
+}
+
+/// Pins the benchmark thread to CPU 0, so that every pair runs on one
+/// CPU's sheaves (this bench runs no other thread).
+fn pin_to_cpu0() {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside
+    // it; sched_setaffinity reads it and touches nothing else.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
 }
 
 // Mainline: a dynamic cache and a second creator's handle to it.
@@ -114,7 +131,9 @@ fn setup() {
         assert!(!primary.is_alias() && alias.is_alias(), "primary: the second dynamic cache is an alias");
         assert_eq!(primary.storage_id(), alias.storage_id());
     });
-    // The fast paths index per-cpu sheaves by the current CPU: pin it.
+    // The fast paths index per-cpu sheaves by the current CPU: pin it (the
+    // real one, and the virtual one where rseq is missing).
+    pin_to_cpu0();
     slabmerge::cpu::set_current_cpu(0);
 }
 
