@@ -33,9 +33,11 @@
 //! no thread-local lookup. Without rseq (valgrind does not implement it and
 //! glibc's area then reads `cpu_id == -2`; older glibc; other
 //! architectures), [`available`] is false and worlds keep the virtual CPUs
-//! and their ownership protocol, so no section ever runs. A thread whose own
+//! and their ownership protocol: their holders have 0 real-CPU slots, so
+//! the sections' first test, made before arming, sends every call to the
+//! virtual CPUs' entry and no section is ever armed. A thread whose own
 //! registration failed reads `cpu_id == -2` (or `-1`), beyond every world's
-//! slots: its sections miss their bounds test and it takes the slow paths.
+//! slots: the same first test sends it to the slow paths.
 
 use std::ptr::NonNull;
 use std::sync::OnceLock;
