@@ -245,6 +245,42 @@ pub(crate) fn stopped() -> usize {
     std::ptr::from_ref(&CLOSED[1]) as usize
 }
 
+/// Arms the section whose descriptor is the local label `9:`
+/// (`rseq->rseq_cs = &desc`, through the `{t}` and `{off}` operands). `6:`
+/// is where the abort handler starts the section again, `2:` the section's
+/// first instruction: reading `cpu_id` there is inside the section.
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
+macro_rules! rseq_arm {
+    () => {
+        concat!("6:\n", "lea 9f(%rip), {t}\n", "mov {t}, %fs:{rseq_cs}({off})\n", "2:\n")
+    };
+}
+
+/// The section's descriptor, `struct rseq_cs` (version 0, flags 0, start
+/// `2:`, length up to `3:` right after the commit, abort handler `4:`), in
+/// `__rseq_cs`; and the abort handler in `__rseq_failure`, after glibc's
+/// `RSEQ_SIG` (the kernel checks the four bytes before the handler), which
+/// starts the section again at `6:`.
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
+macro_rules! rseq_descriptor_and_abort {
+    () => {
+        concat!(
+            ".pushsection __rseq_cs, \"aw\"\n",
+            ".balign 32\n",
+            "9:\n",
+            ".long 0, 0\n",
+            ".quad 2b, 3b - 2b, 4f\n",
+            ".popsection\n",
+            ".pushsection __rseq_failure, \"ax\"\n",
+            ".byte 0x0f, 0xb9, 0x3d\n",
+            ".long 0x53053053\n",
+            "4:\n",
+            "jmp 6b\n",
+            ".popsection\n",
+        )
+    };
+}
+
 /// What [`pop`] found.
 pub(crate) enum Pop {
     /// The main sheaf's top object, now the caller's.
@@ -312,10 +348,7 @@ pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) 
             "mov %fs:{cpu_id}({off}), {cpu:e}",
             "cmp {nr}({holder}), {cpu}",
             "jae 8f",
-            "6:",
-            "lea 9f(%rip), {t}",
-            "mov {t}, %fs:{rseq_cs}({off})",
-            "2:",
+            rseq_arm!(),
             "mov %fs:{cpu_id}({off}), {cpu:e}",
             "imul ${slot}, {cpu}, {cpu}",
             "add {base}({holder}), {cpu}",
@@ -326,18 +359,7 @@ pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) 
             "mov {top}({t},{cpu},8), {obj}",
             "decl {size}({t})",
             "3:",
-            ".pushsection __rseq_cs, \"aw\"",
-            ".balign 32",
-            "9:",
-            ".long 0, 0",
-            ".quad 2b, 3b - 2b, 4f",
-            ".popsection",
-            ".pushsection __rseq_failure, \"ax\"",
-            ".byte 0x0f, 0xb9, 0x3d",
-            ".long 0x53053053",
-            "4:",
-            "jmp 6b",
-            ".popsection",
+            rseq_descriptor_and_abort!(),
             // The miss stubs after the function's own code (its section's
             // subsection 1): out of the hit path, and inside the function
             // for tools that attribute code by symbol.
@@ -410,10 +432,7 @@ pub(crate) unsafe fn push<const BASE: usize, const NR: usize>(holder: *const u8,
             "mov %fs:{cpu_id}({off}), {cpu:e}",
             "cmp {nr}({holder}), {cpu}",
             "jae {not_rseq}",
-            "6:",
-            "lea 9f(%rip), {t}",
-            "mov {t}, %fs:{rseq_cs}({off})",
-            "2:",
+            rseq_arm!(),
             "mov %fs:{cpu_id}({off}), {cpu:e}",
             "imul ${slot}, {cpu}, {cpu}",
             "add {base}({holder}), {cpu}",
@@ -426,18 +445,7 @@ pub(crate) unsafe fn push<const BASE: usize, const NR: usize>(holder: *const u8,
             "mov {obj}, {objects}({t},{cpu},8)",
             "incl {size}({t})",
             "3:",
-            ".pushsection __rseq_cs, \"aw\"",
-            ".balign 32",
-            "9:",
-            ".long 0, 0",
-            ".quad 2b, 3b - 2b, 4f",
-            ".popsection",
-            ".pushsection __rseq_failure, \"ax\"",
-            ".byte 0x0f, 0xb9, 0x3d",
-            ".long 0x53053053",
-            "4:",
-            "jmp 6b",
-            ".popsection",
+            rseq_descriptor_and_abort!(),
             off = out(reg) _,
             offset = sym OFFSET,
             holder = in(reg) holder,
@@ -498,10 +506,7 @@ pub(crate) unsafe fn lock(base: *const u8, nr: usize, stride: usize) -> Option<u
             "mov %fs:{cpu_id}({off}), {idx:e}",
             "cmp {nr}, {idx}",
             "jae 7f",
-            "6:",
-            "lea 9f(%rip), {t}",
-            "mov {t}, %fs:{rseq_cs}({off})",
-            "2:",
+            rseq_arm!(),
             "mov %fs:{cpu_id}({off}), {idx:e}",
             "mov {idx}, {t}",
             "imul {stride}, {t}",
@@ -513,18 +518,7 @@ pub(crate) unsafe fn lock(base: *const u8, nr: usize, stride: usize) -> Option<u
             "je 7f",
             "mov {locked}, {active}({t})",
             "3:",
-            ".pushsection __rseq_cs, \"aw\"",
-            ".balign 32",
-            "9:",
-            ".long 0, 0",
-            ".quad 2b, 3b - 2b, 4f",
-            ".popsection",
-            ".pushsection __rseq_failure, \"ax\"",
-            ".byte 0x0f, 0xb9, 0x3d",
-            ".long 0x53053053",
-            "4:",
-            "jmp 6b",
-            ".popsection",
+            rseq_descriptor_and_abort!(),
             ".subsection 1",
             "7:",
             "mov $-1, {idx}",
