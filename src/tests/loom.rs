@@ -974,6 +974,25 @@ fn rseq_world(broken: Option<Broken>) -> (ModelWorld, std::sync::Arc<Cache<'stat
     (mw, std::sync::Arc::new(a))
 }
 
+/// A remote flush: a thread on CPU 1 that shrinks the cache (`flush_all`).
+fn flush_from_cpu1(a: &std::sync::Arc<Cache<'static>>) -> thread::JoinHandle<()> {
+    let a = a.clone();
+    thread::spawn(move || {
+        set_current_cpu(1);
+        a.shrink().unwrap();
+    })
+}
+
+/// A second thread on CPU 0 that allocates one object and frees it.
+fn alloc_free_on_cpu0(a: &std::sync::Arc<Cache<'static>>) -> thread::JoinHandle<()> {
+    let a = a.clone();
+    thread::spawn(move || {
+        set_current_cpu(0);
+        let o = a.alloc().unwrap();
+        a.free(o).unwrap();
+    })
+}
+
 // Model R1: the fast path on CPU 0 against a remote flush from CPU 1.
 
 fn rseq_fast_path_vs_flush(broken: Option<Broken>, kfree: bool) {
@@ -984,13 +1003,7 @@ fn rseq_fast_path_vs_flush(broken: Option<Broken>, kfree: bool) {
         // The first allocation takes CPU 0's lock and refills its main
         // sheaf; the race is then the sections against the flush.
         let x = a.alloc().unwrap();
-        let remote = {
-            let a = a.clone();
-            thread::spawn(move || {
-                set_current_cpu(1);
-                a.shrink().unwrap();
-            })
-        };
+        let remote = flush_from_cpu1(&a);
         if kfree {
             world.kfree(x).unwrap(); // a push section on the storage's slots
             let y = a.alloc().unwrap();
@@ -1031,13 +1044,7 @@ fn rseq_refill_vs_flush(broken: Option<Broken>) {
     model("rseq_refill_vs_flush", move || {
         set_current_cpu(0);
         let (mw, a) = rseq_world(broken);
-        let remote = {
-            let a = a.clone();
-            thread::spawn(move || {
-                set_current_cpu(1);
-                a.shrink().unwrap();
-            })
-        };
+        let remote = flush_from_cpu1(&a);
         // CPU 0's main sheaf is empty: the allocation takes the lock and
         // refills it, which the flush waits for, or finds the slot closed and
         // allocates from a slab.
@@ -1067,14 +1074,8 @@ fn rseq_two_threads_one_cpu(broken: Option<Broken>) {
         // and takes the lock to refill it, or finds it taken and goes to
         // the slab lists, or finds the other's refill and pops.
         let (x, y) = (a.alloc().unwrap(), a.alloc().unwrap());
-        let other = {
-            let a = a.clone();
-            thread::spawn(move || {
-                set_current_cpu(0);
-                let o = a.alloc().unwrap();
-                a.free(o).unwrap(); // a push section, maybe during the refill
-            })
-        };
+        // Its free is a push section, maybe during the refill.
+        let other = alloc_free_on_cpu0(&a);
         let z = a.alloc().unwrap();
         other.join().unwrap();
         for o in [x, y, z] {
@@ -1100,25 +1101,12 @@ fn rseq_lock_holder_migrates(broken: Option<Broken>) {
         set_current_cpu(0);
         let (mw, a) = rseq_world(broken);
         let x = a.alloc().unwrap(); // CPU 0's main sheaf: one object left
-        let other = {
-            let a = a.clone();
-            thread::spawn(move || {
-                set_current_cpu(0);
-                let o = a.alloc().unwrap();
-                a.free(o).unwrap();
-            })
-        };
+        let other = alloc_free_on_cpu0(&a);
         // The blocking local_lock() of CPU 0 (a lock section, or the remote
         // protocol on the thread's own CPU if the other thread holds it);
         // inside, the thread moves to CPU 1 and works on CPU 0's sheaves
         // from there, then lets go from CPU 1.
-        let remote = {
-            let a = a.clone();
-            thread::spawn(move || {
-                set_current_cpu(1);
-                a.shrink().unwrap();
-            })
-        };
+        let remote = flush_from_cpu1(&a);
         let slot = a.storage().unwrap().with_local_pcs(|slot, pcs| {
             set_current_cpu(1);
             if let Some(o) = pcs.alloc_hit() {
