@@ -223,7 +223,7 @@ impl CacheStorage {
             node as u32,
             self.home(node),
             self.cpu_sheaves.rseq_slots().copy(),
-            self.memory_addr,
+            crate::sync::Arc::as_ptr(&self.memory) as usize,
         ));
         let first = base.as_ptr().wrapping_add(layout.red_left_pad as usize);
         // SAFETY: the slab is not published; objects lie inside its pages

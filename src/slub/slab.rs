@@ -70,8 +70,9 @@ pub(crate) struct Slab {
     /// Its storage's real-CPU slots, copied: `kfree()`'s section reads them
     /// from the slab, so its hit path loads no field of the storage.
     pub(crate) rseq_slots: crate::slub::percpu::RseqSlots<crate::slub::sheaf::PerCpuSheaves>,
-    /// Its storage's world key (`CacheStorage::memory_addr`), for
-    /// `kfree()`'s compare with its own world.
+    /// Its world's key (`Arc::as_ptr` of the world's memory, as
+    /// `World::memory_addr`), for `kfree()`'s compare with its own world:
+    /// the range is shared by every world.
     pub(crate) world: usize,
     /// Freelist and counters; only touched under `list_lock`.
     pub(crate) state: UnsafeCell<SlabState>,

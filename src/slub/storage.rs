@@ -142,9 +142,6 @@ pub(crate) struct CacheStorage {
     pub(super) nodes: Box<[KmemCacheNode]>,
     /// Pages and the address map.
     pub(crate) memory: Arc<SlabMemory>,
-    /// `Arc::as_ptr(&memory)`, the world's key: `kfree()` compares it with
-    /// its world's in one load (the range is shared by every world).
-    pub(crate) memory_addr: usize,
     /// The instance that owns this storage (the primary): the cache every
     /// slab and sheaf of it names (`slab->slab_cache`). Opaque to the core;
     /// the lifecycle sets it when the instance is registered and reads it back.
@@ -199,7 +196,6 @@ impl CacheStorage {
             inuse: AtomicU32::new(layout.inuse),
             ctor,
             nodes,
-            memory_addr: Arc::as_ptr(&memory) as usize,
             memory,
             owner: AtomicPtr::new(std::ptr::null_mut()),
             barn_max: barn_max as usize,
