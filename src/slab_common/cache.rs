@@ -134,18 +134,19 @@ pub(crate) trait InstanceWorld: Send + Sync {
 /// [`crate::World::kmem_cache_create`] as a [`Cache`] handle.
 #[repr(C)]
 pub struct KmemCache {
-    /// `s->cpu_sheaves`: the first of the storage's per-CPU slots, copied
-    /// here with their number when the storage is installed, so that the
-    /// allocation fast path reads the instance and then the slot, as the
-    /// kernel's reads `s->cpu_sheaves` and then the CPU's sheaves. An alias
-    /// copies its primary's (it installs the same storage). Dangling with
-    /// `nr_cpu_sheaves == 0` while unusable: every fast path misses.
-    cpu_sheaves: AtomicPtr<PcsSlot>,
-    nr_cpu_sheaves: AtomicUsize,
-    /// The number of slots when they are the machine's CPUs (real-CPU mode,
-    /// `slub/rseq.rs`), else 0; exactly one of the two counts is non-zero
-    /// while the instance is usable, so a fast path tests this one first.
-    nr_rseq_sheaves: AtomicUsize,
+    /// `s->cpu_sheaves`: the first of the storage's per-CPU slots when they
+    /// are the machine's CPUs (real-CPU mode, `slub/rseq.rs`), copied here
+    /// when the storage is installed, so that the fast paths read the
+    /// instance and then the slot, as the kernel's read `s->cpu_sheaves`
+    /// and then the CPU's sheaves. An alias copies its primary's (it
+    /// installs the same storage). Otherwise (virtual CPUs, unusable) the
+    /// not-rseq slots (`rseq::not_rseq_slots`), on which every section
+    /// misses and answers "not real CPUs".
+    cpu_sheaves: AtomicPtr<u8>,
+    /// The storage's slots when they are virtual CPUs, and their number;
+    /// dangling and 0 otherwise, so that the virtual CPUs' entry misses.
+    virtual_sheaves: AtomicPtr<PcsSlot>,
+    nr_virtual_sheaves: AtomicUsize,
     /// The storage this instance allocates from; null before setup and after destroy.
     storage: AtomicPtr<CacheStorage>,
     /// `s->object_size` (what zeroing allocations clear).
@@ -166,8 +167,6 @@ pub struct KmemCache {
 
 /// Where a real-CPU section finds an instance's slots (`rseq::pop`).
 const INST_SLOTS: usize = std::mem::offset_of!(KmemCache, cpu_sheaves);
-/// Where it finds their number.
-const INST_NR_RSEQ: usize = std::mem::offset_of!(KmemCache, nr_rseq_sheaves);
 
 // SAFETY: the storage pointer is only dereferenced under the lifetime rules
 // documented on `storage()`; everything else is atomics or behind the mutex.
@@ -186,9 +185,9 @@ impl KmemCache {
     #[cfg(not(loom))]
     pub const fn new() -> KmemCache {
         KmemCache {
-            cpu_sheaves: AtomicPtr::new(NonNull::dangling().as_ptr()),
-            nr_cpu_sheaves: AtomicUsize::new(0),
-            nr_rseq_sheaves: AtomicUsize::new(0),
+            cpu_sheaves: AtomicPtr::new(rseq::not_rseq_slots()),
+            virtual_sheaves: AtomicPtr::new(NonNull::dangling().as_ptr()),
+            nr_virtual_sheaves: AtomicUsize::new(0),
             storage: AtomicPtr::new(std::ptr::null_mut()),
             object_size: AtomicU32::new(0),
             primary_cache: AtomicPtr::new(std::ptr::null_mut()),
@@ -202,9 +201,9 @@ impl KmemCache {
     #[cfg(loom)]
     pub fn new() -> KmemCache {
         KmemCache {
-            cpu_sheaves: AtomicPtr::new(NonNull::dangling().as_ptr()),
-            nr_cpu_sheaves: AtomicUsize::new(0),
-            nr_rseq_sheaves: AtomicUsize::new(0),
+            cpu_sheaves: AtomicPtr::new(rseq::not_rseq_slots()),
+            virtual_sheaves: AtomicPtr::new(NonNull::dangling().as_ptr()),
+            nr_virtual_sheaves: AtomicUsize::new(0),
             storage: AtomicPtr::new(std::ptr::null_mut()),
             object_size: AtomicU32::new(0),
             primary_cache: AtomicPtr::new(std::ptr::null_mut()),
@@ -249,9 +248,10 @@ impl KmemCache {
         if !slots.is_empty() {
             self.stat.get_or_init(|| crate::slub::stat::SlubStat::new(slots.len() as u32));
         }
-        self.nr_cpu_sheaves.store(if rseq { 0 } else { slots.len() }, Ordering::Relaxed);
-        self.nr_rseq_sheaves.store(if rseq { slots.len() } else { 0 }, Ordering::Relaxed);
-        self.cpu_sheaves.store(first, Ordering::Relaxed);
+        self.nr_virtual_sheaves.store(if rseq { 0 } else { slots.len() }, Ordering::Relaxed);
+        self.virtual_sheaves.store(if rseq { NonNull::dangling().as_ptr() } else { first }, Ordering::Relaxed);
+        let section_slots = storage_ref.map_or(rseq::not_rseq_slots(), |s| s.cpu_sheaves.rseq_slots().base());
+        self.cpu_sheaves.store(section_slots, Ordering::Relaxed);
         self.storage.store(storage, Ordering::Release);
     }
 
@@ -262,17 +262,18 @@ impl KmemCache {
     }
 
     /// This instance as the holder of its slots, for the real-CPU sections
-    /// (`INST_SLOTS`, `INST_NR_RSEQ`).
+    /// (`INST_SLOTS`).
     #[inline(always)]
     fn as_holder(&self) -> *const u8 {
         std::ptr::from_ref(self).cast()
     }
 
-    /// The instance's copy of `s->cpu_sheaves`.
+    /// The instance's copy of the storage's virtual-CPU slots (none in
+    /// real-CPU mode).
     #[inline(always)]
-    fn cpu_sheaves(&self) -> &[PcsSlot] {
-        let first = self.cpu_sheaves.load(Ordering::Relaxed);
-        let nr = self.nr_cpu_sheaves.load(Ordering::Relaxed);
+    fn virtual_sheaves(&self) -> &[PcsSlot] {
+        let first = self.virtual_sheaves.load(Ordering::Relaxed);
+        let nr = self.nr_virtual_sheaves.load(Ordering::Relaxed);
         // SAFETY: `first` and `nr` are the storage's slots as `set_storage`
         // copied them (or dangling and 0), and the slots live as long as the
         // storage, which outlives every use of the instance (the lifetime
@@ -307,9 +308,9 @@ impl KmemCache {
     /// mode, an unusable instance) is one cold call.
     #[inline(always)]
     pub fn alloc(&self) -> Result<Object, AllocError> {
-        // SAFETY: `cpu_sheaves` and `nr_rseq_sheaves` are the storage's
-        // live real-CPU slots, or 0 of them (`set_storage`).
-        match unsafe { rseq::pop::<INST_SLOTS, INST_NR_RSEQ>(self.as_holder()) } {
+        // SAFETY: `cpu_sheaves` names the storage's live real-CPU slots, or
+        // the not-rseq slots (`set_storage`).
+        match unsafe { rseq::pop::<INST_SLOTS>(self.as_holder()) } {
             Pop::Hit(ptr) => Ok(Object { ptr }),
             Pop::Miss => self.alloc_slow(),
             Pop::NotRseq => self.alloc_virtual(),
@@ -320,7 +321,7 @@ impl KmemCache {
     /// instance, whose slots are none): the owner's entry, inline.
     #[inline(always)]
     fn alloc_virtual(&self) -> Result<Object, AllocError> {
-        let hit = try_local(self.cpu_sheaves(), |_slot, pcs| {
+        let hit = try_local(self.virtual_sheaves(), |_slot, pcs| {
             let ptr = pcs.alloc_hit()?;
             #[cfg(feature = "slub_stats")]
             self.count_hit(_slot, crate::slub::stat::StatItem::ALLOC_PCS);
@@ -420,14 +421,14 @@ impl KmemCache {
         // SAFETY: the token proves the object is allocated, so its slab is live.
         let home = unsafe { slab.as_ref().home };
         let ptr = object.into_raw();
-        // SAFETY: `cpu_sheaves` and `nr_rseq_sheaves` are the storage's live
-        // real-CPU slots, or 0 of them (`set_storage`); `ptr` is an
+        // SAFETY: `cpu_sheaves` names the storage's live real-CPU slots, or
+        // the not-rseq slots (`set_storage`); `ptr` is an
         // allocated object, which we give up on `Done` (only when its home
         // is the CPU's, so it is of this storage).
-        let pushed = match unsafe { rseq::push::<INST_SLOTS, INST_NR_RSEQ>(self.as_holder(), home, ptr.as_ptr()) } {
+        let pushed = match unsafe { rseq::push::<INST_SLOTS>(self.as_holder(), home, ptr.as_ptr()) } {
             Push::Done => true,
             Push::Miss => false,
-            Push::NotRseq => try_local(self.cpu_sheaves(), |_slot, pcs| {
+            Push::NotRseq => try_local(self.virtual_sheaves(), |_slot, pcs| {
                 if !pcs.free_hit(home, ptr) {
                     return None;
                 }

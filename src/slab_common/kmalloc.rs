@@ -16,7 +16,7 @@ use crate::slub::layout::get_order;
 use crate::slub::page::PageEntry;
 use crate::slub::percpu::try_local;
 use crate::slub::rseq::{self, Push};
-use crate::slub::slab::{SLAB_RSEQ_NR, SLAB_RSEQ_SLOTS};
+use crate::slub::slab::SLAB_RSEQ_SLOTS;
 use crate::slub::storage::FreeCheck;
 
 /// The kmalloc size classes of `kmalloc_caches[KMALLOC_NORMAL]` (x86_64, 4 KiB pages).
@@ -111,7 +111,7 @@ impl World {
         // SAFETY: the slab holds its storage's live real-CPU slots (or 0) at
         // these offsets; `ptr` is an allocated object of that storage,
         // given up on `Done`.
-        let pushed = match unsafe { rseq::push::<SLAB_RSEQ_SLOTS, SLAB_RSEQ_NR>(holder, home, ptr.as_ptr()) } {
+        let pushed = match unsafe { rseq::push::<SLAB_RSEQ_SLOTS>(holder, home, ptr.as_ptr()) } {
             Push::Done => true,
             Push::Miss => false,
             Push::NotRseq => {

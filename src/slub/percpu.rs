@@ -36,6 +36,7 @@
 //! ```
 
 use std::marker::PhantomData;
+use std::ptr::NonNull;
 
 #[cfg(loom)]
 use crate::config::Broken;
@@ -679,10 +680,82 @@ impl<T> Drop for Slot<T> {
     }
 }
 
+/// The slots of a [`PerCpu`], in one allocation after
+/// [`rseq::GUARD_SLOTS`](crate::slub::rseq::GUARD_SLOTS) not-rseq slots: a
+/// real-CPU section indexes the slots by the CPU id with no bounds test,
+/// and a thread whose rseq registration failed reads -1 or -2 there, which
+/// lands on a guard and misses as "not real CPUs".
+struct SlotArray<T> {
+    first: NonNull<Slot<T>>,
+    len: usize,
+}
+
+impl<T> SlotArray<T> {
+    /// Bytes of guards before the first slot.
+    const GUARD_BYTES: usize = crate::slub::rseq::GUARD_SLOTS * crate::slub::rseq::offsets::SLOT;
+
+    fn layout(len: usize) -> std::alloc::Layout {
+        let align = std::mem::align_of::<Slot<T>>().max(64);
+        assert!(Self::GUARD_BYTES.is_multiple_of(align), "the slots follow the guards aligned");
+        let bytes = std::mem::size_of::<Slot<T>>().checked_mul(len).and_then(|b| b.checked_add(Self::GUARD_BYTES));
+        std::alloc::Layout::from_size_align(bytes.expect("slot array size"), align).expect("slot array layout")
+    }
+
+    fn new(slots: impl ExactSizeIterator<Item = Slot<T>>) -> SlotArray<T> {
+        let len = slots.len();
+        let layout = Self::layout(len);
+        // SAFETY: the layout is not zero-sized (it has the guards).
+        let block = unsafe { std::alloc::alloc(layout) };
+        if block.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        // SAFETY: the guards fill the block's first `GUARD_BYTES` bytes.
+        unsafe { crate::slub::rseq::write_guards(block) };
+        // SAFETY: in bounds of the block, aligned for `Slot<T>` (`layout`).
+        let first = unsafe { block.add(Self::GUARD_BYTES) }.cast::<Slot<T>>();
+        let mut written = 0;
+        for slot in slots.take(len) {
+            // SAFETY: slot `written` of the `len` the block has room for.
+            unsafe { first.add(written).write(slot) };
+            written += 1;
+        }
+        assert_eq!(written, len, "an exact-size iterator");
+        // SAFETY: `block` is not null, so neither is `first`.
+        SlotArray { first: unsafe { NonNull::new_unchecked(first) }, len }
+    }
+}
+
+impl<T> std::ops::Deref for SlotArray<T> {
+    type Target = [Slot<T>];
+    fn deref(&self) -> &[Slot<T>] {
+        // SAFETY: `len` initialised slots from `first`, owned by the array.
+        unsafe { std::slice::from_raw_parts(self.first.as_ptr(), self.len) }
+    }
+}
+
+impl<T> std::ops::DerefMut for SlotArray<T> {
+    fn deref_mut(&mut self) -> &mut [Slot<T>] {
+        // SAFETY: as for `deref`, exclusively.
+        unsafe { std::slice::from_raw_parts_mut(self.first.as_ptr(), self.len) }
+    }
+}
+
+impl<T> Drop for SlotArray<T> {
+    fn drop(&mut self) {
+        // SAFETY: the slots are initialised and dropped once, here; then the
+        // block is freed with the layout it was allocated with.
+        unsafe {
+            std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(self.first.as_ptr(), self.len));
+            let block = self.first.as_ptr().cast::<u8>().sub(Self::GUARD_BYTES);
+            std::alloc::dealloc(block, Self::layout(self.len));
+        }
+    }
+}
+
 /// `nr` slots indexed by virtual CPU id modulo `nr`, or by the real CPU
 /// (real-CPU mode: [`Effective::Rseq`]).
 pub struct PerCpu<T> {
-    slots: Box<[Slot<T>]>,
+    slots: SlotArray<T>,
     /// Real-CPU mode: every local entry is a restartable sequence.
     rseq: bool,
     /// The slots as a real-CPU section reads them from its holder: every
@@ -690,44 +763,43 @@ pub struct PerCpu<T> {
     rseq_slots: RseqSlots<T>,
 }
 
-/// The first real-CPU slot and the number of them (0 unless real-CPU
-/// mode), laid out for a section that reads them from its holder at
-/// [`RseqSlots::BASE`] and [`RseqSlots::NR`] (`rseq::pop`, `rseq::push`).
+/// The first real-CPU slot, or the not-rseq slots (`rseq::not_rseq_slots`)
+/// unless real-CPU mode, laid out for a section that reads it from its
+/// holder at [`RseqSlots::BASE`] (`rseq::pop`, `rseq::push`).
 #[repr(C)]
 pub(crate) struct RseqSlots<T> {
     #[cfg(not(loom))]
-    base: *const Slot<T>,
-    #[cfg(not(loom))]
-    nr: usize,
-    /// Under loom the words a section reads from its holder are loom
-    /// atomics, as an instance's `cpu_sheaves` and `nr_rseq_sheaves` are
-    /// there, so that the model of the sections (`rseq_model.rs`) reads
-    /// every holder alike.
+    base: *const u8,
+    /// Under loom the word a section reads from its holder is a loom
+    /// atomic, as an instance's `cpu_sheaves` is there, so that the model
+    /// of the sections (`rseq_model.rs`) reads every holder alike.
     #[cfg(loom)]
-    base: crate::sync::atomic::AtomicPtr<Slot<T>>,
-    #[cfg(loom)]
-    nr: AtomicUsize,
+    base: crate::sync::atomic::AtomicPtr<u8>,
+    _slots: std::marker::PhantomData<*const Slot<T>>,
 }
 
 impl<T> RseqSlots<T> {
     /// Offset of the first slot's address.
     pub(crate) const BASE: usize = std::mem::offset_of!(RseqSlots<T>, base);
-    /// Offset of the number of slots.
-    pub(crate) const NR: usize = std::mem::offset_of!(RseqSlots<T>, nr);
 
-    fn new(base: *const Slot<T>, nr: usize) -> RseqSlots<T> {
+    fn new(base: *const u8) -> RseqSlots<T> {
         #[cfg(not(loom))]
-        return RseqSlots { base, nr };
+        return RseqSlots { base, _slots: std::marker::PhantomData };
         #[cfg(loom)]
-        RseqSlots { base: crate::sync::atomic::AtomicPtr::new(base.cast_mut()), nr: AtomicUsize::new(nr) }
+        RseqSlots { base: crate::sync::atomic::AtomicPtr::new(base.cast_mut()), _slots: std::marker::PhantomData }
+    }
+
+    /// What a section finds at [`RseqSlots::BASE`].
+    pub(crate) fn base(&self) -> *mut u8 {
+        #[cfg(not(loom))]
+        return self.base.cast_mut();
+        #[cfg(loom)]
+        self.base.load(Relaxed)
     }
 
     /// A copy (the slots never change while their `PerCpu` lives).
     pub(crate) fn copy(&self) -> RseqSlots<T> {
-        #[cfg(not(loom))]
-        return RseqSlots::new(self.base, self.nr);
-        #[cfg(loom)]
-        RseqSlots::new(self.base.load(Relaxed), self.nr.load(Relaxed))
+        RseqSlots::new(self.base())
     }
 }
 
@@ -747,7 +819,7 @@ impl<T: SectionData> PerCpu<T> {
     /// `nr` slots with data from `init(index)`.
     pub fn new(nr: usize, mode: Mode, mut init: impl FnMut(usize) -> T) -> PerCpu<T> {
         assert!(nr > 0, "at least one slot");
-        let mut slots: Box<[Slot<T>]> = (0..nr).map(|i| Slot::with_index(init(i), mode, i, nr)).collect();
+        let mut slots = SlotArray::new((0..nr).map(|i| Slot::with_index(init(i), mode, i, nr)));
         let rseq = slots[0].mode() == Effective::Rseq;
         if rseq {
             for slot in slots.iter_mut() {
@@ -755,14 +827,15 @@ impl<T: SectionData> PerCpu<T> {
                 slot.active = AtomicUsize::new(open);
             }
         }
-        let rseq_slots = RseqSlots::new(slots.as_ptr(), if rseq { slots.len() } else { 0 });
+        let rseq_slots =
+            RseqSlots::new(if rseq { slots.as_ptr().cast() } else { crate::slub::rseq::not_rseq_slots() });
         PerCpu { slots, rseq, rseq_slots }
     }
 
     /// No slots: a placeholder until [`PerCpu::new`]'s slots are installed
     /// (no entry may be attempted on it).
     pub(crate) fn empty() -> PerCpu<T> {
-        PerCpu { slots: Box::new([]), rseq: false, rseq_slots: RseqSlots::new(std::ptr::null(), 0) }
+        PerCpu { slots: SlotArray::new(std::iter::empty()), rseq: false, rseq_slots: RseqSlots::new(crate::slub::rseq::not_rseq_slots()) }
     }
 
     /// Loom builds only: gives every slot a seeded bug (or none).

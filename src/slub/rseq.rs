@@ -33,11 +33,17 @@
 //! no thread-local lookup. Without rseq (valgrind does not implement it and
 //! glibc's area then reads `cpu_id == -2`; older glibc; other
 //! architectures), [`available`] is false and worlds keep the virtual CPUs
-//! and their ownership protocol: their holders have 0 real-CPU slots, so
-//! the sections' first test, made before arming, sends every call to the
-//! virtual CPUs' entry and no section is ever armed. A thread whose own
-//! registration failed reads `cpu_id == -2` (or `-1`), beyond every world's
-//! slots: the same first test sends it to the slow paths.
+//! and their ownership protocol; `OFFSET` then stays 0, and the sections'
+//! first test (of that word, which they load anyway) sends every call to
+//! the virtual CPUs' entry without arming anything. In a process with rseq,
+//! a holder on the virtual CPUs (or not usable) names the *not-rseq slots*
+//! ([`not_rseq_slots`]): one per possible CPU, whose `active` word is a
+//! closed sheaf of its own, so that its sections miss on their size tests
+//! and the miss stubs tell "not real CPUs" apart (it is `CLOSED[2]`). The hit path therefore
+//! loads no mode word and no slot count. A thread whose own registration
+//! failed reads `cpu_id == -2` (or `-1`): sign-extended, that lands on the
+//! not-rseq guard slots before every slot array ([`GUARD_SLOTS`]), which
+//! send it to the virtual CPUs' entry too.
 
 use std::ptr::NonNull;
 use std::sync::OnceLock;
@@ -66,7 +72,8 @@ const _: () = assert!(std::mem::offset_of!(RseqArea, cpu_id) == CPU_ID);
 const _: () = assert!(std::mem::offset_of!(RseqArea, rseq_cs) == RSEQ_CS);
 
 /// `__rseq_offset` of glibc: the area's offset from the thread pointer,
-/// the same for every thread; valid once [`available`] returned true.
+/// the same for every thread; set once [`available`] decided true, and 0
+/// until then and for good otherwise (the sections' first test).
 static OFFSET: AtomicIsize = AtomicIsize::new(0);
 static AVAILABLE: OnceLock<bool> = OnceLock::new();
 
@@ -95,23 +102,26 @@ fn detect() -> bool {
     if size < 20 {
         return false; // glibc did not register (valgrind, rseq disabled by tunable)
     }
-    // The sections test the CPU against the slots once, before arming, and
-    // rely on every CPU id the kernel gives a registered thread being below
-    // `nr_cpu_ids` (the slots of a real-CPU world): the possible mask must
-    // be known, not guessed.
-    if possible_cpu_ids().is_none() {
+    // The sections index a holder's slots by the CPU with no bounds test,
+    // and rely on every CPU id the kernel gives a registered thread being
+    // below `nr_cpu_ids`, the number of a real-CPU world's slots (and at
+    // most that of the not-rseq slots): the possible mask must be known,
+    // not guessed, and within the table.
+    if possible_cpu_ids().is_none_or(|n| n as usize > MAX_RSEQ_CPUS) {
         return false;
     }
-    OFFSET.store(offset, Relaxed);
     // SAFETY: glibc registered an area at this offset from every thread's pointer.
-    let cpu = unsafe { (*thread_area()).cpu_id.load(Relaxed) };
+    let cpu = unsafe { (*area_at(offset)).cpu_id.load(Relaxed) };
     if cpu >= 1 << 31 {
         return false; // -1 or -2: not registered for this thread after all
     }
     #[cfg(not(loom))]
-    return crate::membarrier::register_rseq();
-    #[cfg(loom)]
-    false
+    if !crate::membarrier::register_rseq() {
+        return false;
+    }
+    // Only now: a nonzero `OFFSET` is what lets a section arm itself.
+    OFFSET.store(offset, Relaxed);
+    true
 }
 
 /// Whether glibc registered an rseq area (`__rseq_size` of at least the
@@ -141,6 +151,11 @@ fn glibc_rseq() -> Option<(isize, u32)> {
 
 /// The calling thread's area: thread pointer + `__rseq_offset`.
 fn thread_area() -> *const RseqArea {
+    area_at(OFFSET.load(Relaxed))
+}
+
+/// The calling thread's pointer plus `offset`.
+fn area_at(offset: isize) -> *const RseqArea {
     let tp: usize;
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     // SAFETY: on x86-64 Linux `%fs:0` holds the thread pointer itself (the
@@ -152,7 +167,7 @@ fn thread_area() -> *const RseqArea {
     {
         tp = 0;
     }
-    tp.wrapping_add_signed(OFFSET.load(Relaxed)) as *const RseqArea
+    tp.wrapping_add_signed(offset) as *const RseqArea
 }
 
 /// The CPU the calling thread runs on, if rseq tells it (a hint: the thread
@@ -233,7 +248,59 @@ const CLOSED_BYTES: usize = 32;
 #[repr(C, align(64))]
 struct ClosedSheaf([u8; CLOSED_BYTES]);
 
-static CLOSED: [ClosedSheaf; 2] = [ClosedSheaf([0; CLOSED_BYTES]), ClosedSheaf([0; CLOSED_BYTES])];
+static CLOSED: [ClosedSheaf; 3] =
+    [ClosedSheaf([0; CLOSED_BYTES]), ClosedSheaf([0; CLOSED_BYTES]), ClosedSheaf([0; CLOSED_BYTES])];
+
+/// The most possible CPUs (`nr_cpu_ids`) real-CPU mode serves: the number
+/// of [`not_rseq_slots`]. A machine with more keeps the virtual CPUs.
+pub(crate) const MAX_RSEQ_CPUS: usize = 1024;
+
+/// A not-rseq slot: laid out as a [`PcsSlot`] for what a section reads of
+/// it, its `active` word the not-rseq closed sheaf and its `home` 0 (no
+/// slab's), both never written.
+#[repr(C, align(64))]
+struct NotRseqSlot {
+    active: *const ClosedSheaf,
+    rest: [usize; offsets::SLOT / 8 - 1],
+}
+
+/// Not-rseq slots before the first slot of every slot array, and of the
+/// not-rseq slots: a thread whose registration failed reads `cpu_id` -1
+/// or -2, and the sections index by it sign-extended, with no test.
+pub(crate) const GUARD_SLOTS: usize = 2;
+
+/// One not-rseq slot per possible CPU after the guards (`NotRseqSlot`).
+#[repr(C)]
+struct NotRseqSlots([NotRseqSlot; GUARD_SLOTS + MAX_RSEQ_CPUS]);
+
+// SAFETY: immutable plain data; the pointer names a static.
+unsafe impl Sync for NotRseqSlots {}
+
+const NOT_RSEQ_SLOT: NotRseqSlot = NotRseqSlot { active: &CLOSED[2], rest: [0; offsets::SLOT / 8 - 1] };
+static NOT_RSEQ_SLOTS: NotRseqSlots = NotRseqSlots([NOT_RSEQ_SLOT; GUARD_SLOTS + MAX_RSEQ_CPUS]);
+const _: () = assert!(std::mem::size_of::<NotRseqSlot>() == offsets::SLOT && offsets::ACTIVE == 0);
+#[cfg(not(loom))]
+const _: () = assert!(offsets::HOME >= 8 && offsets::HOME + 8 <= offsets::SLOT);
+
+/// The slots a holder names while it has no real-CPU slots (virtual CPUs,
+/// not usable, not yet set up): every section on them misses, and its miss
+/// stub, finding their closed sheaf, answers "not real CPUs". Valid for
+/// every CPU id from -2 to [`MAX_RSEQ_CPUS`] - 1.
+pub(crate) const fn not_rseq_slots() -> *mut u8 {
+    (&raw const NOT_RSEQ_SLOTS.0[GUARD_SLOTS]).cast_mut().cast()
+}
+
+/// Writes [`GUARD_SLOTS`] not-rseq slots at `at`.
+///
+/// # Safety
+/// `at` is valid for writing `GUARD_SLOTS * offsets::SLOT` bytes, aligned
+/// to 64.
+pub(crate) unsafe fn write_guards(at: *mut u8) {
+    for i in 0..GUARD_SLOTS {
+        // SAFETY: within the caller's bytes, aligned (64-byte slots).
+        unsafe { at.cast::<NotRseqSlot>().add(i).write(NOT_RSEQ_SLOT) };
+    }
+}
 
 /// The closed sheaf of a slot held by a slow path of its CPU (`local_trylock()`).
 pub(crate) fn locked() -> usize {
@@ -312,44 +379,45 @@ pub(crate) const RAW_NOT_RSEQ: usize = 1;
 /// `alloc_from_pcs()`'s hit as one critical section on the calling thread's
 /// CPU slot: pops the main sheaf's top object. The slots are named by the
 /// structure that holds them, as `s->cpu_sheaves` is read from `s`: the
-/// first slot's address at offset `BASE` of `holder` and their number at
-/// `NR`, both read by the section itself (no register spent on them before).
+/// first slot's address at offset `BASE` of `holder`, read by the section
+/// itself (no register spent on it before).
 ///
-/// The CPU is read once before the section is armed and tested against the
-/// number of slots: that one test is also the mode test (a holder on the
-/// virtual CPUs, or not usable, has 0 real-CPU slots; a thread whose rseq
-/// registration failed reads -1 or -2), and the read is harmless even
-/// without rseq (`OFFSET` is then 0 and `%fs:4` lies in the thread's TCB).
-/// Inside the section the CPU is read again, and needs no second test: the
-/// kernel gives a registered thread only CPU ids below `nr_cpu_ids`, the
-/// number of a real-CPU holder's slots (`available` insists on knowing it).
-/// What the section reads of the slot is its `active` word, the main
-/// sheaf or a closed one (`percpu::SectionData`).
+/// The hit path tests no mode word, no slot count and no CPU bound. A
+/// nonzero `OFFSET` (rseq in use in this process) lets the section arm
+/// itself; inside, the CPU is read once, sign-extended, and indexes the
+/// holder's slots: the kernel gives a registered thread only CPU ids below
+/// `nr_cpu_ids`, the number of a real-CPU holder's slots (`available`
+/// insists on knowing it, and on its being at most [`MAX_RSEQ_CPUS`]); a
+/// thread whose registration failed reads -1 or -2, the [`GUARD_SLOTS`]
+/// before every slot array; and a holder without real-CPU slots names the
+/// not-rseq slots. What the section reads of the slot is its `active`
+/// word: the main sheaf, a closed one (`percpu::SectionData`), or the
+/// not-rseq one (guards included), which the miss stub tells apart.
 ///
 /// # Safety
-/// At `holder + BASE` and `holder + NR` are a pointer to live real-CPU
-/// slots of `s->cpu_sheaves` and their number (`nr_cpu_ids`), or 0 slots.
+/// At `holder + BASE` is a pointer to live real-CPU slots of
+/// `s->cpu_sheaves` (`nr_cpu_ids` of them), or [`not_rseq_slots`].
 #[inline(always)]
-pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) -> Pop {
+pub(crate) unsafe fn pop<const BASE: usize>(holder: *const u8) -> Pop {
     let object: *mut u8;
     #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
-    // SAFETY: the section reads the slot at `base + cpu * SLOT` only for a
-    // thread that passed `cpu < nr` (the caller's slots; see above for why
-    // the CPU read inside stays below), and the active sheaf's object below
-    // `size`; its one store (the commit, `size - 1`) is the last
-    // instruction, so it happens only if nothing else ran on this CPU since
-    // the first load (the kernel restarts the section otherwise). The
-    // descriptor and abort handler are static; the abort handler sits right
-    // after glibc's RSEQ_SIG, as the kernel requires. With 0 slots nothing
-    // is written: rseq need not even be registered.
+    // SAFETY: the section is armed only with glibc's area (`OFFSET` is
+    // nonzero only then), and reads the slot at `base + cpu * SLOT`, one of
+    // the holder's slots or guards for every id the area holds (see above), and
+    // the active sheaf's object below `size`; its one store (the commit,
+    // `size - 1`) is the last instruction, so it happens only if nothing
+    // else ran on this CPU since the first load (the kernel restarts the
+    // section otherwise). The descriptor and abort handler are static; the
+    // abort handler sits right after glibc's RSEQ_SIG, as the kernel
+    // requires. The not-rseq slots' sheaf is empty, so nothing is written
+    // for a holder without real-CPU slots.
     unsafe {
         std::arch::asm!(
             "mov {offset}(%rip), {off}",
-            "mov %fs:{cpu_id}({off}), {cpu:e}",
-            "cmp {nr}({holder}), {cpu}",
-            "jae 8f",
+            "test {off}, {off}",
+            "jz 8f",
             rseq_arm!(),
-            "mov %fs:{cpu_id}({off}), {cpu:e}",
+            "movslq %fs:{cpu_id}({off}), {cpu}",
             "imul ${slot}, {cpu}, {cpu}",
             "add {base}({holder}), {cpu}",
             "mov {active}({cpu}), {t}",
@@ -357,14 +425,20 @@ pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) 
             "test {cpu:e}, {cpu:e}",
             "jz 7f",
             "mov {top}({t},{cpu},8), {obj}",
-            "decl {size}({t})",
+            "dec {cpu:e}",
+            "mov {cpu:e}, {size}({t})",
             "3:",
             rseq_descriptor_and_abort!(),
             // The miss stubs after the function's own code (its section's
             // subsection 1): out of the hit path, and inside the function
-            // for tools that attribute code by symbol.
+            // for tools that attribute code by symbol. Past the section,
+            // the not-rseq sheaf is told from the others: it never changes,
+            // and no real slot ever names it.
             ".subsection 1",
             "7:",
+            "lea {closed}+{not_rseq_at}(%rip), {obj}",
+            "cmp {obj}, {t}",
+            "je 8f",
             "xor {obj:e}, {obj:e}",
             "jmp 3b",
             "8:",
@@ -373,9 +447,10 @@ pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) 
             ".subsection 0",
             off = out(reg) _,
             offset = sym OFFSET,
+            closed = sym CLOSED,
+            not_rseq_at = const 2 * std::mem::size_of::<ClosedSheaf>(),
             holder = in(reg) holder,
             base = const BASE,
-            nr = const NR,
             t = out(reg) _,
             cpu = out(reg) _,
             obj = out(reg) object,
@@ -397,7 +472,7 @@ pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) 
     #[cfg(loom)]
     {
         // SAFETY: forwarded from the caller.
-        object = unsafe { super::rseq_model::pop::<BASE, NR>(holder) };
+        object = unsafe { super::rseq_model::pop::<BASE>(holder) };
     }
     // One compare on the hit path: a miss and "not real CPUs" are both at
     // most RAW_NOT_RSEQ.
@@ -412,45 +487,59 @@ pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) 
 /// `free_to_pcs()`'s hit as one critical section: pushes `object` onto the
 /// calling CPU's main sheaf if `home` (its slab's `Slab::home`) is the
 /// CPU's (`PerCpuSheaves::home`: the object is of this storage and of the
-/// CPU's node) and the sheaf has room. Slots and the mode test as in
-/// [`pop`]; every miss jumps straight to the caller's miss code.
+/// CPU's node) and the sheaf has room. Slots and tests as in [`pop`] (the
+/// not-rseq slots' home is 0, no slab's); every miss jumps straight to the
+/// caller's miss code.
 ///
 /// # Safety
 /// As [`pop`]; `object` is an allocated object of the slots' storage that
 /// the caller gives up if the answer is [`Push::Done`].
 #[inline(always)]
-pub(crate) unsafe fn push<const BASE: usize, const NR: usize>(holder: *const u8, home: usize, object: *mut u8) -> Push {
+pub(crate) unsafe fn push<const BASE: usize>(holder: *const u8, home: usize, object: *mut u8) -> Push {
     #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
-    // SAFETY: as in `pop`: bounds tested first, a closed sheaf has no room;
-    // the object is written above `size` (a slot no reader looks at), and
-    // the commit, `size + 1`, is the last instruction. An aborted section's
-    // write lands in that unused slot and is written again by whoever
-    // pushes next.
+    // SAFETY: as in `pop`: armed only with glibc's area, the slot one of
+    // the holder's or a guard, a closed sheaf has no room; the object is written
+    // above `size` (a slot no reader looks at), and the commit, `size + 1`,
+    // is the last instruction. An aborted section's write lands in that
+    // unused slot and is written again by whoever pushes next. A not-rseq
+    // slot misses on its home, so nothing is written to it.
     unsafe {
         std::arch::asm!(
             "mov {offset}(%rip), {off}",
-            "mov %fs:{cpu_id}({off}), {cpu:e}",
-            "cmp {nr}({holder}), {cpu}",
-            "jae {not_rseq}",
+            "test {off}, {off}",
+            "jz {not_rseq}",
             rseq_arm!(),
-            "mov %fs:{cpu_id}({off}), {cpu:e}",
+            "movslq %fs:{cpu_id}({off}), {cpu}",
             "imul ${slot}, {cpu}, {cpu}",
             "add {base}({holder}), {cpu}",
             "cmp {home}, {phome}({cpu})",
-            "jne {miss}",
+            "jne 7f",
             "mov {active}({cpu}), {t}",
             "mov {size}({t}), {cpu:e}",
             "cmp {cap}({t}), {cpu:e}",
-            "jae {miss}",
+            "jae 8f",
             "mov {obj}, {objects}({t},{cpu},8)",
-            "incl {size}({t})",
+            "inc {cpu:e}",
+            "mov {cpu:e}, {size}({t})",
             "3:",
             rseq_descriptor_and_abort!(),
+            // The miss stubs, as in `pop`: the not-rseq sheaf is "not real
+            // CPUs", any other a miss.
+            ".subsection 1",
+            "7:",
+            "mov {active}({cpu}), {t}",
+            "8:",
+            "lea {closed}+{not_rseq_at}(%rip), {off}",
+            "cmp {off}, {t}",
+            "je {not_rseq}",
+            "jmp {miss}",
+            ".subsection 0",
             off = out(reg) _,
             offset = sym OFFSET,
+            closed = sym CLOSED,
+            not_rseq_at = const 2 * std::mem::size_of::<ClosedSheaf>(),
             holder = in(reg) holder,
             base = const BASE,
-            nr = const NR,
             home = in(reg) home,
             obj = in(reg) object,
             t = out(reg) _,
@@ -475,7 +564,7 @@ pub(crate) unsafe fn push<const BASE: usize, const NR: usize>(holder: *const u8,
     }
     #[cfg(loom)]
     // SAFETY: forwarded from the caller.
-    return unsafe { super::rseq_model::push::<BASE, NR>(holder, home, object) };
+    return unsafe { super::rseq_model::push::<BASE>(holder, home, object) };
     #[allow(unreachable_code)]
     Push::Done
 }

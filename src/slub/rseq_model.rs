@@ -3,9 +3,9 @@
 //! the real allocator paths. `rseq::pop`, `push`, `lock`, `abort_sections`,
 //! `current_cpu`, `nr_cpu_ids` and `available` call these functions under
 //! `cfg(loom)`; they have the same signatures and take the same steps in the
-//! same order as the assembly: read the CPU, test it against the holder's
-//! `nr` (the mode test, before the section), find the slot at `base + cpu *
-//! SLOT`, read its `active` word (the main sheaf, or a closed sheaf while a
+//! same order as the assembly: read the CPU, find the slot at `base + cpu *
+//! SLOT` (none for a holder that names the not-rseq slots), read its
+//! `active` word (the main sheaf, or a closed sheaf while a
 //! slow path or a remote holds the slot), then pop, push or close the slot
 //! with one last store (the commit).
 //!
@@ -80,10 +80,10 @@
 //! * The lock section's commit is a `Relaxed` swap, not a store (see
 //!   `lock`): it fixes the word's modification order as coherence does,
 //!   and synchronises nothing.
-//! * The words a section reads from its holder (`BASE`, `NR`) are loom
-//!   atomics (an instance's `cpu_sheaves` and `nr_rseq_sheaves`, and the
-//!   storage's `PerCpu` fields, which are atomics under loom for this
-//!   reason), loaded `Relaxed`, as the assembly's plain loads are.
+//! * The word a section reads from its holder (`BASE`) is a loom atomic
+//!   (an instance's `cpu_sheaves`, and a slab's copy of its storage's
+//!   `PerCpu` field, which is an atomic under loom for this reason),
+//!   loaded `Relaxed`, as the assembly's plain load is.
 //!
 //! Seeded bugs ([`Broken`], the slot's): `RseqIgnoreClosed` makes pops and
 //! pushes work on the main sheaf whatever `active` says,
@@ -96,7 +96,7 @@ use crate::slub::percpu::Slot;
 use crate::slub::rseq::{Push, locked, offsets, stopped};
 use crate::slub::sheaf::PerCpuSheaves;
 use crate::sync::Mutex;
-use crate::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::*};
+use crate::sync::atomic::{AtomicPtr, Ordering::*};
 
 /// The model's CPUs: `nr_cpu_ids` of a model.
 pub(crate) const MODEL_CPUS: usize = 2;
@@ -129,24 +129,22 @@ pub(crate) fn current_cpu() -> Option<u32> {
     Some(crate::slub::thread::current_cpu())
 }
 
-/// The first test, before the section: the calling thread's CPU and its
-/// slot among the holder's, if `cpu < nr` (else the holder has no real-CPU
-/// slots, or the CPU is none of the model's).
+/// The calling thread's CPU and its slot among the holder's: none if the
+/// holder names the not-rseq slots (where the assembly's section misses
+/// and its stub answers "not real CPUs"), or if the CPU is none of the
+/// model's (which the assembly's guard slots stand for).
 ///
 /// # Safety
-/// As `rseq::pop`: at `holder + BASE` and `holder + NR` are the loom atomics
-/// that hold a pointer to live real-CPU slots and their number.
-unsafe fn slot<'a, const BASE: usize, const NR: usize>(holder: *const u8) -> Option<(usize, &'a Slot<PerCpuSheaves>)> {
+/// As `rseq::pop`: at `holder + BASE` is the loom atomic that holds a
+/// pointer to live real-CPU slots, or the not-rseq slots.
+unsafe fn slot<'a, const BASE: usize>(holder: *const u8) -> Option<(usize, &'a Slot<PerCpuSheaves>)> {
     let cpu = crate::slub::thread::current_cpu() as usize;
-    // SAFETY: the caller's holder has these words at these offsets.
-    let (base, nr) = unsafe {
-        (&*(holder.add(BASE) as *const AtomicPtr<Slot<PerCpuSheaves>>), &*(holder.add(NR) as *const AtomicUsize))
-    };
-    if cpu >= nr.load(Relaxed) || cpu >= MODEL_CPUS {
+    // SAFETY: the caller's holder has this word at this offset.
+    let base = unsafe { &*(holder.add(BASE) as *const AtomicPtr<u8>) }.load(Relaxed);
+    if std::ptr::eq(base, crate::slub::rseq::not_rseq_slots()) || cpu >= MODEL_CPUS {
         return None;
     }
-    let base = base.load(Relaxed) as *const u8;
-    // SAFETY: `cpu < nr`, so the slot is one of the holder's live slots.
+    // SAFETY: real-CPU slots, one per model CPU, and `cpu` is one of them.
     Some((cpu, unsafe { &*(base.add(cpu * offsets::SLOT) as *const Slot<PerCpuSheaves>) }))
 }
 
@@ -160,9 +158,9 @@ fn closed(word: usize) -> bool {
 ///
 /// # Safety
 /// As `rseq::pop`.
-pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) -> *mut u8 {
+pub(crate) unsafe fn pop<const BASE: usize>(holder: *const u8) -> *mut u8 {
     // SAFETY: forwarded from the caller.
-    let Some((cpu, slot)) = (unsafe { slot::<BASE, NR>(holder) }) else {
+    let Some((cpu, slot)) = (unsafe { slot::<BASE>(holder) }) else {
         return std::ptr::without_provenance_mut(crate::slub::rseq::RAW_NOT_RSEQ);
     };
     let _section = cpus()[cpu].lock();
@@ -194,9 +192,9 @@ pub(crate) unsafe fn pop<const BASE: usize, const NR: usize>(holder: *const u8) 
 ///
 /// # Safety
 /// As `rseq::push`.
-pub(crate) unsafe fn push<const BASE: usize, const NR: usize>(holder: *const u8, home: usize, object: *mut u8) -> Push {
+pub(crate) unsafe fn push<const BASE: usize>(holder: *const u8, home: usize, object: *mut u8) -> Push {
     // SAFETY: forwarded from the caller.
-    let Some((cpu, slot)) = (unsafe { slot::<BASE, NR>(holder) }) else { return Push::NotRseq };
+    let Some((cpu, slot)) = (unsafe { slot::<BASE>(holder) }) else { return Push::NotRseq };
     let _section = cpus()[cpu].lock();
     let (active, data, broken) = slot.rseq_parts();
     let sheaf = active.load(Acquire);

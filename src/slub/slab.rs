@@ -81,9 +81,6 @@ pub(crate) struct Slab {
 /// Where `kfree()`'s section finds a slab's copy of the slots (`rseq::push`).
 pub(crate) const SLAB_RSEQ_SLOTS: usize =
     std::mem::offset_of!(Slab, rseq_slots) + crate::slub::percpu::RseqSlots::<crate::slub::sheaf::PerCpuSheaves>::BASE;
-/// Where it finds their number.
-pub(crate) const SLAB_RSEQ_NR: usize =
-    std::mem::offset_of!(Slab, rseq_slots) + crate::slub::percpu::RseqSlots::<crate::slub::sheaf::PerCpuSheaves>::NR;
 
 impl Slab {
     #[allow(clippy::too_many_arguments)]
