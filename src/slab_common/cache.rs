@@ -407,19 +407,17 @@ impl KmemCache {
     /// `CONFIG_SLAB_FREELIST_HARDENED` refuses it (the kernel then leaks it).
     #[inline]
     pub fn free(&self, object: Object) -> Result<(), FreeError> {
-        // SAFETY: the token names an allocated object.
-        let Some(slab) = (unsafe { crate::slub::page::virt_to_slab_fast(object.addr()) }) else {
-            return free_cold(object, self);
-        };
         // `cache_from_obj()` and `slab_nid(slab) == numa_mem_id()` are one
-        // compare inside the section: the slab's home (its storage's node)
+        // compare inside the section: the page's home word (its slab's
+        // storage's node, read from the memmap with no load of the slab)
         // against the CPU's home of this instance's storage. Any object of
-        // another cache, of an unusable instance (no slots) or of another
-        // node misses, and `free_miss` tells which. No debug-flag test
-        // either: a cache with `SLAB_CONSISTENCY_CHECKS` has no sheaves
+        // another cache, of a page that is no slab's (home 0), of an
+        // unusable instance (no slots) or of another node misses, and
+        // `free_miss` tells which. No debug-flag test either: a cache with
+        // `SLAB_CONSISTENCY_CHECKS` has no sheaves
         // (`calculate_sheaf_capacity()`), so its main sheaf has capacity 0.
-        // SAFETY: the token proves the object is allocated, so its slab is live.
-        let home = unsafe { slab.as_ref().home };
+        // SAFETY: the token names an allocated object.
+        let home = unsafe { crate::slub::page::virt_to_home_fast(object.addr()) };
         let ptr = object.into_raw();
         // SAFETY: `cpu_sheaves` names the storage's live real-CPU slots, or
         // the not-rseq slots (`set_storage`); `ptr` is an
@@ -457,9 +455,10 @@ impl KmemCache {
     unsafe fn free_miss(&self, ptr: NonNull<u8>) -> Result<(), FreeError> {
         // SAFETY: the caller's object is allocated, so its page is in the range.
         let slab = unsafe { crate::slub::page::virt_to_slab_fast(ptr.as_ptr() as usize) };
-        // Checked, not assumed: a miss is the cold path, and a teardown bug
-        // that unmapped a slab under its objects is reported here by name.
-        let slab = slab.expect("kmem_cache_free: the object keeps its slab mapped");
+        // A page that is no slab's (a large kmalloc allocation, or a
+        // teardown bug that unmapped a slab under its objects) is reported
+        // by the checked path.
+        let Some(slab) = slab else { return self.free_cold(Object::from_raw(ptr)) };
         // SAFETY: the slab is live while its object is allocated.
         let owner = unsafe { slab.as_ref().storage };
         if !std::ptr::eq(owner.as_ptr(), self.storage_ptr()) {
@@ -830,15 +829,8 @@ impl fmt::Debug for Object {
     }
 }
 
-/// [`KmemCache::free`]'s cold calls, with the object first, where the free
-/// has it: the hit path then never moves it to another register for them.
-#[cold]
-#[inline(never)]
-fn free_cold(object: Object, cache: &KmemCache) -> Result<(), FreeError> {
-    cache.free_cold(object)
-}
-
-/// See [`free_cold`].
+/// [`KmemCache::free`]'s miss, with the object first, where the free has
+/// it: the hit path then never moves it to another register for it.
 ///
 /// # Safety
 /// As [`KmemCache::free_miss`].

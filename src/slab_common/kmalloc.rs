@@ -16,8 +16,7 @@ use crate::slub::layout::get_order;
 use crate::slub::page::PageEntry;
 use crate::slub::percpu::try_local;
 use crate::slub::rseq::{self, Push};
-use crate::slub::slab::SLAB_RSEQ_SLOTS;
-use crate::slub::storage::FreeCheck;
+use crate::slub::storage::{FreeCheck, KmemCacheNode, NODE_RSEQ_SLOTS};
 
 /// The kmalloc size classes of `kmalloc_caches[KMALLOC_NORMAL]` (x86_64, 4 KiB pages).
 pub const KMALLOC_SIZES: [u32; 13] = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192];
@@ -89,34 +88,37 @@ impl World {
     /// Mirrors `kfree()`: the object's slab names its cache; no cache argument.
     #[inline]
     pub fn kfree(&self, object: Object) -> Result<(), FreeError> {
+        // The page's home word: its slab's storage's `kmem_cache_node`, or
+        // 0 for a page that is no slab's (a large allocation).
         // SAFETY: the token names an allocated object.
-        let Some(slab) = (unsafe { crate::slub::page::virt_to_slab_fast(object.addr()) }) else {
-            return kfree_cold(object, self);
-        };
-        // SAFETY: the token proves the object is allocated, so its slab is live.
-        let s = unsafe { slab.as_ref() };
-        // The descriptor array is shared by every world of the process, so a
-        // slab of another world is found too: one compare refuses it (the
-        // kernel has one world, and no such check). No debug-flag test: a
-        // cache with `SLAB_CONSISTENCY_CHECKS` has no sheaves, so the push
-        // misses and `kfree_miss` checks.
-        if s.world != self.memory_addr {
+        let home = unsafe { crate::slub::page::virt_to_home_fast(object.addr()) };
+        if home == 0 {
             return kfree_cold(object, self);
         }
-        let (home, ptr) = (s.home, object.into_raw());
-        // The slab holds a copy of its storage's slots, so the section reads
-        // no field of the storage (`slab->slab_cache->cpu_sheaves` is one
-        // load shorter).
-        let holder = slab.as_ptr().cast::<u8>().cast_const();
-        // SAFETY: the slab holds its storage's live real-CPU slots (or 0) at
-        // these offsets; `ptr` is an allocated object of that storage,
-        // given up on `Done`.
-        let pushed = match unsafe { rseq::push::<SLAB_RSEQ_SLOTS>(holder, home, ptr.as_ptr()) } {
+        // SAFETY: a slab page's home is a node of the slab's storage, live
+        // while the object is allocated.
+        let node = unsafe { &*(home as *const KmemCacheNode) };
+        // The memmap is shared by every world of the process, so a slab of
+        // another world is found too: one compare refuses it (the kernel
+        // has one world, and no such check). No debug-flag test: a cache
+        // with `SLAB_CONSISTENCY_CHECKS` has no sheaves, so the push misses
+        // and `kfree_miss` checks.
+        if node.world != self.memory_addr {
+            return kfree_cold(object, self);
+        }
+        let ptr = object.into_raw();
+        // The node holds a copy of its storage's slots, so the section reads
+        // no field of the slab or the storage (`slab->slab_cache->cpu_sheaves`
+        // is two loads more).
+        // SAFETY: the node holds its storage's live real-CPU slots (or the
+        // not-rseq slots) at this offset; `ptr` is an allocated object of
+        // that storage, given up on `Done`.
+        let pushed = match unsafe { rseq::push::<NODE_RSEQ_SLOTS>(node_holder(node), home, ptr.as_ptr()) } {
             Push::Done => true,
             Push::Miss => false,
             Push::NotRseq => {
-                // SAFETY: the slab's storage is live while the slab is.
-                let storage = unsafe { s.storage.as_ref() };
+                // SAFETY: the node's storage, live while its slab is.
+                let storage = unsafe { &*node.storage };
                 try_local(storage.cpu_sheaves.as_slice(), |_slot, pcs| {
                     if !pcs.free_hit(home, ptr) {
                         return None;
@@ -294,6 +296,13 @@ unsafe fn kfree_miss(ptr: NonNull<u8>) -> Result<(), FreeError> {
     // SAFETY: forwarded.
     unsafe { storage.slab_free_slow(slab, ptr, crate::slub::stat::Via::NONE) };
     Ok(())
+}
+
+/// A node as the holder of its copy of the storage's slots, for `kfree()`'s
+/// section (`NODE_RSEQ_SLOTS`).
+#[inline(always)]
+fn node_holder(node: &KmemCacheNode) -> *const u8 {
+    std::ptr::from_ref(node).cast()
 }
 
 #[cfg(test)]

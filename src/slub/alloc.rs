@@ -215,16 +215,7 @@ impl CacheStorage {
             }
             None => return None,
         };
-        let slab = Box::new(Slab::new(
-            self.self_ptr(),
-            base,
-            order,
-            objects,
-            node as u32,
-            self.home(node),
-            self.cpu_sheaves.rseq_slots().copy(),
-            crate::sync::Arc::as_ptr(&self.memory) as usize,
-        ));
+        let slab = Box::new(Slab::new(self.self_ptr(), base, order, objects, node as u32, self.home(node)));
         let first = base.as_ptr().wrapping_add(layout.red_left_pad as usize);
         // SAFETY: the slab is not published; objects lie inside its pages
         // (objects * size + red_left_pad <= PAGE_SIZE << order by calculate_sizes).

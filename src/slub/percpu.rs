@@ -797,6 +797,11 @@ impl<T> RseqSlots<T> {
         self.base.load(Relaxed)
     }
 
+    /// The not-rseq slots, until real ones are copied in.
+    pub(crate) fn not_rseq() -> RseqSlots<T> {
+        RseqSlots::new(crate::slub::rseq::not_rseq_slots())
+    }
+
     /// A copy (the slots never change while their `PerCpu` lives).
     pub(crate) fn copy(&self) -> RseqSlots<T> {
         RseqSlots::new(self.base())
@@ -827,15 +832,18 @@ impl<T: SectionData> PerCpu<T> {
                 slot.active = AtomicUsize::new(open);
             }
         }
-        let rseq_slots =
-            RseqSlots::new(if rseq { slots.as_ptr().cast() } else { crate::slub::rseq::not_rseq_slots() });
+        let rseq_slots = RseqSlots::new(if rseq { slots.as_ptr().cast() } else { crate::slub::rseq::not_rseq_slots() });
         PerCpu { slots, rseq, rseq_slots }
     }
 
     /// No slots: a placeholder until [`PerCpu::new`]'s slots are installed
     /// (no entry may be attempted on it).
     pub(crate) fn empty() -> PerCpu<T> {
-        PerCpu { slots: SlotArray::new(std::iter::empty()), rseq: false, rseq_slots: RseqSlots::new(crate::slub::rseq::not_rseq_slots()) }
+        PerCpu {
+            slots: SlotArray::new(std::iter::empty()),
+            rseq: false,
+            rseq_slots: RseqSlots::new(crate::slub::rseq::not_rseq_slots()),
+        }
     }
 
     /// Loom builds only: gives every slot a seeded bug (or none).

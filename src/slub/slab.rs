@@ -67,23 +67,11 @@ pub(crate) struct Slab {
     ///
     /// [`CacheStorage::home`]: crate::slub::storage::CacheStorage::home
     pub(crate) home: usize,
-    /// Its storage's real-CPU slots, copied: `kfree()`'s section reads them
-    /// from the slab, so its hit path loads no field of the storage.
-    pub(crate) rseq_slots: crate::slub::percpu::RseqSlots<crate::slub::sheaf::PerCpuSheaves>,
-    /// Its world's key (`Arc::as_ptr` of the world's memory, as
-    /// `World::memory_addr`), for `kfree()`'s compare with its own world:
-    /// the range is shared by every world.
-    pub(crate) world: usize,
     /// Freelist and counters; only touched under `list_lock`.
     pub(crate) state: UnsafeCell<SlabState>,
 }
 
-/// Where `kfree()`'s section finds a slab's copy of the slots (`rseq::push`).
-pub(crate) const SLAB_RSEQ_SLOTS: usize =
-    std::mem::offset_of!(Slab, rseq_slots) + crate::slub::percpu::RseqSlots::<crate::slub::sheaf::PerCpuSheaves>::BASE;
-
 impl Slab {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         storage: StorageRef,
         base: NonNull<u8>,
@@ -91,8 +79,6 @@ impl Slab {
         objects: u32,
         node: u32,
         home: usize,
-        rseq_slots: crate::slub::percpu::RseqSlots<crate::slub::sheaf::PerCpuSheaves>,
-        world: usize,
     ) -> Slab {
         Slab {
             storage,
@@ -101,8 +87,6 @@ impl Slab {
             objects,
             node,
             home,
-            rseq_slots,
-            world,
             state: UnsafeCell::new(SlabState {
                 freelist: std::ptr::null_mut(),
                 inuse: 0,

@@ -15,7 +15,7 @@ use std::ptr::NonNull;
 
 use crate::slub::layout::CacheLayout;
 use crate::slub::memory::SlabMemory;
-use crate::slub::percpu::{Mode, PerCpu, Slot};
+use crate::slub::percpu::{Mode, PerCpu, RseqSlots, Slot};
 use crate::slub::sheaf::{NodeBarn, PerCpuSheaves, SlabSheaf};
 use crate::slub::slab::{OnList, Slab, SlabList, StorageRef};
 use crate::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
@@ -46,11 +46,28 @@ pub(crate) struct NodeLists {
     pub(crate) total_objects: usize,
 }
 
-/// `struct kmem_cache_node`: `list_lock` with its lists, and the barn.
+/// `struct kmem_cache_node`: `list_lock` with its lists, and the barn; and
+/// what `kfree()`'s fast path needs of the storage, which it reaches from a
+/// page's home word (the address of this node, `Slab::home`) with no load
+/// of the slab or of the storage.
 pub(crate) struct KmemCacheNode {
     pub(crate) list_lock: Mutex<NodeLists>,
     pub(crate) barn: Mutex<NodeBarn>,
+    /// The storage's real-CPU slots (or the not-rseq slots), copied once
+    /// they are installed: `kfree()`'s section reads them from the node.
+    pub(crate) rseq_slots: RseqSlots<PerCpuSheaves>,
+    /// The world's key (`Arc::as_ptr` of the world's memory, as
+    /// `World::memory_addr`), for `kfree()`'s compare with its own world:
+    /// the range is shared by every world.
+    pub(crate) world: usize,
+    /// The storage this node is of (`slab->slab_cache` for `kfree()` on the
+    /// virtual CPUs).
+    pub(crate) storage: *const CacheStorage,
 }
+
+/// Where `kfree()`'s section finds a node's copy of the slots (`rseq::push`).
+pub(crate) const NODE_RSEQ_SLOTS: usize =
+    std::mem::offset_of!(KmemCacheNode, rseq_slots) + RseqSlots::<PerCpuSheaves>::BASE;
 
 /// Figures of one storage, as slabinfo and the memory report need them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -185,6 +202,9 @@ impl CacheStorage {
                     total_objects: 0,
                 }),
                 barn: Mutex::new(NodeBarn::new()),
+                rseq_slots: RseqSlots::not_rseq(),
+                world: Arc::as_ptr(&memory) as usize,
+                storage: std::ptr::null(),
             })
             .collect();
         // The storage must exist before its sheaves can name it: allocate it
@@ -228,7 +248,12 @@ impl CacheStorage {
         let mut pcs = pcs.into_iter();
         let cpu_sheaves = PerCpu::new(pcs.len(), mode, |_| pcs.next().expect("one per CPU"));
         // SAFETY: the storage is not shared yet; we are its only user.
-        unsafe { (*ptr.as_ptr()).cpu_sheaves = cpu_sheaves };
+        let storage = unsafe { &mut *ptr.as_ptr() };
+        for node in storage.nodes.iter_mut() {
+            node.rseq_slots = cpu_sheaves.rseq_slots().copy();
+            node.storage = ptr.as_ptr();
+        }
+        storage.cpu_sheaves = cpu_sheaves;
         Some(ptr)
     }
 

@@ -51,6 +51,7 @@ struct State {
 pub(crate) struct Range {
     base: usize,
     desc: Vec<AtomicUsize>,
+    home: Vec<AtomicUsize>,
     owner: Vec<AtomicU32>,
     state: Mutex<State>,
 }
@@ -77,6 +78,7 @@ loom::lazy_static! {
     static ref RANGE: Range = Range {
         base: arena_base(),
         desc: (0..SIM_PAGES).map(|_| AtomicUsize::new(0)).collect(),
+        home: (0..SIM_PAGES).map(|_| AtomicUsize::new(0)).collect(),
         owner: (0..SIM_PAGES).map(|_| AtomicU32::new(0)).collect(),
         state: Mutex::new(State { buddy: Buddy::new(MAX_RANGE, LOOM_MAX_ORDER), live: BTreeMap::new() }),
     };
@@ -120,6 +122,25 @@ pub(crate) unsafe fn virt_to_slab_fast(addr: usize) -> Option<NonNull<Slab>> {
     virt_to_slab(addr)
 }
 
+/// As the real `virt_to_home_fast`.
+///
+/// # Safety
+/// None needed here; the real one's contract is kept for the callers.
+#[inline]
+pub(crate) unsafe fn virt_to_home_fast(addr: usize) -> usize {
+    let offset = addr.wrapping_sub(arena_base());
+    if offset < MAX_RANGE { RANGE.home[offset >> PAGE_SHIFT].load(LOOKUP) } else { 0 }
+}
+
+/// As the real `home_word`.
+fn home_word(entry: PageEntry) -> usize {
+    match entry {
+        // SAFETY: a slab is live while its pages are being marked as its.
+        PageEntry::Slab(slab) => unsafe { slab.as_ref().home },
+        _ => 0,
+    }
+}
+
 impl Range {
     fn offset_of(&self, addr: usize, pages: usize) -> usize {
         let offset = addr.wrapping_sub(self.base);
@@ -133,7 +154,9 @@ impl Range {
     /// As the real `set`.
     pub(crate) fn set(&self, base: usize, pages: usize, entry: PageEntry, ordering: Ordering) {
         let first = self.offset_of(base, pages) >> PAGE_SHIFT;
+        let home = home_word(entry);
         for i in 0..pages {
+            self.home[first + i].store(home, ordering);
             self.desc[first + i].store(entry.for_page(i).encode(), ordering);
         }
     }
@@ -143,6 +166,7 @@ impl Range {
         let first = self.offset_of(base, pages) >> PAGE_SHIFT;
         for i in 0..pages {
             self.desc[first + i].store(0, UNPUBLISH);
+            self.home[first + i].store(0, UNPUBLISH);
         }
     }
 

@@ -138,6 +138,18 @@ pub(crate) unsafe fn virt_to_slab_fast(addr: usize) -> Option<NonNull<crate::slu
     unsafe { range::virt_to_slab_fast(addr) }
 }
 
+/// The home word of an allocated object's page (`Slab::home` of its slab,
+/// 0 for a page that is no slab's), for the free fast paths: a shift and
+/// one load.
+///
+/// # Safety
+/// `addr` is an allocated object's address (see `range::virt_to_home_fast`).
+#[inline(always)]
+pub(crate) unsafe fn virt_to_home_fast(addr: usize) -> usize {
+    // SAFETY: forwarded.
+    unsafe { range::virt_to_home_fast(addr) }
+}
+
 /// World ids recorded in the owner array; 0 is "no world".
 static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 

@@ -2,9 +2,9 @@
 //! descriptor array beside it, at a fixed address when it can be had.
 //!
 //! ```text
-//!   base >> 9                         base - OWNER_BYTES      base                  base + size
-//!   | desc: usize per page        |   | owner: u32 per page   | data: slab + large  |
-//!   |  128 MiB virtual            |   |  64 MiB virtual       |  kmalloc pages      |
+//!   base >> 9                                             base - OWNER_BYTES      base                  base + size
+//!   | desc: usize per page     | home: usize per page     |   | owner: u32 per page   | data: slab + large  |
+//!   |  128 MiB virtual         |  128 MiB virtual         |   |  64 MiB virtual       |  kmalloc pages      |
 //! ```
 //!
 //! The descriptor of the page at address `a` is the word at address
@@ -12,6 +12,13 @@
 //! word size put it (at `base >> 9`, 160 GiB for the fixed base), as the
 //! kernel's `vmemmap` is indexed by the page frame number, so that
 //! `virt_to_slab()` of an object is a shift and a load whatever the base.
+//! Right after the descriptors, at a constant distance, each page's *home*
+//! word: its slab's `Slab::home` (the address of the storage's
+//! `kmem_cache_node` of the slab's node), 0 for any page that is not a
+//! slab's. The kernel's `struct slab` overlays `struct page` in the memmap,
+//! so its free path reads the slab's fields from the memmap itself; the
+//! home word is that for the one field the free fast paths need, one load
+//! after the shift with no load of the slab.
 //! The metadata arrays always cover `MAX_RANGE` (64 GiB) of data, whatever
 //! data size was reserved, so the in-range compare is against a constant and
 //! a descriptor read for an in-range address that was never handed out reads
@@ -56,6 +63,8 @@ pub(crate) const MAX_RANGE: usize = 64 << 30;
 pub(crate) const MAX_PAGES: usize = MAX_RANGE >> PAGE_SHIFT;
 /// Bytes of the descriptor array (one word per page).
 pub(crate) const DESC_BYTES: usize = MAX_PAGES * std::mem::size_of::<usize>();
+/// Bytes of the home array (one word per page), right after the descriptors.
+pub(crate) const HOME_BYTES: usize = DESC_BYTES;
 /// Bytes of the owner array (one `u32` per page).
 pub(crate) const OWNER_BYTES: usize = MAX_PAGES * std::mem::size_of::<u32>();
 /// Where the descriptor array of data at `base` starts: the word of the
@@ -198,7 +207,7 @@ fn reserve() -> Range {
         // address within MAX_RANGE of BASE: that metadata must be ours, or
         // nothing works.
         if mmap(BASE - OWNER_BYTES, OWNER_BYTES, true, libc::PROT_READ).is_none()
-            || mmap(desc_base(BASE), DESC_BYTES, true, libc::PROT_READ).is_none()
+            || mmap(desc_base(BASE), DESC_BYTES + HOME_BYTES, true, libc::PROT_READ).is_none()
         {
             panic!(
                 "vmemmap: cannot reserve the metadata at {:#x} and {:#x}: {}; build with feature `dynamic-base`",
@@ -223,7 +232,7 @@ fn reserve() -> Range {
         unmap(base + size, p + len - (base + size));
         // The descriptors of this base sit where its page numbers put them.
         if !protect(base - OWNER_BYTES, OWNER_BYTES, libc::PROT_READ)
-            || mmap(desc_base(base), DESC_BYTES, true, libc::PROT_READ).is_none()
+            || mmap(desc_base(base), DESC_BYTES + HOME_BYTES, true, libc::PROT_READ).is_none()
         {
             unmap(base - OWNER_BYTES, OWNER_BYTES + size);
             continue;
@@ -257,6 +266,19 @@ fn desc_at(base: usize, offset: usize) -> &'static std::sync::atomic::AtomicUsiz
 #[inline(always)]
 fn desc_of(addr: usize) -> *const std::sync::atomic::AtomicUsize {
     ((addr >> PAGE_SHIFT) * std::mem::size_of::<usize>()) as *const _
+}
+
+/// The home word of the page holding `addr`: [`HOME_BYTES`] past its
+/// descriptor.
+#[inline(always)]
+fn home_of(addr: usize) -> *const std::sync::atomic::AtomicUsize {
+    (desc_of(addr) as usize + DESC_BYTES) as *const _
+}
+
+#[inline(always)]
+fn home_at(base: usize, offset: usize) -> &'static std::sync::atomic::AtomicUsize {
+    // SAFETY: as `desc_at`: the home array is mapped with the descriptors.
+    unsafe { &*home_of(base + offset) }
 }
 
 #[inline(always)]
@@ -330,6 +352,29 @@ pub(crate) unsafe fn virt_to_slab_fast(addr: usize) -> Option<NonNull<Slab>> {
     word_to_slab(unsafe { &*desc_of(addr) }.load(LOOKUP))
 }
 
+/// The home word of an allocated object's page, for the free fast paths:
+/// its slab's `Slab::home`, or 0 if the page is not a slab's (a large
+/// kmalloc allocation). A shift and one load, like [`virt_to_slab_fast`],
+/// and no load of the slab.
+///
+/// # Safety
+/// As [`virt_to_slab_fast`].
+#[inline(always)]
+pub(crate) unsafe fn virt_to_home_fast(addr: usize) -> usize {
+    // SAFETY: an object's page is in the range, whose home array is mapped
+    // for the life of the process and only accessed atomically.
+    unsafe { &*home_of(addr) }.load(LOOKUP)
+}
+
+/// The home word a page of `entry` carries.
+fn home_word(entry: PageEntry) -> usize {
+    match entry {
+        // SAFETY: a slab is live while its pages are being marked as its.
+        PageEntry::Slab(slab) => unsafe { slab.as_ref().home },
+        _ => 0,
+    }
+}
+
 impl Range {
     fn offset_of(&self, addr: usize, pages: usize) -> usize {
         let offset = addr.wrapping_sub(self.base);
@@ -344,7 +389,9 @@ impl Range {
     /// with `ordering` (`PUBLISH` but for a seeded bug).
     pub(crate) fn set(&self, base: usize, pages: usize, entry: PageEntry, ordering: Ordering) {
         let offset = self.offset_of(base, pages);
+        let home = home_word(entry);
         for i in 0..pages {
+            home_at(self.base, offset + (i << PAGE_SHIFT)).store(home, ordering);
             desc_at(self.base, offset + (i << PAGE_SHIFT)).store(entry.for_page(i).encode(), ordering);
         }
     }
@@ -354,6 +401,7 @@ impl Range {
         let offset = self.offset_of(base, pages);
         for i in 0..pages {
             desc_at(self.base, offset + (i << PAGE_SHIFT)).store(0, UNPUBLISH);
+            home_at(self.base, offset + (i << PAGE_SHIFT)).store(0, UNPUBLISH);
         }
     }
 
@@ -391,9 +439,11 @@ impl Range {
         let page_down = |a: usize| a & !(PAGE_SIZE - 1);
         let page_up = |a: usize| (a + PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
         let desc = |o: usize| desc_of(self.base + o) as usize;
+        let home = |o: usize| home_of(self.base + o) as usize;
         let owner = |o: usize| self.base - OWNER_BYTES + (o >> PAGE_SHIFT) * std::mem::size_of::<u32>();
         protect(self.base + offset, len, rw)
             && protect(page_down(desc(offset)), page_up(desc(offset + len)) - page_down(desc(offset)), rw)
+            && protect(page_down(home(offset)), page_up(home(offset + len)) - page_down(home(offset)), rw)
             && protect(page_down(owner(offset)), page_up(owner(offset + len)) - page_down(owner(offset)), rw)
     }
 
