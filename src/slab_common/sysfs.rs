@@ -106,9 +106,11 @@ pub struct SysfsEntry {
     pub dangling: bool,
 }
 
-/// A name in the tree. A directory's name is shared by its entry, its
-/// kobject, the links that point at it and its cache's `sysfs_dir`, so
-/// naming a cache allocates each name once.
+/// A name in the tree, and a cache's name. A directory's name is shared by
+/// its entry, its kobject, the links that point at it and its cache's
+/// `sysfs_dir`; a creator's name by its handle, the instance's `s->name`
+/// and list of names, and the link (or self-named directory) made for it.
+/// So naming a cache allocates each name once.
 pub(crate) type SysfsName = std::sync::Arc<str>;
 
 /// An entry of the tree, and the instance that made it.
@@ -149,11 +151,10 @@ impl Sysfs {
     /// `kobject_init_and_add` of a cache directory owned by `owner`; an
     /// existing entry of the same name makes it fail (the kernel logs and
     /// carries on without a directory). Returns the directory's name.
-    pub(crate) fn add_dir(&mut self, name: &str, owner: usize) -> Result<SysfsName, String> {
-        if self.entries.contains_key(name) {
+    pub(crate) fn add_dir(&mut self, name: SysfsName, owner: usize) -> Result<SysfsName, String> {
+        if self.entries.contains_key(&name) {
             return Err(format!("SLUB: Unable to add cache {name} to sysfs"));
         }
-        let name = SysfsName::from(name);
         self.entries.insert(name.clone(), Entry { node: Node::Dir, owner });
         self.kobjects.insert(owner, name.clone());
         Ok(name)
@@ -180,15 +181,13 @@ impl Sysfs {
     /// listing holds. It fails (`-ENOENT`) only if the kobject has no node —
     /// its directory was never added, or it was `kobject_del()`eted; a node
     /// removed by name still takes the link, which then dangles from birth.
-    pub(crate) fn alias(&mut self, name: &str, target: usize, owner: usize) -> Result<(), String> {
-        // A name linked again (a cache of the same name created anew) keeps
-        // the removed entry's name rather than allocating it again.
-        let removed = self.entries.remove_entry(name).map(|(key, _)| key);
+    /// The link is named by the creator's own name (shared, not copied).
+    pub(crate) fn alias(&mut self, name: &SysfsName, target: usize, owner: usize) -> Result<(), String> {
+        self.entries.remove(&**name);
         let Some(dir) = self.kobjects.get(&target) else {
             return Err(format!("SLUB: Unable to add cache alias {name} to sysfs"));
         };
-        let key = removed.unwrap_or_else(|| SysfsName::from(name));
-        self.entries.insert(key, Entry { node: Node::Link { target: dir.clone() }, owner });
+        self.entries.insert(name.clone(), Entry { node: Node::Link { target: dir.clone() }, owner });
         Ok(())
     }
 
