@@ -747,7 +747,26 @@ impl<T: SectionData> PerCpu<T> {
     /// `nr` slots with data from `init(index)`.
     pub fn new(nr: usize, mode: Mode, mut init: impl FnMut(usize) -> T) -> PerCpu<T> {
         assert!(nr > 0, "at least one slot");
-        let mut slots: Box<[Slot<T>]> = (0..nr).map(|i| Slot::with_index(init(i), mode, i, nr)).collect();
+        let slots: Box<[Slot<T>]> = (0..nr).map(|i| Slot::with_index(init(i), mode, i, nr)).collect();
+        Self::with_slots(slots)
+    }
+
+    /// `nr` slots with data from `init(index)`, which may fail: then the
+    /// slots made so far come back (in index order), for the caller to undo
+    /// what their data holds. No allocation but the slots' own.
+    pub fn try_new(nr: usize, mode: Mode, mut init: impl FnMut(usize) -> Option<T>) -> Result<PerCpu<T>, Vec<Slot<T>>> {
+        assert!(nr > 0, "at least one slot");
+        let mut slots = Vec::with_capacity(nr);
+        for i in 0..nr {
+            match init(i) {
+                Some(data) => slots.push(Slot::with_index(data, mode, i, nr)),
+                None => return Err(slots),
+            }
+        }
+        Ok(Self::with_slots(slots.into_boxed_slice()))
+    }
+
+    fn with_slots(mut slots: Box<[Slot<T>]>) -> PerCpu<T> {
         let rseq = slots[0].mode() == Effective::Rseq;
         if rseq {
             for slot in slots.iter_mut() {
