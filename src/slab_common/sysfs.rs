@@ -12,7 +12,9 @@
 //! kernel allows two) may have taken the name over.
 
 use crate::flags::*;
-use crate::slab_common::hash::FoldHashMap;
+use std::hash::BuildHasher;
+
+use crate::slab_common::hash::{FoldBuildHasher, FoldHashMap};
 
 macro_rules! flag_attributes {
     ($($(#[$doc:meta])* $attr:ident => $flag:expr;)*) => {
@@ -126,6 +128,55 @@ enum Node {
     Link { target: SysfsName },
 }
 
+/// An entry under its name, with the name's hash.
+struct Named {
+    hash: u64,
+    name: SysfsName,
+    entry: Entry,
+}
+
+/// The entries, hashed by name as kernfs hashes a directory's children.
+/// Each keeps its name's hash beside it, so that neither growing the table
+/// (which rehashes every entry) nor a probe past other names reads a name
+/// through its pointer: at 100,000 caches those names are cold lines, one
+/// miss each. Only an entry whose whole hash matches is compared by name.
+#[derive(Default)]
+struct Entries {
+    table: hashbrown::HashTable<Named>,
+}
+
+impl Entries {
+    fn hash(name: &str) -> u64 {
+        FoldBuildHasher::default().hash_one(name)
+    }
+
+    fn get(&self, name: &str) -> Option<&Entry> {
+        let hash = Self::hash(name);
+        self.table.find(hash, |e| e.hash == hash && *e.name == *name).map(|e| &e.entry)
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    fn remove(&mut self, name: &str) -> Option<Entry> {
+        let hash = Self::hash(name);
+        let found = self.table.find_entry(hash, |e| e.hash == hash && *e.name == *name).ok()?;
+        Some(found.remove().0.entry)
+    }
+
+    /// Adds an entry under a name no entry has.
+    fn insert_new(&mut self, name: SysfsName, entry: Entry) {
+        let hash = Self::hash(&name);
+        debug_assert!(!self.contains(&name), "{name} is taken");
+        self.table.insert_unique(hash, Named { hash, name, entry }, |e| e.hash);
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&SysfsName, &Entry)> {
+        self.table.iter().map(|e| (&e.name, &e.entry))
+    }
+}
+
 /// The slab kset. Each entry records the instance that owns it: a
 /// directory's cache, or the cache whose `sysfs_slab_alias()` made a link.
 /// A cache's final destroy removes its own directory, and a primary-scheme
@@ -137,12 +188,11 @@ enum Node {
 /// `kernfs_remove_by_name()` takes the node out of the listing, and is
 /// cleared only by the cache's own `kobject_del()`.
 ///
-/// Entries are hashed by name, as kernfs hashes a directory's children;
-/// nothing reads the tree in order but [`Sysfs::entries`], which sorts as
-/// `ls` does.
+/// Entries are hashed by name ([`Entries`]); nothing reads the tree in
+/// order but [`Sysfs::entries`], which sorts as `ls` does.
 #[derive(Default)]
 pub(crate) struct Sysfs {
-    entries: FoldHashMap<SysfsName, Entry>,
+    entries: Entries,
     /// Cache → the name of its directory node, while `kobj->sd` is set.
     kobjects: FoldHashMap<usize, SysfsName>,
 }
@@ -152,10 +202,10 @@ impl Sysfs {
     /// existing entry of the same name makes it fail (the kernel logs and
     /// carries on without a directory). Returns the directory's name.
     pub(crate) fn add_dir(&mut self, name: SysfsName, owner: usize) -> Result<SysfsName, String> {
-        if self.entries.contains_key(&name) {
+        if self.entries.contains(&name) {
             return Err(format!("SLUB: Unable to add cache {name} to sysfs"));
         }
-        self.entries.insert(name.clone(), Entry { node: Node::Dir, owner });
+        self.entries.insert_new(name.clone(), Entry { node: Node::Dir, owner });
         self.kobjects.insert(owner, name.clone());
         Ok(name)
     }
@@ -183,11 +233,11 @@ impl Sysfs {
     /// removed by name still takes the link, which then dangles from birth.
     /// The link is named by the creator's own name (shared, not copied).
     pub(crate) fn alias(&mut self, name: &SysfsName, target: usize, owner: usize) -> Result<(), String> {
-        self.entries.remove(&**name);
+        self.entries.remove(name);
         let Some(dir) = self.kobjects.get(&target) else {
             return Err(format!("SLUB: Unable to add cache alias {name} to sysfs"));
         };
-        self.entries.insert(name.clone(), Entry { node: Node::Link { target: dir.clone() }, owner });
+        self.entries.insert_new(name.clone(), Entry { node: Node::Link { target: dir.clone() }, owner });
         Ok(())
     }
 
