@@ -57,8 +57,9 @@ pub enum InstanceState {
 pub(crate) struct CacheMeta {
     pub(crate) state: InstanceState,
     pub(crate) kind: InstanceKind,
-    /// `s->name`: the creator's name (for a mainline alias, the first creator's).
-    pub(crate) name: String,
+    /// `s->name`: the creator's name (for a mainline alias, the first
+    /// creator's), shared with its handle; `None` until set up.
+    pub(crate) name: Option<SysfsName>,
     /// `s->flags` as used for merging and sysfs (after `slab_debug=`).
     pub(crate) flags: SlabFlags,
     /// `s->refcount`: -1 for boot caches.
@@ -78,7 +79,7 @@ pub(crate) struct CacheMeta {
     pub(crate) module: Option<ModuleId>,
     /// The names of creators that share this instance (mainline-style
     /// aliasing), oldest first, the instance's own name first.
-    pub(crate) names: Vec<String>,
+    pub(crate) names: Vec<SysfsName>,
     /// The sysfs directory of this instance's storage (for a primary or a
     /// mainline cache); `None` for an alias, or when `sysfs_slab_add()`
     /// failed. The name is the tree's own ([`SysfsName`]), not a copy.
@@ -91,11 +92,16 @@ impl CacheMeta {
         self.sysfs_dir.as_deref().unwrap_or("")
     }
 
+    /// `s->name`, empty if the instance was never set up.
+    pub(crate) fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("")
+    }
+
     const fn unused() -> CacheMeta {
         CacheMeta {
             state: InstanceState::Unused,
             kind: InstanceKind::Static,
-            name: String::new(),
+            name: None,
             flags: SlabFlags::EMPTY,
             refcount: 0,
             usersize: 0,
@@ -559,7 +565,7 @@ impl KmemCache {
 
     /// `s->name`.
     pub fn name(&self) -> String {
-        self.meta.lock().name.clone()
+        self.meta.lock().name().to_owned()
     }
 
     /// `kmem_cache_size()`: `s->object_size`.
@@ -738,7 +744,7 @@ impl KmemCache {
         let meta = self.meta.lock();
         match meta.state {
             InstanceState::Unused => SlabError::NotSetUp,
-            _ => SlabError::CacheDestroyed { cache: meta.name.clone() },
+            _ => SlabError::CacheDestroyed { cache: meta.name().to_owned() },
         }
     }
 
@@ -759,7 +765,7 @@ impl fmt::Debug for KmemCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let meta = self.meta.lock();
         f.debug_struct("KmemCache")
-            .field("name", &meta.name)
+            .field("name", &meta.name())
             .field("state", &meta.state)
             .field("kind", &meta.kind)
             .field("refcount", &meta.refcount)
@@ -913,8 +919,9 @@ impl From<FreeError> for SlabError {
 #[must_use = "dropping a cache handle destroys the cache (kmem_cache_destroy) and discards its outcome"]
 pub struct Cache<'w> {
     pub(crate) inst: NonNull<KmemCache>,
-    /// The name this creator asked for (a mainline alias's name is not stored in the instance).
-    pub(crate) name: String,
+    /// The name this creator asked for (a mainline alias's name is not
+    /// `s->name`, but the same allocation as its entry in the instance's names).
+    pub(crate) name: SysfsName,
     /// The module that created it, if any.
     pub(crate) module: Option<ModuleId>,
     /// A handle cannot outlive its world: the world's image statics and its
@@ -1003,8 +1010,9 @@ pub(crate) unsafe fn destroy_instance(
 /// one shuts the cache down. Objects left make it return
 /// [`SlabError::CacheBusy`] after logging the kernel's report; their memory stays valid.
 pub fn kmem_cache_destroy(cache: Cache) -> Result<(), SlabError> {
-    let mut cache = std::mem::ManuallyDrop::new(cache);
-    let name = std::mem::take(&mut cache.name);
+    let cache = std::mem::ManuallyDrop::new(cache);
+    // SAFETY: `cache` is never dropped, so its name is moved out exactly once.
+    let name = unsafe { std::ptr::read(&cache.name) };
     // SAFETY: `cache` is consumed here and its Drop will not run.
     unsafe { destroy_instance(cache.inst, &name, cache.module) }
 }

@@ -17,6 +17,7 @@ use crate::slab_common::decide::{Decision, Prepared, Query, Verdict, decide, ent
 use crate::slab_common::merge::{TargetView, slab_unmergeable};
 use crate::slab_common::registry::{Registry, WorldCore};
 use crate::slab_common::request::{CreateEntry, CreateRequest, KmemCacheArgs, Placement, PlacementKind};
+use crate::slab_common::sysfs::SysfsName;
 use crate::slub::layout::{LayoutRequest, UniqueId, calculate_alignment, calculate_sizes, create_unique_id};
 use crate::slub::percpu::Mode;
 use crate::slub::storage::CacheStorage;
@@ -28,7 +29,7 @@ impl WorldCore {
     /// the creator's handle names.
     pub(crate) fn create(self: &Arc<Self>, req: CreateRequest<'_>) -> Result<NonNull<KmemCache>, SlabError> {
         let mut reg = self.slab_mutex.lock();
-        let result = self.create_locked(&mut reg, req.name, req.size, &req);
+        let result = self.create_locked(&mut reg, &req.name, req.size, &req);
         drop(reg);
         if let Err(err) = &result {
             let message = if req.flags.intersects(SLAB_PANIC) {
@@ -40,7 +41,7 @@ impl WorldCore {
             } else {
                 format!("__kmem_cache_create_args({}) failed with error {}", req.name, err.to_errno())
             };
-            self.report("__kmem_cache_create_args", Some(req.name.to_owned()), None, message);
+            self.report("__kmem_cache_create_args", Some(req.name.to_string()), None, message);
         }
         result
     }
@@ -66,7 +67,7 @@ impl WorldCore {
     fn create_locked(
         self: &Arc<Self>,
         reg: &mut Registry,
-        name: &str,
+        name: &SysfsName,
         size: u32,
         req: &CreateRequest<'_>,
     ) -> Result<NonNull<KmemCache>, SlabError> {
@@ -80,10 +81,10 @@ impl WorldCore {
             return Err(SlabError::invalid(format!("kmem_cache_create({name}) integrity check failed: size {size}")));
         }
         if cfg.debug_vm {
-            if reg.listed().any(|p| p.get().meta.lock().name == name) {
+            if reg.listed().any(|p| p.get().meta.lock().name() == &**name) {
                 self.report(
                     "kmem_cache_sanity_check",
-                    Some(name.into()),
+                    Some(name.to_string()),
                     None,
                     format!("kmem_cache of name '{name}' already exists"),
                 );
@@ -91,7 +92,7 @@ impl WorldCore {
             if name.contains(' ') {
                 self.report(
                     "kmem_cache_sanity_check",
-                    Some(name.into()),
+                    Some(name.to_string()),
                     None,
                     format!("kmem_cache name '{name}' contains a space"),
                 );
@@ -125,7 +126,7 @@ impl WorldCore {
             }
             let meta = inst.meta.lock();
             if meta.state != InstanceState::Unused {
-                return Err(SlabError::AlreadySetUp { cache: meta.name.clone() });
+                return Err(SlabError::AlreadySetUp { cache: meta.name().to_owned() });
             }
         }
         let Prepared { flags, args, usercopy_dropped } =
@@ -133,7 +134,7 @@ impl WorldCore {
         if usercopy_dropped {
             self.report(
                 "__kmem_cache_create_args",
-                Some(name.into()),
+                Some(name.to_string()),
                 None,
                 format!(
                     "WARN: {name}: usercopy region {}+{} outside the {size}-byte object; dropped",
@@ -177,7 +178,7 @@ impl WorldCore {
         &self,
         reg: &mut Registry,
         target: NonNull<KmemCache>,
-        name: &str,
+        name: &SysfsName,
         size: u32,
     ) -> NonNull<KmemCache> {
         // SAFETY: registered instances are live under slab_mutex.
@@ -187,10 +188,10 @@ impl WorldCore {
         // the same name (kernel-slab.md §13.4).
         let cache = s as *const KmemCache as usize;
         if let Err(e) = reg.sysfs.alias(name, cache, cache) {
-            self.report("sysfs_slab_alias", Some(name.into()), None, e);
+            self.report("sysfs_slab_alias", Some(name.to_string()), None, e);
         }
         meta.refcount += 1;
-        meta.names.push(name.to_owned());
+        meta.names.push(name.clone());
         drop(meta);
         // s->object_size = max(s->object_size, size);
         // s->inuse = max(s->inuse, ALIGN(size, sizeof(void *)));
@@ -209,7 +210,7 @@ impl WorldCore {
         self: &Arc<Self>,
         reg: &mut Registry,
         primary: NonNull<KmemCache>,
-        name: &str,
+        name: &SysfsName,
         size: u32,
         args: &KmemCacheArgs,
         flags: SlabFlags,
@@ -225,7 +226,7 @@ impl WorldCore {
             let mut meta = a.meta.lock();
             meta.state = InstanceState::Live;
             meta.kind = kind_for(&req.placement);
-            meta.name = name.to_owned();
+            meta.name = Some(name.clone());
             meta.flags = self.config.kmem_cache_flags(flags, name);
             meta.refcount = 1;
             meta.usersize = args.usersize;
@@ -234,7 +235,7 @@ impl WorldCore {
             meta.explicit_sheaves = false;
             meta.world = Some(self.clone());
             meta.module = req.module;
-            meta.names = vec![name.to_owned()];
+            meta.names = vec![name.clone()];
             meta.sysfs_dir = None;
         }
         // The alias's own object_size is what zeroing through it clears. The
@@ -254,7 +255,7 @@ impl WorldCore {
         if primary_dir.as_deref() != Some(name)
             && let Err(e) = reg.sysfs.alias(name, p as *const KmemCache as usize, inst.as_ptr() as usize)
         {
-            self.report("sysfs_slab_alias", Some(name.into()), None, e);
+            self.report("sysfs_slab_alias", Some(name.to_string()), None, e);
         }
         reg.register(&self.config, inst);
         inst
@@ -267,7 +268,7 @@ impl WorldCore {
     fn create_cache(
         self: &Arc<Self>,
         reg: &mut Registry,
-        name: &str,
+        name: &SysfsName,
         size: u32,
         args: &KmemCacheArgs,
         flags: SlabFlags,
@@ -328,7 +329,7 @@ impl WorldCore {
             let mut meta = s.meta.lock();
             meta.state = InstanceState::Live;
             meta.kind = kind;
-            meta.name = if hidden { create_unique_id(final_flags, layout.size) } else { name.to_owned() };
+            meta.name = Some(if hidden { create_unique_id(final_flags, layout.size).into() } else { name.clone() });
             meta.flags = final_flags;
             meta.refcount = if req.entry == CreateEntry::CreateBootCache {
                 -1
@@ -343,7 +344,7 @@ impl WorldCore {
             meta.explicit_sheaves = args.sheaf_capacity != 0 && !final_flags.intersects(SLAB_DEBUG_FLAGS);
             meta.world = Some(self.clone());
             meta.module = if hidden { None } else { req.module };
-            meta.names = if hidden { Vec::new() } else { vec![name.to_owned()] };
+            meta.names = if hidden { Vec::new() } else { vec![name.clone()] };
         }
         s.set_object_size(size);
         s.set_primary(s);
@@ -358,24 +359,22 @@ impl WorldCore {
     /// Mirrors `sysfs_slab_add()`: unmergeable caches (and those the scheme
     /// names after themselves) are self-named; mergeable ones live under
     /// their unique id with a link per name.
-    fn sysfs_slab_add(&self, reg: &mut Registry, s: &KmemCache, name: &str, hidden: bool) {
+    fn sysfs_slab_add(&self, reg: &mut Registry, s: &KmemCache, name: &SysfsName, hidden: bool) {
         let view = TargetView::of(s);
         let unmergeable =
             slab_unmergeable(&self.config, &view).is_some() || self.config.scheme.rules().sysfs_self_named(view.flags);
-        let unique_id;
         let dir = if unmergeable {
             reg.sysfs.remove_by_name(name);
-            name
+            name.clone()
         } else {
-            unique_id = UniqueId::new(view.flags, view.size);
-            unique_id.as_str()
+            SysfsName::from(UniqueId::new(view.flags, view.size).as_str())
         };
         let dir = match reg.sysfs.add_dir(dir, s as *const KmemCache as usize) {
             Ok(dir) => dir,
             Err(e) => {
                 // sysfs_slab_add() returns before linking the name; the cache
                 // lives on with no sysfs entry (its destroy removes nothing).
-                self.report("sysfs_slab_add", Some(name.into()), None, e);
+                self.report("sysfs_slab_add", Some(name.to_string()), None, e);
                 return;
             }
         };
@@ -383,7 +382,7 @@ impl WorldCore {
             && !hidden
             && let Err(e) = reg.sysfs.alias(name, s as *const KmemCache as usize, s as *const KmemCache as usize)
         {
-            self.report("sysfs_slab_alias", Some(name.into()), None, e);
+            self.report("sysfs_slab_alias", Some(name.to_string()), None, e);
         }
         s.meta.lock().sysfs_dir = Some(dir);
     }

@@ -38,11 +38,11 @@ impl WorldCore {
                 return Err(SlabError::CacheDestroyed { cache: name.to_owned() });
             }
             meta.refcount -= 1;
-            if let Some(i) = meta.names.iter().rposition(|n| n == name) {
+            if let Some(i) = meta.names.iter().rposition(|n| **n == *name) {
                 meta.names.remove(i);
             }
             let refcount = meta.refcount;
-            let own_name = meta.name == name;
+            let own_name = meta.name() == name;
             if separate && own_name {
                 // Each instance owns its link: the creator's name goes now.
                 if meta.sysfs_dir() != name {
@@ -56,7 +56,7 @@ impl WorldCore {
                     // No creator is left: the primary is called as a hidden
                     // primary is, by its unique id (design/primary-cache.md).
                     meta.state = InstanceState::Headless;
-                    meta.name = create_unique_id(meta.flags, s.size());
+                    meta.name = Some(create_unique_id(meta.flags, s.size()).into());
                 }
                 Ok(())
             } else {
@@ -190,7 +190,7 @@ impl WorldCore {
     /// The WARN of a busy final destroy and `__kmem_cache_shutdown()`'s
     /// list of the objects left.
     fn report_busy(&self, s: &KmemCache, creator: &str, live: &[(usize, usize)]) {
-        let name = s.meta.lock().name.clone();
+        let name = s.meta.lock().name().to_owned();
         let who = if creator == name { name.clone() } else { format!("{creator} (group {name})") };
         self.report(
             "kmem_cache_destroy",
@@ -235,7 +235,7 @@ impl WorldCore {
             let name = {
                 let mut meta = inst.get().meta.lock();
                 meta.refcount = 0;
-                meta.name.clone()
+                meta.name().to_owned()
             };
             let _ = self.shutdown_cache(&mut reg, inst, &name, &mut released, false);
         }
@@ -258,7 +258,7 @@ impl WorldCore {
             })
             .collect();
         for inst in busy {
-            let name = inst.get().meta.lock().name.clone();
+            let name = inst.get().meta.lock().name().to_owned();
             let _ = self.shutdown_cache(&mut reg, inst, &name, &mut released, false);
         }
         drop(reg);

@@ -48,8 +48,8 @@ impl CacheInfo {
         let sysfs_dir = cache.sysfs_dir();
         let meta = cache.meta.lock();
         CacheInfo {
-            name: meta.name.clone(),
-            names: meta.names.clone(),
+            name: meta.name().to_owned(),
+            names: meta.names.iter().map(|n| n.to_string()).collect(),
             primary,
             state: meta.state,
             kind: meta.kind,

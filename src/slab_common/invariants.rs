@@ -54,7 +54,7 @@ impl World {
                 let is_alias = c.is_alias();
                 let meta = c.meta.lock();
                 InstanceFacts {
-                    name: meta.name.clone(),
+                    name: meta.name().to_owned(),
                     module_static: meta.kind == InstanceKind::ModuleStatic,
                     hidden_primary: meta.kind == InstanceKind::HiddenPrimary,
                     live: meta.state == InstanceState::Live,

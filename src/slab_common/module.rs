@@ -93,11 +93,12 @@ impl<'w> Module<'w> {
         flags: SlabFlags,
     ) -> Result<Cache<'w>, SlabError> {
         let req = CreateRequest::create(name, size, args, flags, Placement::Dynamic, Some(self.id));
+        let shared = req.name.clone();
         let inst = self.core.create(req)?;
         if let Some(m) = self.core.slab_mutex.lock().modules.get_mut(self.id) {
             m.handles.push(name.to_owned());
         }
-        Ok(Cache { inst, name: name.to_owned(), module: Some(self.id), _world: std::marker::PhantomData })
+        Ok(Cache { inst, name: shared, module: Some(self.id), _world: std::marker::PhantomData })
     }
 
     /// `kmem_cache_destroy()` of static instance `i` (module exit code).
@@ -130,7 +131,7 @@ impl<'w> Module<'w> {
             let meta = inst.meta.lock();
             let pinned = reg.orphans.iter().any(|o| std::ptr::eq(o.inst.get(), inst));
             if matches!(meta.state, InstanceState::Live | InstanceState::Headless) || pinned {
-                caches.push(meta.name.clone());
+                caches.push(meta.name().to_owned());
             }
         }
         if caches.is_empty() { None } else { Some(SlabError::ModuleBusy { module: self.name.clone(), caches }) }

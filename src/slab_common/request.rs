@@ -6,6 +6,7 @@ use std::fmt;
 use crate::flags::SlabFlags;
 use crate::slab_common::cache::KmemCache;
 use crate::slab_common::ids::ModuleId;
+use crate::slab_common::sysfs::SysfsName;
 use crate::slub::storage::Ctor;
 
 /// The arguments of `kmem_cache_create()` (`struct kmem_cache_args`).
@@ -91,7 +92,9 @@ impl Placement<'_> {
 }
 
 pub(crate) struct CreateRequest<'a> {
-    pub(crate) name: &'a str,
+    /// The creator's name, allocated once: the handle, the instance and its
+    /// sysfs entry share it.
+    pub(crate) name: SysfsName,
     pub(crate) size: u32,
     pub(crate) args: KmemCacheArgs,
     pub(crate) flags: SlabFlags,
@@ -110,6 +113,7 @@ impl<'a> CreateRequest<'a> {
         placement: Placement<'a>,
         module: Option<ModuleId>,
     ) -> CreateRequest<'a> {
+        let name = SysfsName::from(name);
         CreateRequest { name, size, args, flags, entry: CreateEntry::KmemCacheCreate, placement, module }
     }
 }

@@ -56,7 +56,7 @@ impl World {
             };
             // The world owns its kmalloc caches: no creator handle, just the instance.
             let req = CreateRequest {
-                name: &name,
+                name: name.as_str().into(),
                 size,
                 args: KmemCacheArgs::align(align),
                 flags,
@@ -113,9 +113,11 @@ impl World {
         flags: SlabFlags,
         entry: CreateEntry,
     ) -> Result<Cache<'_>, SlabError> {
-        let req = CreateRequest { name, size, args, flags, entry, placement: Placement::Dynamic, module: None };
+        let req =
+            CreateRequest { name: name.into(), size, args, flags, entry, placement: Placement::Dynamic, module: None };
+        let name = req.name.clone();
         let inst = self.core.create(req)?;
-        Ok(Cache { inst, name: name.to_owned(), module: None, _world: std::marker::PhantomData })
+        Ok(Cache { inst, name, module: None, _world: std::marker::PhantomData })
     }
 
     /// Al Viro's `kmem_cache_setup()`: sets up a static instance of the kernel image.
@@ -145,7 +147,7 @@ impl World {
     /// name (never set up, or its setup failed).
     pub fn image_static_named(&self, name: &str) -> Option<&KmemCache> {
         let image = self.image.as_ref().expect("the image lives as long as the world");
-        image.iter().find(|s| s.state() != InstanceState::Unused && s.meta.lock().name == name)
+        image.iter().find(|s| s.state() != InstanceState::Unused && s.meta.lock().name() == name)
     }
 
     /// `kmem_cache_setup()` of the next unused image static, addressed

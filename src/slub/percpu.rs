@@ -701,8 +701,9 @@ impl<T> SlotArray<T> {
         std::alloc::Layout::from_size_align(bytes.expect("slot array size"), align).expect("slot array layout")
     }
 
-    fn new(slots: impl ExactSizeIterator<Item = Slot<T>>) -> SlotArray<T> {
-        let len = slots.len();
+    /// `len` slots from `make(index)`, written straight into the array; if
+    /// `make` fails, the slots made so far come back, in index order.
+    fn try_new(len: usize, mut make: impl FnMut(usize) -> Option<Slot<T>>) -> Result<SlotArray<T>, Vec<Slot<T>>> {
         let layout = Self::layout(len);
         // SAFETY: the layout is not zero-sized (it has the guards).
         let block = unsafe { std::alloc::alloc(layout) };
@@ -713,15 +714,21 @@ impl<T> SlotArray<T> {
         unsafe { crate::slub::rseq::write_guards(block) };
         // SAFETY: in bounds of the block, aligned for `Slot<T>` (`layout`).
         let first = unsafe { block.add(Self::GUARD_BYTES) }.cast::<Slot<T>>();
-        let mut written = 0;
-        for slot in slots.take(len) {
-            // SAFETY: slot `written` of the `len` the block has room for.
-            unsafe { first.add(written).write(slot) };
-            written += 1;
+        for i in 0..len {
+            match make(i) {
+                // SAFETY: slot `i` of the `len` the block has room for.
+                Some(slot) => unsafe { first.add(i).write(slot) },
+                None => {
+                    // SAFETY: slots `0..i` were written and are moved out
+                    // once; then the block is freed with its layout.
+                    let made = (0..i).map(|k| unsafe { first.add(k).read() }).collect();
+                    unsafe { std::alloc::dealloc(block, layout) };
+                    return Err(made);
+                }
+            }
         }
-        assert_eq!(written, len, "an exact-size iterator");
         // SAFETY: `block` is not null, so neither is `first`.
-        SlotArray { first: unsafe { NonNull::new_unchecked(first) }, len }
+        Ok(SlotArray { first: unsafe { NonNull::new_unchecked(first) }, len })
     }
 }
 
@@ -824,7 +831,18 @@ impl<T: SectionData> PerCpu<T> {
     /// `nr` slots with data from `init(index)`.
     pub fn new(nr: usize, mode: Mode, mut init: impl FnMut(usize) -> T) -> PerCpu<T> {
         assert!(nr > 0, "at least one slot");
-        let mut slots = SlotArray::new((0..nr).map(|i| Slot::with_index(init(i), mode, i, nr)));
+        match Self::try_new(nr, mode, |i| Some(init(i))) {
+            Ok(per_cpu) => per_cpu,
+            Err(_) => unreachable!("every slot's data is made"),
+        }
+    }
+
+    /// `nr` slots with data from `init(index)`, which may fail: then the
+    /// slots made so far come back (in index order), for the caller to undo
+    /// what their data holds. No allocation but the slots' own.
+    pub fn try_new(nr: usize, mode: Mode, mut init: impl FnMut(usize) -> Option<T>) -> Result<PerCpu<T>, Vec<Slot<T>>> {
+        assert!(nr > 0, "at least one slot");
+        let mut slots = SlotArray::try_new(nr, |i| Some(Slot::with_index(init(i)?, mode, i, nr)))?;
         let rseq = slots[0].mode() == Effective::Rseq;
         if rseq {
             for slot in slots.iter_mut() {
@@ -833,14 +851,14 @@ impl<T: SectionData> PerCpu<T> {
             }
         }
         let rseq_slots = RseqSlots::new(if rseq { slots.as_ptr().cast() } else { crate::slub::rseq::not_rseq_slots() });
-        PerCpu { slots, rseq, rseq_slots }
+        Ok(PerCpu { slots, rseq, rseq_slots })
     }
 
     /// No slots: a placeholder until [`PerCpu::new`]'s slots are installed
     /// (no entry may be attempted on it).
     pub(crate) fn empty() -> PerCpu<T> {
         PerCpu {
-            slots: SlotArray::new(std::iter::empty()),
+            slots: SlotArray::try_new(0, |_| None).unwrap_or_else(|_| unreachable!("no slot to make")),
             rseq: false,
             rseq_slots: RseqSlots::new(crate::slub::rseq::not_rseq_slots()),
         }

@@ -225,36 +225,34 @@ impl CacheStorage {
         });
         let ptr = NonNull::from(Box::leak(storage));
         let capacity = layout.sheaf_capacity;
-        let mut pcs = Vec::with_capacity(nr_cpus as usize);
-        for cpu in 0..nr_cpus.max(1) {
-            match SlabSheaf::alloc(StorageRef(ptr.cast()), capacity) {
-                Some(main) => {
-                    let node = cpu % nr_nodes.max(1);
-                    // SAFETY: the storage is live and not shared yet.
-                    let home = unsafe { ptr.as_ref() }.home(node as usize);
-                    pcs.push(PerCpuSheaves::new(main, node, home))
+        let made = PerCpu::try_new(nr_cpus.max(1) as usize, mode, |cpu| {
+            let main = SlabSheaf::alloc(StorageRef(ptr.cast()), capacity)?;
+            let node = cpu as u32 % nr_nodes.max(1);
+            // SAFETY: the storage is live and not shared yet.
+            let home = unsafe { ptr.as_ref() }.home(node as usize);
+            Some(PerCpuSheaves::new(main, node, home))
+        });
+        match made {
+            Ok(cpu_sheaves) => {
+                // SAFETY: the storage is not shared yet; we are its only user.
+                let storage = unsafe { &mut *ptr.as_ptr() };
+                for node in storage.nodes.iter_mut() {
+                    node.rseq_slots = cpu_sheaves.rseq_slots().copy();
+                    node.storage = ptr.as_ptr();
                 }
-                None => {
-                    for p in pcs {
-                        // SAFETY: these sheaves were just allocated and are referenced nowhere else.
-                        unsafe { SlabSheaf::free(p.main) };
-                    }
-                    // SAFETY: `ptr` came from Box::leak above and was never shared.
-                    drop(unsafe { Box::from_raw(ptr.as_ptr()) });
-                    return None;
+                storage.cpu_sheaves = cpu_sheaves;
+                Some(ptr)
+            }
+            Err(mut slots) => {
+                for slot in &mut slots {
+                    // SAFETY: these sheaves were just allocated and are referenced nowhere else.
+                    unsafe { SlabSheaf::free(slot.get_mut().main) };
                 }
+                // SAFETY: `ptr` came from Box::leak above and was never shared.
+                drop(unsafe { Box::from_raw(ptr.as_ptr()) });
+                None
             }
         }
-        let mut pcs = pcs.into_iter();
-        let cpu_sheaves = PerCpu::new(pcs.len(), mode, |_| pcs.next().expect("one per CPU"));
-        // SAFETY: the storage is not shared yet; we are its only user.
-        let storage = unsafe { &mut *ptr.as_ptr() };
-        for node in storage.nodes.iter_mut() {
-            node.rseq_slots = cpu_sheaves.rseq_slots().copy();
-            node.storage = ptr.as_ptr();
-        }
-        storage.cpu_sheaves = cpu_sheaves;
-        Some(ptr)
     }
 
     /// The address of node `node`'s `kmem_cache_node`: what the slabs of
