@@ -417,7 +417,7 @@ impl KmemCache {
         // compare inside the section: the page's home word (its slab's
         // storage's node, read from the memmap with no load of the slab)
         // against the CPU's home of this instance's storage. Any object of
-        // another cache, of a page that is no slab's (home 0), of an
+        // another cache, of a large allocation (`large_home`), of an
         // unusable instance (no slots) or of another node misses, and
         // `free_miss` tells which. No debug-flag test either: a cache with
         // `SLAB_CONSISTENCY_CHECKS` has no sheaves

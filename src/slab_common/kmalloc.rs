@@ -16,7 +16,7 @@ use crate::slub::layout::get_order;
 use crate::slub::page::PageEntry;
 use crate::slub::percpu::try_local;
 use crate::slub::rseq::{self, Push};
-use crate::slub::storage::{FreeCheck, KmemCacheNode, NODE_RSEQ_SLOTS};
+use crate::slub::storage::{FreeCheck, NODE_RSEQ_SLOTS, NodeHome};
 
 /// The kmalloc size classes of `kmalloc_caches[KMALLOC_NORMAL]` (x86_64, 4 KiB pages).
 pub const KMALLOC_SIZES: [u32; 13] = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192];
@@ -81,7 +81,8 @@ impl World {
         }
         let order = get_order(size);
         let pages = self.core.memory.pages.alloc(order).ok_or(AllocError::NoMemory)?;
-        self.core.memory.map.set(pages.as_ptr() as usize, 1 << order, PageEntry::Large { head: true, order });
+        let home = crate::slub::storage::large_home();
+        self.core.memory.map.set(pages.as_ptr() as usize, 1 << order, PageEntry::Large { head: true, order }, home);
         Ok(Object::from_raw(pages))
     }
 
@@ -89,15 +90,12 @@ impl World {
     #[inline]
     pub fn kfree(&self, object: Object) -> Result<(), FreeError> {
         // The page's home word: its slab's storage's `kmem_cache_node`, or
-        // 0 for a page that is no slab's (a large allocation).
+        // `large_home` for a large allocation, whose world is none.
         // SAFETY: the token names an allocated object.
         let home = unsafe { crate::slub::page::virt_to_home_fast(object.addr()) };
-        if home == 0 {
-            return kfree_cold(object, self);
-        }
-        // SAFETY: a slab page's home is a node of the slab's storage, live
-        // while the object is allocated.
-        let node = unsafe { &*(home as *const KmemCacheNode) };
+        // SAFETY: an allocated object's page names a live node of its slab's
+        // storage, or `large_home`, a static: both begin with a `NodeHome`.
+        let node = unsafe { &*(home as *const NodeHome) };
         // The memmap is shared by every world of the process, so a slab of
         // another world is found too: one compare refuses it (the kernel
         // has one world, and no such check). No debug-flag test: a cache
@@ -301,7 +299,7 @@ unsafe fn kfree_miss(ptr: NonNull<u8>) -> Result<(), FreeError> {
 /// A node as the holder of its copy of the storage's slots, for `kfree()`'s
 /// section (`NODE_RSEQ_SLOTS`).
 #[inline(always)]
-fn node_holder(node: &KmemCacheNode) -> *const u8 {
+fn node_holder(node: &NodeHome) -> *const u8 {
     std::ptr::from_ref(node).cast()
 }
 

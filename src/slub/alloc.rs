@@ -215,7 +215,7 @@ impl CacheStorage {
             }
             None => return None,
         };
-        let slab = Box::new(Slab::new(self.self_ptr(), base, order, objects, node as u32, self.home(node)));
+        let slab = Box::new(Slab::new(self.self_ptr(), base, order, objects, node as u32));
         let first = base.as_ptr().wrapping_add(layout.red_left_pad as usize);
         // SAFETY: the slab is not published; objects lie inside its pages
         // (objects * size + red_left_pad <= PAGE_SIZE << order by calculate_sizes).
@@ -232,7 +232,7 @@ impl CacheStorage {
             slab.with_state(|st| st.freelist = next);
         }
         let slab = NonNull::from(Box::leak(slab));
-        self.memory.map.set(base.as_ptr() as usize, 1 << order, PageEntry::Slab(slab));
+        self.memory.map.set(base.as_ptr() as usize, 1 << order, PageEntry::Slab(slab), self.home(node));
         self.count(via, ALLOC_SLAB);
         Some(slab)
     }

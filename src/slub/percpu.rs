@@ -805,6 +805,13 @@ impl<T> RseqSlots<T> {
     }
 
     /// The not-rseq slots, until real ones are copied in.
+    #[cfg(not(loom))]
+    pub(crate) const fn not_rseq() -> RseqSlots<T> {
+        RseqSlots { base: crate::slub::rseq::not_rseq_slots(), _slots: std::marker::PhantomData }
+    }
+
+    /// The not-rseq slots, until real ones are copied in.
+    #[cfg(loom)]
     pub(crate) fn not_rseq() -> RseqSlots<T> {
         RseqSlots::new(crate::slub::rseq::not_rseq_slots())
     }

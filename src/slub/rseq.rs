@@ -485,7 +485,7 @@ pub(crate) unsafe fn pop<const BASE: usize>(holder: *const u8) -> Pop {
 }
 
 /// `free_to_pcs()`'s hit as one critical section: pushes `object` onto the
-/// calling CPU's main sheaf if `home` (its slab's `Slab::home`) is the
+/// calling CPU's main sheaf if `home` (its page's home word) is the
 /// CPU's (`PerCpuSheaves::home`: the object is of this storage and of the
 /// CPU's node) and the sheaf has room. Slots and tests as in [`pop`] (the
 /// not-rseq slots' home is 0, no slab's); every miss jumps straight to the

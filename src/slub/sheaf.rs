@@ -147,8 +147,8 @@ pub(crate) struct PerCpuSheaves {
     pub(crate) node: u32,
     /// The free fast path's test of `slab_nid(slab) == numa_mem_id()` and of
     /// `cache_from_obj()` in one compare: the address of this storage's
-    /// `kmem_cache_node` of `node`, which every slab of that storage and
-    /// node carries as [`crate::slub::slab::Slab::home`].
+    /// `kmem_cache_node` of `node`, which every page of a slab of that
+    /// storage and node carries as its home word in the memmap.
     pub(crate) home: usize,
 }
 
@@ -186,12 +186,10 @@ impl PerCpuSheaves {
     }
 
     /// The hit of `free_to_pcs()`: push an object of this storage and of
-    /// the CPU's node (`home` being its slab's [`Slab::home`]: the owner
-    /// check and `slab_nid(slab) == numa_mem_id()` in one compare) into a
-    /// main sheaf with room; false otherwise (the slow path checks the
-    /// owner, replaces a full main or frees to the slab).
-    ///
-    /// [`Slab::home`]: crate::slub::slab::Slab::home
+    /// the CPU's node (`home` being its page's home word: the owner check
+    /// and `slab_nid(slab) == numa_mem_id()` in one compare) into a main
+    /// sheaf with room; false otherwise (the slow path checks the owner,
+    /// replaces a full main or frees to the slab).
     #[inline(always)]
     pub(crate) fn free_hit(&mut self, home: usize, object: NonNull<u8>) -> bool {
         let main = self.main;

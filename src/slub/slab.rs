@@ -61,32 +61,18 @@ pub(crate) struct Slab {
     pub(crate) objects: u32,
     /// Node the slab belongs to.
     pub(crate) node: u32,
-    /// The address of its storage's `kmem_cache_node` of `node`
-    /// ([`CacheStorage::home`]): the free fast path compares it with the
-    /// CPU's, which tests the owner and the node at once.
-    ///
-    /// [`CacheStorage::home`]: crate::slub::storage::CacheStorage::home
-    pub(crate) home: usize,
     /// Freelist and counters; only touched under `list_lock`.
     pub(crate) state: UnsafeCell<SlabState>,
 }
 
 impl Slab {
-    pub(crate) fn new(
-        storage: StorageRef,
-        base: NonNull<u8>,
-        order: u32,
-        objects: u32,
-        node: u32,
-        home: usize,
-    ) -> Slab {
+    pub(crate) fn new(storage: StorageRef, base: NonNull<u8>, order: u32, objects: u32, node: u32) -> Slab {
         Slab {
             storage,
             base,
             order,
             objects,
             node,
-            home,
             state: UnsafeCell::new(SlabState {
                 freelist: std::ptr::null_mut(),
                 inuse: 0,

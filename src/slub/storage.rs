@@ -46,28 +46,62 @@ pub(crate) struct NodeLists {
     pub(crate) total_objects: usize,
 }
 
-/// `struct kmem_cache_node`: `list_lock` with its lists, and the barn; and
-/// what `kfree()`'s fast path needs of the storage, which it reaches from a
-/// page's home word (the address of this node, `Slab::home`) with no load
-/// of the slab or of the storage.
+/// `struct kmem_cache_node`: what `kfree()`'s fast path needs of the
+/// storage first ([`NodeHome`]), then `list_lock` with its lists, and the
+/// barn.
+#[repr(C)]
 pub(crate) struct KmemCacheNode {
+    pub(crate) home: NodeHome,
     pub(crate) list_lock: Mutex<NodeLists>,
     pub(crate) barn: Mutex<NodeBarn>,
+}
+
+/// What a page's home word names (the address of a node,
+/// whose first field this is): `kfree()` reaches its storage's slots, its
+/// world and its storage from it, with no load of the slab. A large
+/// kmalloc allocation's pages name [`large_home`], whose world is none.
+#[repr(C)]
+pub(crate) struct NodeHome {
     /// The storage's real-CPU slots (or the not-rseq slots), copied once
     /// they are installed: `kfree()`'s section reads them from the node.
     pub(crate) rseq_slots: RseqSlots<PerCpuSheaves>,
     /// The world's key (`Arc::as_ptr` of the world's memory, as
     /// `World::memory_addr`), for `kfree()`'s compare with its own world:
-    /// the range is shared by every world.
+    /// the range is shared by every world. 0 for [`large_home`].
     pub(crate) world: usize,
     /// The storage this node is of (`slab->slab_cache` for `kfree()` on the
-    /// virtual CPUs).
+    /// virtual CPUs); null for [`large_home`].
     pub(crate) storage: *const CacheStorage,
 }
 
+// SAFETY: written only while its storage is not shared yet (or never, for
+// `large_home`); the storage pointer is only dereferenced under the
+// storage's lifetime rules.
+unsafe impl Sync for NodeHome {}
+
 /// Where `kfree()`'s section finds a node's copy of the slots (`rseq::push`).
-pub(crate) const NODE_RSEQ_SLOTS: usize =
-    std::mem::offset_of!(KmemCacheNode, rseq_slots) + RseqSlots::<PerCpuSheaves>::BASE;
+pub(crate) const NODE_RSEQ_SLOTS: usize = std::mem::offset_of!(NodeHome, rseq_slots) + RseqSlots::<PerCpuSheaves>::BASE;
+const _: () = assert!(std::mem::offset_of!(KmemCacheNode, home) == 0);
+
+/// The home word of a large kmalloc allocation's pages: no world's, so
+/// `kfree()` sends such an object to its cold path after the world compare
+/// it makes anyway, and every slot's home differs from it.
+pub(crate) fn large_home() -> usize {
+    #[cfg(not(loom))]
+    {
+        static LARGE: NodeHome = NodeHome { rseq_slots: RseqSlots::not_rseq(), world: 0, storage: std::ptr::null() };
+        std::ptr::from_ref(&LARGE) as usize
+    }
+    // Under loom the slots word is a loom atomic: one per execution.
+    #[cfg(loom)]
+    {
+        loom::lazy_static! {
+            static ref LARGE: NodeHome =
+                NodeHome { rseq_slots: RseqSlots::not_rseq(), world: 0, storage: std::ptr::null() };
+        }
+        std::ptr::from_ref(&*LARGE) as usize
+    }
+}
 
 /// Figures of one storage, as slabinfo and the memory report need them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -202,9 +236,11 @@ impl CacheStorage {
                     total_objects: 0,
                 }),
                 barn: Mutex::new(NodeBarn::new()),
-                rseq_slots: RseqSlots::not_rseq(),
-                world: Arc::as_ptr(&memory) as usize,
-                storage: std::ptr::null(),
+                home: NodeHome {
+                    rseq_slots: RseqSlots::not_rseq(),
+                    world: Arc::as_ptr(&memory) as usize,
+                    storage: std::ptr::null(),
+                },
             })
             .collect();
         // The storage must exist before its sheaves can name it: allocate it
@@ -237,8 +273,8 @@ impl CacheStorage {
                 // SAFETY: the storage is not shared yet; we are its only user.
                 let storage = unsafe { &mut *ptr.as_ptr() };
                 for node in storage.nodes.iter_mut() {
-                    node.rseq_slots = cpu_sheaves.rseq_slots().copy();
-                    node.storage = ptr.as_ptr();
+                    node.home.rseq_slots = cpu_sheaves.rseq_slots().copy();
+                    node.home.storage = ptr.as_ptr();
                 }
                 storage.cpu_sheaves = cpu_sheaves;
                 Some(ptr)
@@ -255,12 +291,11 @@ impl CacheStorage {
         }
     }
 
-    /// The address of node `node`'s `kmem_cache_node`: what the slabs of
-    /// that node ([`Slab::home`]) and the sheaves of its CPUs
-    /// ([`PerCpuSheaves::home`]) carry, so that one compare tells the free
-    /// fast path that an object is this storage's and of the CPU's node.
-    ///
-    /// [`Slab::home`]: crate::slub::slab::Slab::home
+    /// The address of node `node`'s `kmem_cache_node`: what the pages of
+    /// the slabs of that node carry as their home word in the memmap, and
+    /// the sheaves of its CPUs as [`PerCpuSheaves::home`], so that one
+    /// compare tells the free fast path that an object is this storage's
+    /// and of the CPU's node.
     #[inline]
     pub(crate) fn home(&self, node: usize) -> usize {
         std::ptr::from_ref(&self.nodes[node]) as usize

@@ -132,15 +132,6 @@ pub(crate) unsafe fn virt_to_home_fast(addr: usize) -> usize {
     if offset < MAX_RANGE { RANGE.home[offset >> PAGE_SHIFT].load(LOOKUP) } else { 0 }
 }
 
-/// As the real `home_word`.
-fn home_word(entry: PageEntry) -> usize {
-    match entry {
-        // SAFETY: a slab is live while its pages are being marked as its.
-        PageEntry::Slab(slab) => unsafe { slab.as_ref().home },
-        _ => 0,
-    }
-}
-
 impl Range {
     fn offset_of(&self, addr: usize, pages: usize) -> usize {
         let offset = addr.wrapping_sub(self.base);
@@ -152,9 +143,8 @@ impl Range {
     }
 
     /// As the real `set`.
-    pub(crate) fn set(&self, base: usize, pages: usize, entry: PageEntry, ordering: Ordering) {
+    pub(crate) fn set(&self, base: usize, pages: usize, entry: PageEntry, home: usize, ordering: Ordering) {
         let first = self.offset_of(base, pages) >> PAGE_SHIFT;
-        let home = home_word(entry);
         for i in 0..pages {
             self.home[first + i].store(home, ordering);
             self.desc[first + i].store(entry.for_page(i).encode(), ordering);

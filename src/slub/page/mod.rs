@@ -85,11 +85,13 @@ impl PageMap {
         range::lookup(addr)
     }
 
-    /// Marks `pages` pages from `base` as `entry` (`__folio_set_slab`); a
-    /// large entry's tail pages get `head: false`. Release stores: the entry
-    /// is published before the slab's objects are handed out.
-    pub(crate) fn set(&self, base: usize, pages: usize, entry: PageEntry) {
-        range().set(base, pages, entry, self.publish)
+    /// Marks `pages` pages from `base` as `entry` (`__folio_set_slab`),
+    /// each with the home word `home` (`CacheStorage::home` of the slab's node, or the
+    /// large allocations' `storage::large_home`); a large entry's tail
+    /// pages get `head: false`. Release stores: the entry is published
+    /// before the slab's objects are handed out.
+    pub(crate) fn set(&self, base: usize, pages: usize, entry: PageEntry, home: usize) {
+        range().set(base, pages, entry, home, self.publish)
     }
 
     /// Clears the entries of `pages` pages from `base`: after the last object
@@ -138,9 +140,9 @@ pub(crate) unsafe fn virt_to_slab_fast(addr: usize) -> Option<NonNull<crate::slu
     unsafe { range::virt_to_slab_fast(addr) }
 }
 
-/// The home word of an allocated object's page (`Slab::home` of its slab,
-/// 0 for a page that is no slab's), for the free fast paths: a shift and
-/// one load.
+/// The home word of an allocated object's page (`CacheStorage::home` of
+/// its slab's node, `storage::large_home` for a large allocation's), for
+/// the free fast paths: a shift and one load.
 ///
 /// # Safety
 /// `addr` is an allocated object's address (see `range::virt_to_home_fast`).

@@ -13,9 +13,9 @@
 //! kernel's `vmemmap` is indexed by the page frame number, so that
 //! `virt_to_slab()` of an object is a shift and a load whatever the base.
 //! Right after the descriptors, at a constant distance, each page's *home*
-//! word: its slab's `Slab::home` (the address of the storage's
-//! `kmem_cache_node` of the slab's node), 0 for any page that is not a
-//! slab's. The kernel's `struct slab` overlays `struct page` in the memmap,
+//! word: the address of its slab's storage's `kmem_cache_node` of the
+//! slab's node (`CacheStorage::home`), `storage::large_home` for a large
+//! kmalloc allocation's, 0 for a page not in use. The kernel's `struct slab` overlays `struct page` in the memmap,
 //! so its free path reads the slab's fields from the memmap itself; the
 //! home word is that for the one field the free fast paths need, one load
 //! after the shift with no load of the slab.
@@ -353,8 +353,8 @@ pub(crate) unsafe fn virt_to_slab_fast(addr: usize) -> Option<NonNull<Slab>> {
 }
 
 /// The home word of an allocated object's page, for the free fast paths:
-/// its slab's `Slab::home`, or 0 if the page is not a slab's (a large
-/// kmalloc allocation). A shift and one load, like [`virt_to_slab_fast`],
+/// `CacheStorage::home` of its slab's node, `storage::large_home` for a
+/// large kmalloc allocation's. A shift and one load, like [`virt_to_slab_fast`],
 /// and no load of the slab.
 ///
 /// # Safety
@@ -364,15 +364,6 @@ pub(crate) unsafe fn virt_to_home_fast(addr: usize) -> usize {
     // SAFETY: an object's page is in the range, whose home array is mapped
     // for the life of the process and only accessed atomically.
     unsafe { &*home_of(addr) }.load(LOOKUP)
-}
-
-/// The home word a page of `entry` carries.
-fn home_word(entry: PageEntry) -> usize {
-    match entry {
-        // SAFETY: a slab is live while its pages are being marked as its.
-        PageEntry::Slab(slab) => unsafe { slab.as_ref().home },
-        _ => 0,
-    }
 }
 
 impl Range {
@@ -387,9 +378,8 @@ impl Range {
 
     /// Marks `pages` pages from `base` as `entry` (`__folio_set_slab`),
     /// with `ordering` (`PUBLISH` but for a seeded bug).
-    pub(crate) fn set(&self, base: usize, pages: usize, entry: PageEntry, ordering: Ordering) {
+    pub(crate) fn set(&self, base: usize, pages: usize, entry: PageEntry, home: usize, ordering: Ordering) {
         let offset = self.offset_of(base, pages);
-        let home = home_word(entry);
         for i in 0..pages {
             home_at(self.base, offset + (i << PAGE_SHIFT)).store(home, ordering);
             desc_at(self.base, offset + (i << PAGE_SHIFT)).store(entry.for_page(i).encode(), ordering);
