@@ -27,7 +27,7 @@
 //! every counted call is a sheaf hit and the count per call is exact.
 //!
 //! `FASTPATH_REAL_CPUS=1` counts the real-CPU worlds' fast paths (one
-//! restartable sequence each, `slub/rseq.rs`). Valgrind runs no rseq, so the
+//! restartable sequence each, `slub/rseq/`). Valgrind runs no rseq, so the
 //! harness then puts this thread on a stand-in rseq area that says CPU 0:
 //! the same instructions, without the kernel's restarts, which one thread
 //! that is never flushed does not need.

@@ -352,7 +352,7 @@ pub struct SlabConfig {
     pub percpu_fallback: bool,
     /// Per-cpu slots are the machine's CPUs (`nr_cpu_ids` of them), entered
     /// by restartable sequences on the CPU a thread really runs on
-    /// (`slub/rseq.rs`): what a production port would run, and what the
+    /// (`slub/rseq/`): what a production port would run, and what the
     /// benchmarks measure. Needs `rseq(2)` as glibc registers it and
     /// `membarrier(PRIVATE_EXPEDITED_RSEQ)`; where either is missing
     /// (valgrind among others) the world keeps the virtual CPUs. `nr_cpus`
@@ -407,7 +407,7 @@ pub enum Broken {
     /// empty and discards it (clears its page map entries) before the last
     /// free: the freer's lookup finds no slab.
     ShrinkDiscardsBeforeLastFree,
-    /// Real CPUs (`slub/rseq.rs`, modelled by `slub/rseq_model.rs`): the
+    /// Real CPUs (`slub/rseq/`, modelled by `slub/rseq/model.rs`): the
     /// pop and push sections ignore the slot's `active` word and work on
     /// the main sheaf even while the slot is closed.
     RseqIgnoreClosed,

@@ -49,7 +49,7 @@ fn membarrier_on(cmd: libc::c_int, flags: libc::c_uint, cpu: libc::c_int) -> lib
 }
 
 /// Registers this process for `MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ` (the
-/// remote side of the real-CPU slots, `slub/rseq.rs`); false if the kernel
+/// remote side of the real-CPU slots, `slub/rseq/`); false if the kernel
 /// does not offer it (before 5.10) or refuses.
 #[cfg(not(loom))]
 pub(crate) fn register_rseq() -> bool {

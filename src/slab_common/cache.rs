@@ -141,7 +141,7 @@ pub(crate) trait InstanceWorld: Send + Sync {
 #[repr(C)]
 pub struct KmemCache {
     /// `s->cpu_sheaves`: the first of the storage's per-CPU slots when they
-    /// are the machine's CPUs (real-CPU mode, `slub/rseq.rs`), copied here
+    /// are the machine's CPUs (real-CPU mode, `slub/rseq/`), copied here
     /// when the storage is installed, so that the fast paths read the
     /// instance and then the slot, as the kernel's read `s->cpu_sheaves`
     /// and then the CPU's sheaves. An alias copies its primary's (it
@@ -316,7 +316,7 @@ impl KmemCache {
     pub fn alloc(&self) -> Result<Object, AllocError> {
         // SAFETY: `cpu_sheaves` names the storage's live real-CPU slots, or
         // the not-rseq slots (`set_storage`).
-        match unsafe { rseq::pop::<INST_SLOTS>(self.as_holder()) } {
+        match unsafe { rseq::pop::<PcsSlot, INST_SLOTS>(self.as_holder()) } {
             Pop::Hit(ptr) => Ok(Object { ptr }),
             Pop::Miss => self.alloc_slow(),
             Pop::NotRseq => self.alloc_virtual(),
@@ -429,7 +429,7 @@ impl KmemCache {
         // the not-rseq slots (`set_storage`); `ptr` is an
         // allocated object, which we give up on `Done` (only when its home
         // is the CPU's, so it is of this storage).
-        let pushed = match unsafe { rseq::push::<INST_SLOTS>(self.as_holder(), home, ptr.as_ptr()) } {
+        let pushed = match unsafe { rseq::push::<PcsSlot, INST_SLOTS>(self.as_holder(), home, ptr.as_ptr()) } {
             Push::Done => true,
             Push::Miss => false,
             Push::NotRseq => try_local(self.virtual_sheaves(), |_slot, pcs| {

@@ -16,7 +16,7 @@ use crate::slub::layout::get_order;
 use crate::slub::page::PageEntry;
 use crate::slub::percpu::try_local;
 use crate::slub::rseq::{self, Push};
-use crate::slub::storage::{FreeCheck, NODE_RSEQ_SLOTS, NodeHome};
+use crate::slub::storage::{FreeCheck, NODE_RSEQ_SLOTS, NodeHome, PcsSlot};
 
 /// The kmalloc size classes of `kmalloc_caches[KMALLOC_NORMAL]` (x86_64, 4 KiB pages).
 pub const KMALLOC_SIZES: [u32; 13] = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192];
@@ -111,7 +111,7 @@ impl World {
         // SAFETY: the node holds its storage's live real-CPU slots (or the
         // not-rseq slots) at this offset; `ptr` is an allocated object of
         // that storage, given up on `Done`.
-        let pushed = match unsafe { rseq::push::<NODE_RSEQ_SLOTS>(node_holder(node), home, ptr.as_ptr()) } {
+        let pushed = match unsafe { rseq::push::<PcsSlot, NODE_RSEQ_SLOTS>(node_holder(node), home, ptr.as_ptr()) } {
             Push::Done => true,
             Push::Miss => false,
             Push::NotRseq => {

@@ -47,8 +47,6 @@ pub(crate) mod memory;
 pub(crate) mod page;
 pub mod percpu;
 pub mod rseq;
-#[cfg(loom)]
-mod rseq_model;
 pub(crate) mod sheaf;
 pub(crate) mod slab;
 pub mod stat;

@@ -51,7 +51,7 @@ pub const UNOWNED: usize = 1;
 const REMOTE: usize = 2;
 /// `owner` of every slot in fallback mode: never equals a token.
 const FALLBACK: usize = 3;
-/// `owner` of every real-CPU slot (`slub/rseq.rs`): never equals a token, so
+/// `owner` of every real-CPU slot (`slub/rseq/`): never equals a token, so
 /// the virtual CPUs' fast path misses on it too.
 const RSEQ: usize = 4;
 
@@ -67,7 +67,7 @@ pub enum Mode {
     /// sentinel: the fast path has no branch on a mode flag.
     Fallback,
     /// Slots are the machine's CPUs, entered by restartable sequences
-    /// (`slub/rseq.rs`) if [`crate::slub::rseq::available`], else
+    /// (`slub/rseq/`) if [`crate::slub::rseq::available`], else
     /// [`Mode::Auto`].
     RealCpus,
 }
@@ -97,12 +97,6 @@ pub trait SectionData {
     /// What the sections work on while the slot is open.
     fn open_word(&self) -> usize;
 }
-
-/// Offset of `active` in a slot (the sections' operand).
-pub(crate) const ACTIVE_OFFSET: usize = std::mem::offset_of!(Slot<crate::slub::sheaf::PerCpuSheaves>, active);
-/// Offset of the data (`struct slub_percpu_sheaves`) in a slot of `s->cpu_sheaves`.
-#[cfg_attr(loom, allow(dead_code))] // the model of the sections reaches the data through its loom cell
-pub(crate) const PCS_DATA: usize = std::mem::offset_of!(Slot<crate::slub::sheaf::PerCpuSheaves>, data);
 
 /// One CPU's slot: the protocol words and the data they protect, on its own
 /// cache line(s).
@@ -643,12 +637,32 @@ impl<T: SectionData> Slot<T> {
         crate::slub::rseq::abort_sections(cpu);
     }
 
-    /// Loom builds only: the words and data of a real-CPU slot, for the
-    /// model of the sections (`rseq_model.rs`), which stands in for the
-    /// assembly that reaches them by offset; and the slot's seeded bug.
+    /// Loom builds only: the data's loom cell of a real-CPU slot, for the
+    /// model of the sections (`rseq/model.rs`), which stands in for the
+    /// assembly that reaches the data by offset.
     #[cfg(loom)]
-    pub(super) fn rseq_parts(&self) -> (&AtomicUsize, &UnsafeCell<T>, Option<Broken>) {
-        (&self.active, &self.data, self.broken)
+    pub(super) fn rseq_data(&self) -> &UnsafeCell<T> {
+        &self.data
+    }
+}
+
+#[cfg_attr(loom, allow(dead_code))] // the layout checks are of the real build
+impl<T> Slot<T> {
+    /// Offset of `active` in a slot (the sections' `offsets::ACTIVE`).
+    pub(crate) const ACTIVE_OFFSET: usize = std::mem::offset_of!(Slot<T>, active);
+    /// Offset of the data (`struct slub_percpu_sheaves` in a slot of
+    /// `s->cpu_sheaves`).
+    pub(crate) const DATA_OFFSET: usize = std::mem::offset_of!(Slot<T>, data);
+}
+
+impl<T> crate::slub::rseq::SlotWords for Slot<T> {
+    #[cfg(loom)]
+    fn active(&self) -> &AtomicUsize {
+        &self.active
+    }
+    #[cfg(loom)]
+    fn broken(&self) -> Option<Broken> {
+        self.broken
     }
 }
 
@@ -779,7 +793,7 @@ pub(crate) struct RseqSlots<T> {
     base: *const u8,
     /// Under loom the word a section reads from its holder is a loom
     /// atomic, as an instance's `cpu_sheaves` is there, so that the model
-    /// of the sections (`rseq_model.rs`) reads every holder alike.
+    /// of the sections (`rseq/model.rs`) reads every holder alike.
     #[cfg(loom)]
     base: crate::sync::atomic::AtomicPtr<u8>,
     _slots: std::marker::PhantomData<*const Slot<T>>,
@@ -943,8 +957,8 @@ impl<T: SectionData> PerCpu<T> {
         let base = self.slots.as_ptr() as *const u8;
         let stride = std::mem::size_of::<Slot<T>>();
         // SAFETY: `slots` are this PerCpu's live slots of `stride` bytes,
-        // each starting with its `active` word (`ACTIVE_OFFSET == 0`).
-        let idx = unsafe { crate::slub::rseq::lock(base, self.slots.len(), stride) }?;
+        // each starting with its `active` word (`Slot::ACTIVE_OFFSET == 0`).
+        let idx = unsafe { crate::slub::rseq::lock::<Slot<T>>(base, self.slots.len(), stride) }?;
         let slot = &self.slots[idx];
         let release = Release::Open { active: &slot.active, open: T::open_word };
         Some((idx, LocalGuard { data: &slot.data, release, _not_send: PhantomData }))

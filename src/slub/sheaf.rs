@@ -35,7 +35,8 @@ pub(crate) struct SlabSheaf {
 }
 
 impl SlabSheaf {
-    /// Offset of `objects[0]` (the real-CPU sections' operand, `rseq.rs`).
+    /// Offset of `objects[0]` (the real-CPU sections' `offsets::OBJECTS`).
+    #[cfg_attr(loom, allow(dead_code))] // the layout checks are of the real build
     pub(crate) const OBJECTS: usize = std::mem::offset_of!(SlabSheaf, objects);
 
     /// The header and `capacity` pointers, packed.
@@ -161,6 +162,30 @@ impl crate::slub::percpu::SectionData for PerCpuSheaves {
     #[inline(always)]
     fn open_word(&self) -> usize {
         self.main.as_ptr() as usize
+    }
+}
+
+// The layout the restartable sequences read by offset (`rseq::offsets`),
+// checked against these types (under loom the slot holds loom atomics and
+// the model reads it as the type it is).
+#[cfg(not(loom))]
+const _: () = {
+    use crate::slub::percpu::Slot;
+    use crate::slub::rseq::offsets;
+    assert!(std::mem::size_of::<Slot<PerCpuSheaves>>() == offsets::SLOT);
+    assert!(Slot::<PerCpuSheaves>::ACTIVE_OFFSET == offsets::ACTIVE);
+    assert!(Slot::<PerCpuSheaves>::DATA_OFFSET + std::mem::offset_of!(PerCpuSheaves, home) == offsets::HOME);
+    assert!(std::mem::offset_of!(SlabSheaf, size) == offsets::SIZE);
+    assert!(std::mem::offset_of!(SlabSheaf, capacity) == offsets::CAPACITY);
+    assert!(SlabSheaf::OBJECTS == offsets::OBJECTS);
+};
+
+impl crate::slub::rseq::SectionSlot for crate::slub::percpu::Slot<PerCpuSheaves> {
+    #[cfg(loom)]
+    fn with_main<R>(&self, f: impl FnOnce(*mut u8, usize) -> R) -> R {
+        // SAFETY: the model calls this inside the CPU's section, where the
+        // slot's data is the section's (what loom checks through the cell).
+        self.rseq_data().with_mut(|pcs| unsafe { f((*pcs).main.as_ptr().cast(), (*pcs).home) })
     }
 }
 

@@ -950,8 +950,8 @@ fn loom_catches_shrink_discarding_before_the_last_free() {
 }
 
 // ---------------------------------------------------------------------------
-// Real CPUs (`slub/rseq.rs`): the restartable sequences as modelled by
-// `slub/rseq_model.rs` (one loom mutex per CPU held across each section, the
+// Real CPUs (`slub/rseq/`): the restartable sequences as modelled by
+// `slub/rseq/model.rs` (one loom mutex per CPU held across each section, the
 // abort as locking and unlocking it), on the allocator's own paths: the
 // instance's `rseq::pop`/`rseq::push`, `kfree`'s `rseq::push` on the
 // storage, the slow paths' `rseq::lock`, and `flush_all`'s close, abort
@@ -960,7 +960,7 @@ fn loom_catches_shrink_discarding_before_the_last_free() {
 // remote that touch it without a happens-before edge, and the accounting
 // after `join` a lost or duplicated object.
 
-/// The tiny configuration with real CPUs (`rseq_model::MODEL_CPUS` of them).
+/// The tiny configuration with real CPUs (`rseq::model::MODEL_CPUS` of them).
 fn rseq_config(broken: Option<Broken>) -> SlabConfig {
     SlabConfig { real_cpus: true, ..tiny(Scheme::Mainline, 2, broken) }
 }

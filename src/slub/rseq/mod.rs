@@ -47,6 +47,17 @@
 
 use std::ptr::NonNull;
 use std::sync::OnceLock;
+
+mod abi;
+#[cfg(loom)]
+mod model;
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
+use abi::{CLOSED, ClosedSheaf};
+pub(crate) use abi::{
+    GUARD_SLOTS, MAX_RSEQ_CPUS, Pop, Push, RAW_NOT_RSEQ, SectionSlot, SlotWords, locked, not_rseq_slots, offsets,
+    stopped, write_guards,
+};
 use std::sync::atomic::{AtomicIsize, AtomicU32, AtomicU64, Ordering::*};
 
 /// `struct rseq` of `<linux/rseq.h>` (the 20-byte ABI glibc registers; the
@@ -84,7 +95,7 @@ static AVAILABLE: OnceLock<bool> = OnceLock::new();
 /// `PERCPU_FORCE_FALLBACK=1` answers false, as it does for membarrier.
 pub fn available() -> bool {
     #[cfg(loom)]
-    return super::rseq_model::available();
+    return model::available();
     #[cfg(not(loom))]
     *AVAILABLE.get_or_init(detect)
 }
@@ -94,7 +105,7 @@ fn detect() -> bool {
     if std::env::var_os("PERCPU_FORCE_FALLBACK").is_some_and(|v| v != "0" && !v.is_empty()) {
         return false;
     }
-    // Loom runs the model of the sections instead (`rseq_model.rs`, `available`).
+    // Loom runs the model of the sections instead (`rseq/model.rs`, `available`).
     if cfg!(loom) || !cfg!(all(target_arch = "x86_64", target_os = "linux")) {
         return false;
     }
@@ -174,7 +185,7 @@ fn area_at(offset: isize) -> *const RseqArea {
 /// may move right after).
 pub fn current_cpu() -> Option<u32> {
     #[cfg(loom)]
-    return super::rseq_model::current_cpu();
+    return model::current_cpu();
     #[cfg(not(loom))]
     {
         if !available() {
@@ -190,7 +201,7 @@ pub fn current_cpu() -> Option<u32> {
 /// (`/sys/devices/system/cpu/possible`, else the configured count).
 pub fn nr_cpu_ids() -> u32 {
     #[cfg(loom)]
-    return super::rseq_model::nr_cpu_ids();
+    return model::nr_cpu_ids();
     #[cfg(not(loom))]
     match possible_cpu_ids() {
         Some(n) => n,
@@ -209,107 +220,6 @@ fn possible_cpu_ids() -> Option<u32> {
             possible.trim().split(',').filter_map(|r| r.rsplit('-').next()?.trim().parse::<u32>().ok()).max()?;
         highest.checked_add(1)
     })
-}
-
-/// The layout a section relies on: a slot's `active` word at its start, and
-/// where the sheaves and their fields sit. Checked against the types.
-pub(crate) mod offsets {
-    use crate::slub::percpu::Slot;
-    use crate::slub::sheaf::{PerCpuSheaves, SlabSheaf};
-
-    /// Size of one CPU's slot (the stride of `s->cpu_sheaves`).
-    pub(crate) const SLOT: usize = std::mem::size_of::<Slot<PerCpuSheaves>>();
-    /// The slot's `active` word: the main sheaf, or a closed sheaf.
-    pub(crate) const ACTIVE: usize = 0;
-    /// `PerCpuSheaves::home` (the CPU's node of this storage).
-    #[cfg_attr(loom, allow(dead_code))] // the model reads it through the data's loom cell
-    pub(crate) const HOME: usize = crate::slub::percpu::PCS_DATA + std::mem::offset_of!(PerCpuSheaves, home);
-    /// `sheaf->size`.
-    pub(crate) const SIZE: usize = std::mem::offset_of!(SlabSheaf, size);
-    /// `sheaf->capacity`.
-    pub(crate) const CAPACITY: usize = std::mem::offset_of!(SlabSheaf, capacity);
-    /// `sheaf->objects[0]`.
-    pub(crate) const OBJECTS: usize = SlabSheaf::OBJECTS;
-    /// `&sheaf->objects[size - 1]` is `OBJECTS - 8 + 8 * size`.
-    pub(crate) const TOP: usize = OBJECTS - 8;
-    const _: () = assert!(crate::slub::percpu::ACTIVE_OFFSET == ACTIVE);
-    // A closed sheaf's header is all zero: size and capacity must lie in it.
-    const _: () = assert!(SIZE + 4 <= super::CLOSED_BYTES && CAPACITY + 4 <= super::CLOSED_BYTES);
-}
-
-/// Bytes of a closed sheaf's header.
-const CLOSED_BYTES: usize = 32;
-
-/// A closed sheaf: a sheaf header whose `size` and `capacity` are both 0,
-/// so that every pop (nothing to take) and every push (no room) misses on
-/// its own size test. A slot's `active` word names one while a slow path
-/// of its CPU ([`locked`]) or a remote operator ([`stopped`]) holds the
-/// slot; the sections only read it.
-#[repr(C, align(64))]
-struct ClosedSheaf([u8; CLOSED_BYTES]);
-
-static CLOSED: [ClosedSheaf; 3] =
-    [ClosedSheaf([0; CLOSED_BYTES]), ClosedSheaf([0; CLOSED_BYTES]), ClosedSheaf([0; CLOSED_BYTES])];
-
-/// The most possible CPUs (`nr_cpu_ids`) real-CPU mode serves: the number
-/// of [`not_rseq_slots`]. A machine with more keeps the virtual CPUs.
-pub(crate) const MAX_RSEQ_CPUS: usize = 1024;
-
-/// A not-rseq slot: laid out as a [`PcsSlot`] for what a section reads of
-/// it, its `active` word the not-rseq closed sheaf and its `home` 0 (no
-/// slab's), both never written.
-#[repr(C, align(64))]
-struct NotRseqSlot {
-    active: *const ClosedSheaf,
-    rest: [usize; offsets::SLOT / 8 - 1],
-}
-
-/// Not-rseq slots before the first slot of every slot array, and of the
-/// not-rseq slots: a thread whose registration failed reads `cpu_id` -1
-/// or -2, and the sections index by it sign-extended, with no test.
-pub(crate) const GUARD_SLOTS: usize = 2;
-
-/// One not-rseq slot per possible CPU after the guards (`NotRseqSlot`).
-#[repr(C)]
-struct NotRseqSlots([NotRseqSlot; GUARD_SLOTS + MAX_RSEQ_CPUS]);
-
-// SAFETY: immutable plain data; the pointer names a static.
-unsafe impl Sync for NotRseqSlots {}
-
-const NOT_RSEQ_SLOT: NotRseqSlot = NotRseqSlot { active: &CLOSED[2], rest: [0; offsets::SLOT / 8 - 1] };
-static NOT_RSEQ_SLOTS: NotRseqSlots = NotRseqSlots([NOT_RSEQ_SLOT; GUARD_SLOTS + MAX_RSEQ_CPUS]);
-const _: () = assert!(std::mem::size_of::<NotRseqSlot>() == offsets::SLOT && offsets::ACTIVE == 0);
-#[cfg(not(loom))]
-const _: () = assert!(offsets::HOME >= 8 && offsets::HOME + 8 <= offsets::SLOT);
-
-/// The slots a holder names while it has no real-CPU slots (virtual CPUs,
-/// not usable, not yet set up): every section on them misses, and its miss
-/// stub, finding their closed sheaf, answers "not real CPUs". Valid for
-/// every CPU id from -2 to [`MAX_RSEQ_CPUS`] - 1.
-pub(crate) const fn not_rseq_slots() -> *mut u8 {
-    (&raw const NOT_RSEQ_SLOTS.0[GUARD_SLOTS]).cast_mut().cast()
-}
-
-/// Writes [`GUARD_SLOTS`] not-rseq slots at `at`.
-///
-/// # Safety
-/// `at` is valid for writing `GUARD_SLOTS * offsets::SLOT` bytes, aligned
-/// to 64.
-pub(crate) unsafe fn write_guards(at: *mut u8) {
-    for i in 0..GUARD_SLOTS {
-        // SAFETY: within the caller's bytes, aligned (64-byte slots).
-        unsafe { at.cast::<NotRseqSlot>().add(i).write(NOT_RSEQ_SLOT) };
-    }
-}
-
-/// The closed sheaf of a slot held by a slow path of its CPU (`local_trylock()`).
-pub(crate) fn locked() -> usize {
-    std::ptr::from_ref(&CLOSED[0]) as usize
-}
-
-/// The closed sheaf of a slot held by a remote operator.
-pub(crate) fn stopped() -> usize {
-    std::ptr::from_ref(&CLOSED[1]) as usize
 }
 
 /// Arms the section whose descriptor is the local label `9:`
@@ -348,34 +258,6 @@ macro_rules! rseq_descriptor_and_abort {
     };
 }
 
-/// What [`pop`] found.
-pub(crate) enum Pop {
-    /// The main sheaf's top object, now the caller's.
-    Hit(NonNull<u8>),
-    /// A miss of the section: the slot is held (its sheaf closed), or the
-    /// main sheaf is empty.
-    Miss,
-    /// The holder has no real-CPU slots (virtual CPUs, or not usable), or
-    /// the thread has no rseq registration.
-    NotRseq,
-}
-
-/// What [`push`] did.
-pub(crate) enum Push {
-    /// The object is on the CPU's main sheaf.
-    Done,
-    /// A miss of the section: another cache's or another node's object, the
-    /// slot is held (its sheaf closed), or the main sheaf is full. The
-    /// caller still owns the object.
-    Miss,
-    /// The holder has no real-CPU slots (virtual CPUs, or not usable).
-    NotRseq,
-}
-
-/// [`pop`]'s raw answer for [`Pop::NotRseq`] (null is a miss; anything
-/// above is an object, which is never in the first page).
-pub(crate) const RAW_NOT_RSEQ: usize = 1;
-
 /// `alloc_from_pcs()`'s hit as one critical section on the calling thread's
 /// CPU slot: pops the main sheaf's top object. The slots are named by the
 /// structure that holds them, as `s->cpu_sheaves` is read from `s`: the
@@ -396,9 +278,10 @@ pub(crate) const RAW_NOT_RSEQ: usize = 1;
 ///
 /// # Safety
 /// At `holder + BASE` is a pointer to live real-CPU slots of
-/// `s->cpu_sheaves` (`nr_cpu_ids` of them), or [`not_rseq_slots`].
+/// `s->cpu_sheaves` (`nr_cpu_ids` of them, of type `S`, which is what the
+/// loom model reads them as), or [`not_rseq_slots`].
 #[inline(always)]
-pub(crate) unsafe fn pop<const BASE: usize>(holder: *const u8) -> Pop {
+pub(crate) unsafe fn pop<S: SectionSlot, const BASE: usize>(holder: *const u8) -> Pop {
     let object: *mut u8;
     #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
     // SAFETY: the section is armed only with glibc's area (`OFFSET` is
@@ -472,7 +355,7 @@ pub(crate) unsafe fn pop<const BASE: usize>(holder: *const u8) -> Pop {
     #[cfg(loom)]
     {
         // SAFETY: forwarded from the caller.
-        object = unsafe { super::rseq_model::pop::<BASE>(holder) };
+        object = unsafe { model::pop::<S, BASE>(holder) };
     }
     // One compare on the hit path: a miss and "not real CPUs" are both at
     // most RAW_NOT_RSEQ.
@@ -495,7 +378,7 @@ pub(crate) unsafe fn pop<const BASE: usize>(holder: *const u8) -> Pop {
 /// As [`pop`]; `object` is an allocated object of the slots' storage that
 /// the caller gives up if the answer is [`Push::Done`].
 #[inline(always)]
-pub(crate) unsafe fn push<const BASE: usize>(holder: *const u8, home: usize, object: *mut u8) -> Push {
+pub(crate) unsafe fn push<S: SectionSlot, const BASE: usize>(holder: *const u8, home: usize, object: *mut u8) -> Push {
     #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
     // SAFETY: as in `pop`: armed only with glibc's area, the slot one of
     // the holder's or a guard, a closed sheaf has no room; the object is written
@@ -564,7 +447,7 @@ pub(crate) unsafe fn push<const BASE: usize>(holder: *const u8, home: usize, obj
     }
     #[cfg(loom)]
     // SAFETY: forwarded from the caller.
-    return unsafe { super::rseq_model::push::<BASE>(holder, home, object) };
+    return unsafe { model::push::<S, BASE>(holder, home, object) };
     #[allow(unreachable_code)]
     Push::Done
 }
@@ -578,10 +461,10 @@ pub(crate) unsafe fn push<const BASE: usize>(holder: *const u8, home: usize, obj
 /// sheaf, from whatever CPU it runs on by then.
 ///
 /// # Safety
-/// `base` points to `nr` live slots of `stride` bytes, each starting with
-/// its `active` word (`offsets::ACTIVE == 0`).
+/// `base` points to `nr` live slots of type `S` and `stride` bytes, each
+/// starting with its `active` word (`offsets::ACTIVE == 0`).
 #[inline(never)]
-pub(crate) unsafe fn lock(base: *const u8, nr: usize, stride: usize) -> Option<usize> {
+pub(crate) unsafe fn lock<S: SlotWords>(base: *const u8, nr: usize, stride: usize) -> Option<usize> {
     let index: isize;
     #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
     // SAFETY: bounds tested before the slot is touched (see `pop` for why
@@ -637,7 +520,7 @@ pub(crate) unsafe fn lock(base: *const u8, nr: usize, stride: usize) -> Option<u
     #[cfg(loom)]
     {
         // SAFETY: forwarded from the caller.
-        index = unsafe { super::rseq_model::lock(base, nr, stride) }.map_or(-1, |i| i as isize);
+        index = unsafe { model::lock::<S>(base, nr, stride) }.map_or(-1, |i| i as isize);
     }
     usize::try_from(index).ok()
 }
@@ -652,7 +535,7 @@ pub(crate) fn abort_sections(cpu: Option<usize>) {
     crate::membarrier::private_expedited_rseq(cpu);
     // The model: every section of the CPU in flight completes first.
     #[cfg(loom)]
-    super::rseq_model::abort_sections(cpu);
+    model::abort_sections(cpu);
 }
 
 /// Benchmarks only: installs a process-wide stand-in area whose `cpu_id` is

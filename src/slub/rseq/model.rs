@@ -1,4 +1,4 @@
-//! Loom builds only: a model of the restartable sequences of `rseq.rs`, so
+//! Loom builds only: a model of the restartable sequences of `rseq/mod.rs`, so
 //! that loom checks the real-CPU protocol (`percpu.rs`, `Effective::Rseq`) on
 //! the real allocator paths. `rseq::pop`, `push`, `lock`, `abort_sections`,
 //! `current_cpu`, `nr_cpu_ids` and `available` call these functions under
@@ -91,10 +91,8 @@
 //! sections; the remote side's `RseqNoAbort`, `RseqCloseAfterAbort`,
 //! `RseqCloseOverLocked` and `RseqNoRecheck` are in `percpu.rs`.
 
+use super::abi::{Push, RAW_NOT_RSEQ, SectionSlot, SlotWords, locked, not_rseq_slots, offsets, stopped};
 use crate::config::Broken;
-use crate::slub::percpu::Slot;
-use crate::slub::rseq::{Push, locked, offsets, stopped};
-use crate::slub::sheaf::PerCpuSheaves;
 use crate::sync::Mutex;
 use crate::sync::atomic::{AtomicPtr, Ordering::*};
 
@@ -137,15 +135,15 @@ pub(crate) fn current_cpu() -> Option<u32> {
 /// # Safety
 /// As `rseq::pop`: at `holder + BASE` is the loom atomic that holds a
 /// pointer to live real-CPU slots, or the not-rseq slots.
-unsafe fn slot<'a, const BASE: usize>(holder: *const u8) -> Option<(usize, &'a Slot<PerCpuSheaves>)> {
+unsafe fn slot<'a, S, const BASE: usize>(holder: *const u8) -> Option<(usize, &'a S)> {
     let cpu = crate::slub::thread::current_cpu() as usize;
     // SAFETY: the caller's holder has this word at this offset.
     let base = unsafe { &*(holder.add(BASE) as *const AtomicPtr<u8>) }.load(Relaxed);
-    if std::ptr::eq(base, crate::slub::rseq::not_rseq_slots()) || cpu >= MODEL_CPUS {
+    if std::ptr::eq(base, not_rseq_slots()) || cpu >= MODEL_CPUS {
         return None;
     }
     // SAFETY: real-CPU slots, one per model CPU, and `cpu` is one of them.
-    Some((cpu, unsafe { &*(base.add(cpu * offsets::SLOT) as *const Slot<PerCpuSheaves>) }))
+    Some((cpu, unsafe { &*(base.add(cpu * std::mem::size_of::<S>()) as *const S) }))
 }
 
 /// Whether `word` is a closed sheaf (the slot is held).
@@ -158,23 +156,21 @@ fn closed(word: usize) -> bool {
 ///
 /// # Safety
 /// As `rseq::pop`.
-pub(crate) unsafe fn pop<const BASE: usize>(holder: *const u8) -> *mut u8 {
+pub(crate) unsafe fn pop<S: SectionSlot, const BASE: usize>(holder: *const u8) -> *mut u8 {
     // SAFETY: forwarded from the caller.
-    let Some((cpu, slot)) = (unsafe { slot::<BASE>(holder) }) else {
-        return std::ptr::without_provenance_mut(crate::slub::rseq::RAW_NOT_RSEQ);
+    let Some((cpu, slot)) = (unsafe { slot::<S, BASE>(holder) }) else {
+        return std::ptr::without_provenance_mut(RAW_NOT_RSEQ);
     };
     let _section = cpus()[cpu].lock();
-    let (active, data, broken) = slot.rseq_parts();
-    let sheaf = active.load(Acquire);
-    if closed(sheaf) && broken != Some(Broken::RseqIgnoreClosed) {
+    let sheaf = slot.active().load(Acquire);
+    if closed(sheaf) && slot.broken() != Some(Broken::RseqIgnoreClosed) {
         return std::ptr::null_mut();
     }
-    data.with_mut(|pcs| {
+    slot.with_main(|main, _home| {
         // SAFETY: inside the CPU's section with the slot open: the slot's
         // data and its main sheaf are this section's (the protocol under
         // test; loom reports it if not). Offsets as in the assembly.
         unsafe {
-            let main = (*pcs).main.as_ptr() as *mut u8;
             assert!(closed(sheaf) || sheaf == main as usize, "an open slot's active sheaf is its main");
             let size = main.add(offsets::SIZE) as *mut u32;
             let n = *size;
@@ -192,22 +188,20 @@ pub(crate) unsafe fn pop<const BASE: usize>(holder: *const u8) -> *mut u8 {
 ///
 /// # Safety
 /// As `rseq::push`.
-pub(crate) unsafe fn push<const BASE: usize>(holder: *const u8, home: usize, object: *mut u8) -> Push {
+pub(crate) unsafe fn push<S: SectionSlot, const BASE: usize>(holder: *const u8, home: usize, object: *mut u8) -> Push {
     // SAFETY: forwarded from the caller.
-    let Some((cpu, slot)) = (unsafe { slot::<BASE>(holder) }) else { return Push::NotRseq };
+    let Some((cpu, slot)) = (unsafe { slot::<S, BASE>(holder) }) else { return Push::NotRseq };
     let _section = cpus()[cpu].lock();
-    let (active, data, broken) = slot.rseq_parts();
-    let sheaf = active.load(Acquire);
-    if closed(sheaf) && broken != Some(Broken::RseqIgnoreClosed) {
+    let sheaf = slot.active().load(Acquire);
+    if closed(sheaf) && slot.broken() != Some(Broken::RseqIgnoreClosed) {
         return Push::Miss;
     }
-    data.with_mut(|pcs| {
+    slot.with_main(|main, slot_home| {
         // SAFETY: as in `pop`.
         unsafe {
-            if (*pcs).home != home {
+            if slot_home != home {
                 return Push::Miss;
             }
-            let main = (*pcs).main.as_ptr() as *mut u8;
             assert!(closed(sheaf) || sheaf == main as usize, "an open slot's active sheaf is its main");
             let size = main.add(offsets::SIZE) as *mut u32;
             let n = *size;
@@ -225,15 +219,15 @@ pub(crate) unsafe fn push<const BASE: usize>(holder: *const u8, home: usize, obj
 ///
 /// # Safety
 /// As `rseq::lock`.
-pub(crate) unsafe fn lock(base: *const u8, nr: usize, stride: usize) -> Option<usize> {
+pub(crate) unsafe fn lock<S: SlotWords>(base: *const u8, nr: usize, stride: usize) -> Option<usize> {
     let cpu = crate::slub::thread::current_cpu() as usize;
     if cpu >= nr || cpu >= MODEL_CPUS {
         return None;
     }
     let section = cpus()[cpu].lock();
     // SAFETY: `cpu < nr`: a live slot of the caller's `PerCpu`.
-    let slot = unsafe { &*(base.add(cpu * stride) as *const Slot<PerCpuSheaves>) };
-    let (active, _, broken) = slot.rseq_parts();
+    let slot = unsafe { &*(base.add(cpu * stride) as *const S) };
+    let (active, broken) = (slot.active(), slot.broken());
     if closed(active.load(Acquire)) {
         return None;
     }
