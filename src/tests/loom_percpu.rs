@@ -137,10 +137,10 @@ fn steal_from_stale_owner(broken: Option<Broken>) {
         };
         set_current_cpu(1);
         let mut held = Vec::new();
-        if let Some(mut g) = pcs.slot(0).enter() {
-            if let Some(o) = g.with_mut(Stack::pop) {
-                g.with_mut(|s| s.push(o));
-            }
+        if let Some(mut g) = pcs.slot(0).enter()
+            && let Some(o) = g.with_mut(Stack::pop)
+        {
+            g.with_mut(|s| s.push(o));
         }
         held.extend(c.join().unwrap());
         for slot in pcs.iter() {
