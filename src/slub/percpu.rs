@@ -145,8 +145,9 @@ enum Release<'a, T> {
     /// Store `value` into `word`: the owner's `seq`, or the slot's `lock` in
     /// fallback mode.
     Word { word: &'a AtomicU32, value: u32 },
-    /// Real CPUs: open the slot again, `active = open(data)`.
-    Open { active: &'a AtomicUsize, open: fn(&T) -> usize },
+    /// Real CPUs: open the slot again, `active = open(data)`, and count
+    /// the slot as no longer held by the thread of record `held`.
+    Open { active: &'a AtomicUsize, open: fn(&T) -> usize, held: *const ThreadRec },
 }
 
 impl<T> LocalGuard<'_, T> {
@@ -166,10 +167,15 @@ impl<T> Drop for LocalGuard<'_, T> {
         // next section, see every access of the critical section.
         match self.release {
             Release::Word { word, value } => word.store(value, Release),
-            Release::Open { active, open } => {
+            Release::Open { active, open, held } => {
                 // SAFETY: still ours until the store below opens the slot.
                 let word = self.data.with_mut(|p| open(unsafe { &*p }));
                 active.store(word, Release);
+                if !thread::is_dummy(held) {
+                    // SAFETY: this thread's live record (a guard is not `Send`).
+                    let n = unsafe { &(*held).rseq_held };
+                    n.store(n.load(Relaxed) - 1, Relaxed);
+                }
             }
         }
     }
@@ -543,8 +549,8 @@ impl<T: SectionData> Slot<T> {
         let me = thread::current_ptr();
         if !thread::is_dummy(me) {
             // SAFETY: this thread's live record.
-            let s = unsafe { (*me).seq.load(Relaxed) };
-            assert!(s & 1 == 0, "lock_remote inside a LocalGuard would deadlock");
+            let (s, held) = unsafe { ((*me).seq.load(Relaxed), (*me).rseq_held.load(Relaxed)) };
+            assert!(s & 1 == 0 && held == 0, "lock_remote inside a LocalGuard would deadlock");
         }
         let m = self.remote.lock();
         let old = self.owner.load(Relaxed);
@@ -960,7 +966,19 @@ impl<T: SectionData> PerCpu<T> {
         // each starting with its `active` word (`Slot::ACTIVE_OFFSET == 0`).
         let idx = unsafe { crate::slub::rseq::lock::<Slot<T>>(base, self.slots.len(), stride) }?;
         let slot = &self.slots[idx];
-        let release = Release::Open { active: &slot.active, open: T::open_word };
+        // Counted in the thread's record, so that a remote operation this
+        // thread starts while it holds the slot panics instead of waiting
+        // for itself (`begin_remote`). The slow path only.
+        let mut held = thread::current_ptr();
+        if thread::is_dummy(held) {
+            held = thread::init();
+        }
+        if !thread::is_dummy(held) {
+            // SAFETY: this thread's live record.
+            let n = unsafe { &(*held).rseq_held };
+            n.store(n.load(Relaxed) + 1, Relaxed);
+        }
+        let release = Release::Open { active: &slot.active, open: T::open_word, held };
         Some((idx, LocalGuard { data: &slot.data, release, _not_send: PhantomData }))
     }
 

@@ -32,6 +32,11 @@ pub struct ThreadRec {
     pub(crate) seq: AtomicU32,
     /// The virtual CPU this thread runs on (`raw_smp_processor_id()`).
     pub(crate) cpu: AtomicU32,
+    /// Real-CPU slots this thread holds for a slow path (closed with
+    /// `LOCKED`): a remote operation on any slot then could wait for the
+    /// thread itself, which [`crate::slub::percpu`] refuses. Written by
+    /// this thread only.
+    pub(crate) rseq_held: AtomicU32,
     /// Cleared when the thread exits.
     pub(crate) alive: AtomicBool,
 }
@@ -39,11 +44,21 @@ pub struct ThreadRec {
 impl ThreadRec {
     #[cfg(not(loom))]
     const fn dummy() -> ThreadRec {
-        ThreadRec { seq: AtomicU32::new(0), cpu: AtomicU32::new(0), alive: AtomicBool::new(false) }
+        ThreadRec {
+            seq: AtomicU32::new(0),
+            cpu: AtomicU32::new(0),
+            rseq_held: AtomicU32::new(0),
+            alive: AtomicBool::new(false),
+        }
     }
 
     fn new(cpu: u32) -> ThreadRec {
-        ThreadRec { seq: AtomicU32::new(0), cpu: AtomicU32::new(cpu), alive: AtomicBool::new(true) }
+        ThreadRec {
+            seq: AtomicU32::new(0),
+            cpu: AtomicU32::new(cpu),
+            rseq_held: AtomicU32::new(0),
+            alive: AtomicBool::new(true),
+        }
     }
 
     /// The token of this record.

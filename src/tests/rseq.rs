@@ -131,3 +131,34 @@ fn kmalloc_and_kfree_on_real_cpus_never_share_an_object() {
     let world = real_world();
     hammer(&world, 3, 2000, true);
 }
+
+/// A slot's data for the protocol tests: opens the slot with a sheaf-like
+/// word that is not a closed sheaf.
+struct Opened;
+
+impl crate::slub::percpu::SectionData for Opened {
+    fn open_word(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+}
+
+/// A remote operation started while this thread holds a real-CPU slot for a
+/// slow path would wait for the thread itself (the remote closes every slot
+/// and waits for `LOCKED` to clear): `begin_remote` refuses it by name, as
+/// it does inside a virtual CPU's critical section. After the guard drops,
+/// the same call succeeds.
+#[test]
+fn lock_remote_while_holding_a_real_cpu_slot_panics_instead_of_waiting_for_itself() {
+    use crate::slub::percpu::{Mode, PerCpu};
+    if !rseq::available() {
+        return; // valgrind: no real-CPU slots to hold
+    }
+    let pcs = PerCpu::new(rseq::nr_cpu_ids() as usize, Mode::RealCpus, |_| Opened);
+    assert_eq!(pcs.mode(), Effective::Rseq);
+    let (cpu, guard) = pcs.enter_local().expect("the slot of this CPU is open");
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(pcs.slot(cpu).lock_remote())));
+    let message = refused.expect_err("refused").downcast::<&str>().map(|m| *m).unwrap_or_default();
+    assert!(message.contains("would deadlock"), "{message}");
+    drop(guard);
+    drop(pcs.slot(cpu).lock_remote());
+}
