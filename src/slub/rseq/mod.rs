@@ -467,8 +467,10 @@ pub(crate) unsafe fn push<S: SectionSlot, const BASE: usize>(holder: *const u8, 
 pub(crate) unsafe fn lock<S: SlotWords>(base: *const u8, nr: usize, stride: usize) -> Option<usize> {
     let index: isize;
     #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
-    // SAFETY: bounds tested before the slot is touched (see `pop` for why
-    // the first read of the CPU decides them); the commit (the `active`
+    // SAFETY: the CPU is tested against the slots before arming (-1 and -2
+    // fail it), and the read inside needs no second test, as a registered
+    // thread's CPU id stays below `nr_cpu_ids`, the slots' number (`pop`);
+    // only real-CPU slots are locked, so `OFFSET` is glibc's; the commit (the `active`
     // store) is the last instruction, so two threads of one CPU cannot both
     // commit, and a remote's closed sheaf, once swapped in and followed by
     // the membarrier, is seen by every later section.
