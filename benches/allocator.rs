@@ -36,7 +36,7 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use mimalloc::MiMalloc;
 use slabmerge::flags::SlabFlags;
-use slabmerge::{KmemCacheArgs, Scheme, SlabConfig, World};
+use slabmerge::{Cache, KmemCacheArgs, Scheme, SlabConfig, World};
 
 /// Object sizes measured.
 const SIZES: [usize; 2] = [64, 256];
@@ -257,17 +257,21 @@ fn on_threads(n: usize, work: &(impl Fn(usize) + Sync)) -> std::time::Duration {
     })
 }
 
+/// One 64-byte cache called `name` in each slabmerge contender's world.
+fn contender_caches<'w>(worlds: &'w [(&'static str, World); 2], name: &str) -> Vec<(&'static str, Cache<'w>)> {
+    worlds
+        .iter()
+        .map(|(contender, world)| {
+            let cache =
+                world.kmem_cache_create(name, 64, KmemCacheArgs::align(8), SlabFlags::EMPTY).expect("cache created");
+            (*contender, cache)
+        })
+        .collect()
+}
+
 fn threads(c: &mut Criterion) {
     let worlds = SLABMERGES.map(|(name, real)| (name, bench_world(real, 2)));
-    let caches: Vec<_> = worlds
-        .iter()
-        .map(|(name, world)| {
-            let cache = world
-                .kmem_cache_create("bench_threads", 64, KmemCacheArgs::align(8), SlabFlags::EMPTY)
-                .expect("cache created");
-            (*name, cache)
-        })
-        .collect();
+    let caches = contender_caches(&worlds, "bench_threads");
     let layout = Layout::from_size_align(64, 8).expect("valid layout");
     let mut g = c.benchmark_group("threads");
     for n in [1usize, 2] {
@@ -334,15 +338,7 @@ fn remote_free(c: &mut Criterion) {
     let layout = Layout::from_size_align(64, 8).expect("valid layout");
     let mut g = c.benchmark_group("remote_free");
     g.throughput(Throughput::Elements(MOVED as u64));
-    let caches: Vec<_> = worlds
-        .iter()
-        .map(|(name, world)| {
-            let cache = world
-                .kmem_cache_create("bench_remote", 64, KmemCacheArgs::align(8), SlabFlags::EMPTY)
-                .expect("cache created");
-            (*name, cache)
-        })
-        .collect();
+    let caches = contender_caches(&worlds, "bench_remote");
     for (name, cache) in &caches {
         g.bench_function(*name, |b| {
             b.iter_custom(|iters| {
