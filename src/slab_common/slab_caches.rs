@@ -114,32 +114,34 @@ impl DoubleEndedIterator for Iter<'_> {
 /// The key of a merge-compatibility class: `(s->size, s->flags & SLAB_MERGE_SAME)`.
 type ClassKey = (u32, SlabFlags);
 
-/// A class's list of targets, oldest first, linked through [`Filed`].
+/// A class's list of targets: its oldest, the head of a ring linked
+/// through [`Filed`] (the head's `older` is the newest). One word a class
+/// keeps the table small: a create of a new class writes one bucket of it
+/// at random.
 #[derive(Clone, Copy)]
 struct Class {
     oldest: CacheId,
-    newest: CacheId,
 }
 
 /// A filed target: its class, its place in `slab_caches` and its neighbours
-/// in the class's list.
+/// in the class's ring (itself both ways when it is alone).
 #[derive(Clone, Copy)]
 struct Filed {
     key: ClassKey,
     seq: u64,
-    older: Option<CacheId>,
-    newer: Option<CacheId>,
+    older: CacheId,
+    newer: CacheId,
 }
 
 /// The merge targets of `slab_caches`, by `(s->size, s->flags & SLAB_MERGE_SAME)`.
 ///
 /// Each class is a list in `slab_caches` order, threaded through the
-/// targets as `slab_caches` itself is: a cache is filed when it is listed,
-/// which makes it the newest cache of all and so the newest of its class
-/// (appended at the tail), and taken out in O(1) by its own links when it
-/// is unlisted. The head of a class is its oldest target, which is all
-/// `find_mergeable()` needs of it. No step allocates but the class table's
-/// own growth.
+/// targets as `slab_caches` itself is (a ring: the oldest's `older` is the
+/// newest): a cache is filed when it is listed, which makes it the newest
+/// cache of all and so the newest of its class (put before the head), and
+/// taken out in O(1) by its own links when it is unlisted. The head of a
+/// class is its oldest target, which is all `find_mergeable()` needs of
+/// it. No step allocates but the class table's own growth.
 #[derive(Default)]
 pub(crate) struct MergeIndex {
     classes: FoldHashMap<ClassKey, Class>,
@@ -151,43 +153,36 @@ impl MergeIndex {
     /// `slab_caches`, newer than every cache filed so far.
     pub(crate) fn insert(&mut self, id: CacheId, seq: u64, size: u32, flags: SlabFlags) {
         let key = (size, flags.mask(SLAB_MERGE_SAME));
-        let older = match self.classes.get_mut(&key) {
+        let (older, newer) = match self.classes.get(&key) {
             Some(class) => {
-                let newest = class.newest;
+                let oldest = class.oldest;
+                let newest = self.filed[oldest].older;
                 debug_assert!(self.filed[newest].seq < seq, "filed out of slab_caches order");
-                self.filed[newest].newer = Some(id);
-                class.newest = id;
-                Some(newest)
+                self.filed[newest].newer = id;
+                self.filed[oldest].older = id;
+                (newest, oldest)
             }
             None => {
-                self.classes.insert(key, Class { oldest: id, newest: id });
-                None
+                self.classes.insert(key, Class { oldest: id });
+                (id, id)
             }
         };
-        self.filed.insert(id, Filed { key, seq, older, newer: None });
+        self.filed.insert(id, Filed { key, seq, older, newer });
     }
 
     /// Takes a cache out (at `list_del()`); nothing if it was never filed.
     pub(crate) fn remove(&mut self, id: CacheId) {
         let Some(f) = self.filed.remove(id) else { return };
-        if let Some(o) = f.older {
-            self.filed[o].newer = f.newer;
+        if f.newer == id {
+            self.classes.remove(&f.key);
+            return;
         }
-        if let Some(n) = f.newer {
-            self.filed[n].older = f.older;
+        self.filed[f.older].newer = f.newer;
+        self.filed[f.newer].older = f.older;
+        let class = self.classes.get_mut(&f.key).expect("a filed cache's class exists");
+        if class.oldest == id {
+            class.oldest = f.newer;
         }
-        match (f.older, f.newer) {
-            (None, None) => {
-                self.classes.remove(&f.key);
-            }
-            (None, Some(n)) => self.class_mut(f.key).oldest = n,
-            (Some(o), None) => self.class_mut(f.key).newest = o,
-            (Some(_), Some(_)) => {}
-        }
-    }
-
-    fn class_mut(&mut self, key: ClassKey) -> &mut Class {
-        self.classes.get_mut(&key).expect("a filed cache's class exists")
     }
 
     /// `find_mergeable()` for a normalised request: the oldest filed cache
@@ -209,13 +204,22 @@ impl MergeIndex {
     pub(crate) fn classes(&self) -> Vec<(ClassKey, Vec<CacheId>)> {
         let mut out = Vec::new();
         for (&key, class) in &self.classes {
-            let mut ids = Vec::new();
-            let mut at = Some(class.oldest);
-            while let Some(id) = at {
-                ids.push(id);
-                at = self.filed[id].newer;
+            let mut ids = vec![class.oldest];
+            let mut at = self.filed[class.oldest].newer;
+            while at != class.oldest {
+                assert_eq!(
+                    self.filed[at].older,
+                    *ids.last().expect("not empty"),
+                    "class {key:?}'s ring is linked both ways"
+                );
+                ids.push(at);
+                at = self.filed[at].newer;
             }
-            assert_eq!(ids.last(), Some(&class.newest), "class {key:?} ends at its newest");
+            assert_eq!(
+                self.filed[class.oldest].older,
+                *ids.last().expect("not empty"),
+                "class {key:?} closes at its newest"
+            );
             out.push((key, ids));
         }
         out
