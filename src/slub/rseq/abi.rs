@@ -70,7 +70,13 @@ struct NotRseqSlots([NotRseqSlot; GUARD_SLOTS + MAX_RSEQ_CPUS]);
 // SAFETY: immutable plain data; the pointer names a static.
 unsafe impl Sync for NotRseqSlots {}
 
-const NOT_RSEQ_SLOT: NotRseqSlot = NotRseqSlot { active: &CLOSED[2], rest: [0; offsets::SLOT / 8 - 1] };
+/// Which of [`CLOSED`] the not-rseq slots name, and its offset there (the
+/// miss stubs' operand).
+const NOT_RSEQ_SHEAF: usize = 2;
+#[cfg_attr(loom, allow(dead_code))] // the assembly's operand
+pub(super) const NOT_RSEQ_AT: usize = NOT_RSEQ_SHEAF * std::mem::size_of::<ClosedSheaf>();
+
+const NOT_RSEQ_SLOT: NotRseqSlot = NotRseqSlot { active: &CLOSED[NOT_RSEQ_SHEAF], rest: [0; offsets::SLOT / 8 - 1] };
 static NOT_RSEQ_SLOTS: NotRseqSlots = NotRseqSlots([NOT_RSEQ_SLOT; GUARD_SLOTS + MAX_RSEQ_CPUS]);
 const _: () = assert!(std::mem::size_of::<NotRseqSlot>() == offsets::SLOT && offsets::ACTIVE == 0);
 #[cfg(not(loom))]

@@ -53,7 +53,7 @@ mod abi;
 mod model;
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
-use abi::{CLOSED, ClosedSheaf};
+use abi::{CLOSED, NOT_RSEQ_AT};
 pub(crate) use abi::{
     GUARD_SLOTS, MAX_RSEQ_CPUS, Pop, Push, RAW_NOT_RSEQ, SectionSlot, SlotWords, locked, not_rseq_slots, offsets,
     stopped, write_guards,
@@ -233,6 +233,47 @@ macro_rules! rseq_arm {
     };
 }
 
+/// The sections' common entry: no section without glibc's area (`OFFSET`
+/// 0 jumps to `$not_rseq`), then [`rseq_arm`], then the CPU's slot of the
+/// holder in `{cpu}`: `base + cpu * SLOT`, the CPU read once inside the
+/// section and sign-extended (a failed registration's -1 or -2 is a guard).
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
+macro_rules! rseq_enter_slot {
+    ($not_rseq:literal) => {
+        concat!(
+            "mov {offset}(%rip), {off}\n",
+            "test {off}, {off}\n",
+            "jz ",
+            $not_rseq,
+            "\n",
+            rseq_arm!(),
+            "movslq %fs:{cpu_id}({off}), {cpu}\n",
+            "imul ${slot}, {cpu}, {cpu}\n",
+            "add {base}({holder}), {cpu}\n",
+        )
+    };
+}
+
+/// The miss stubs' test, past the section: jumps to `$not_rseq` if the
+/// sheaf in `{t}` is the not-rseq one (a holder without real-CPU slots, or
+/// a guard), using `$scratch`. It never changes, and no real slot names it.
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
+macro_rules! rseq_jump_if_not_rseq {
+    ($scratch:literal, $not_rseq:literal) => {
+        concat!(
+            "lea {closed}+{not_rseq_at}(%rip), ",
+            $scratch,
+            "\n",
+            "cmp ",
+            $scratch,
+            ", {t}\n",
+            "je ",
+            $not_rseq,
+            "\n",
+        )
+    };
+}
+
 /// The section's descriptor, `struct rseq_cs` (version 0, flags 0, start
 /// `2:`, length up to `3:` right after the commit, abort handler `4:`), in
 /// `__rseq_cs`; and the abort handler in `__rseq_failure`, after glibc's
@@ -296,13 +337,7 @@ pub(crate) unsafe fn pop<S: SectionSlot, const BASE: usize>(holder: *const u8) -
     // for a holder without real-CPU slots.
     unsafe {
         std::arch::asm!(
-            "mov {offset}(%rip), {off}",
-            "test {off}, {off}",
-            "jz 8f",
-            rseq_arm!(),
-            "movslq %fs:{cpu_id}({off}), {cpu}",
-            "imul ${slot}, {cpu}, {cpu}",
-            "add {base}({holder}), {cpu}",
+            rseq_enter_slot!("8f"),
             "mov {active}({cpu}), {t}",
             "mov {size}({t}), {cpu:e}",
             "test {cpu:e}, {cpu:e}",
@@ -314,14 +349,10 @@ pub(crate) unsafe fn pop<S: SectionSlot, const BASE: usize>(holder: *const u8) -
             rseq_descriptor_and_abort!(),
             // The miss stubs after the function's own code (its section's
             // subsection 1): out of the hit path, and inside the function
-            // for tools that attribute code by symbol. Past the section,
-            // the not-rseq sheaf is told from the others: it never changes,
-            // and no real slot ever names it.
+            // for tools that attribute code by symbol.
             ".subsection 1",
             "7:",
-            "lea {closed}+{not_rseq_at}(%rip), {obj}",
-            "cmp {obj}, {t}",
-            "je 8f",
+            rseq_jump_if_not_rseq!("{obj}", "8f"),
             "xor {obj:e}, {obj:e}",
             "jmp 3b",
             "8:",
@@ -331,7 +362,7 @@ pub(crate) unsafe fn pop<S: SectionSlot, const BASE: usize>(holder: *const u8) -
             off = out(reg) _,
             offset = sym OFFSET,
             closed = sym CLOSED,
-            not_rseq_at = const 2 * std::mem::size_of::<ClosedSheaf>(),
+            not_rseq_at = const NOT_RSEQ_AT,
             holder = in(reg) holder,
             base = const BASE,
             t = out(reg) _,
@@ -388,13 +419,7 @@ pub(crate) unsafe fn push<S: SectionSlot, const BASE: usize>(holder: *const u8, 
     // slot misses on its home, so nothing is written to it.
     unsafe {
         std::arch::asm!(
-            "mov {offset}(%rip), {off}",
-            "test {off}, {off}",
-            "jz {not_rseq}",
-            rseq_arm!(),
-            "movslq %fs:{cpu_id}({off}), {cpu}",
-            "imul ${slot}, {cpu}, {cpu}",
-            "add {base}({holder}), {cpu}",
+            rseq_enter_slot!("{not_rseq}"),
             "cmp {home}, {phome}({cpu})",
             "jne 7f",
             "mov {active}({cpu}), {t}",
@@ -412,15 +437,13 @@ pub(crate) unsafe fn push<S: SectionSlot, const BASE: usize>(holder: *const u8, 
             "7:",
             "mov {active}({cpu}), {t}",
             "8:",
-            "lea {closed}+{not_rseq_at}(%rip), {off}",
-            "cmp {off}, {t}",
-            "je {not_rseq}",
+            rseq_jump_if_not_rseq!("{off}", "{not_rseq}"),
             "jmp {miss}",
             ".subsection 0",
             off = out(reg) _,
             offset = sym OFFSET,
             closed = sym CLOSED,
-            not_rseq_at = const 2 * std::mem::size_of::<ClosedSheaf>(),
+            not_rseq_at = const NOT_RSEQ_AT,
             holder = in(reg) holder,
             base = const BASE,
             home = in(reg) home,
