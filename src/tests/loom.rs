@@ -670,8 +670,10 @@ fn loom_catches_shutdown_counting_objects_only() {
 /// What a protocol model reports when a seeded bug lets two contexts in.
 const PCS_CAUGHT: &[&str] = &["Causality violation", "attempt to subtract with overflow", "live objects"];
 
-/// Frees everything, checks the accounting, destroys the cache and powers off.
-fn pcs_finish(mw: ModelWorld, a: Cache<'static>) {
+/// Frees everything, checks the accounting, destroys the cache and powers
+/// off; every thread that shared the cache has been joined.
+fn pcs_finish(mw: ModelWorld, a: std::sync::Arc<Cache<'static>>) {
+    let a = std::sync::Arc::into_inner(a).expect("every thread sharing the cache is joined");
     let st = a.stats().unwrap();
     assert_eq!(st.live_objects(), 0, "live objects after every free: {st:?}");
     kmem_cache_destroy(a).unwrap();
@@ -694,18 +696,11 @@ fn pcs_owner_vs_flush(broken: Option<Broken>, fallback: bool) {
         // Claim CPU 0's slot and fill its main sheaf before the remote
         // exists, so the race is the owner's fast path against the flush.
         let x = a.alloc().unwrap();
-        let remote = {
-            let a = a.clone();
-            thread::spawn(move || {
-                set_current_cpu(1);
-                a.shrink().unwrap();
-            })
-        };
+        let remote = flush_from_cpu1(&a);
         a.free(x).unwrap();
         let y = a.alloc().unwrap();
         remote.join().unwrap();
         a.free(y).unwrap();
-        let a = std::sync::Arc::into_inner(a).expect("the remote is joined");
         if !fallback {
             assert!(a.storage().unwrap().owns_local_pcs(), "a flush leaves the owner its slot");
         }
@@ -750,7 +745,6 @@ fn pcs_steal_from_migrated(broken: Option<Broken>) {
         let z = a.alloc().unwrap();
         a.free(z).unwrap();
         let stole = claimer.join().unwrap();
-        let a = std::sync::Arc::into_inner(a).expect("the claimer is joined");
         with_cpu(0, || assert_eq!(a.storage().unwrap().owns_local_pcs(), !stole, "one owner per slot"));
         pcs_finish(mw, a);
     });
@@ -795,7 +789,6 @@ fn loom_pcs_claimer_steals_from_exited_owner() {
                 thread::yield_now();
             }
         }
-        let a = std::sync::Arc::into_inner(a).expect("the thread is joined");
         pcs_finish(mw, a);
     });
 }
@@ -824,7 +817,6 @@ fn pcs_two_on_one_slot(fallback: bool) {
             // then steal it, so each answer is "owned when I last looked".
             assert!(me || other, "neither thread got the slot");
         }
-        let a = std::sync::Arc::into_inner(a).expect("the thread is joined");
         pcs_finish(mw, a);
     });
 }
@@ -1014,7 +1006,6 @@ fn rseq_fast_path_vs_flush(broken: Option<Broken>, kfree: bool) {
             a.free(y).unwrap();
         }
         remote.join().unwrap();
-        let a = std::sync::Arc::into_inner(a).expect("the remote is joined");
         pcs_finish(mw, a);
     });
 }
@@ -1051,7 +1042,6 @@ fn rseq_refill_vs_flush(broken: Option<Broken>) {
         let x = a.alloc().unwrap();
         a.free(x).unwrap();
         remote.join().unwrap();
-        let a = std::sync::Arc::into_inner(a).expect("the remote is joined");
         pcs_finish(mw, a);
     });
 }
@@ -1081,7 +1071,6 @@ fn rseq_two_threads_one_cpu(broken: Option<Broken>) {
         for o in [x, y, z] {
             a.free(o).unwrap();
         }
-        let a = std::sync::Arc::into_inner(a).expect("the thread is joined");
         pcs_finish(mw, a);
     });
 }
@@ -1118,7 +1107,6 @@ fn rseq_lock_holder_migrates(broken: Option<Broken>) {
         a.free(x).unwrap(); // a push section on CPU 1
         other.join().unwrap();
         remote.join().unwrap();
-        let a = std::sync::Arc::into_inner(a).expect("the threads are joined");
         pcs_finish(mw, a);
     });
 }
