@@ -711,6 +711,12 @@ struct SlotArray<T> {
 }
 
 impl<T> SlotArray<T> {
+    /// No slots and no block: a placeholder's (`PerCpu::empty`), which no
+    /// section indexes (its holders name the not-rseq slots).
+    fn none() -> SlotArray<T> {
+        SlotArray { first: NonNull::dangling(), len: 0 }
+    }
+
     /// Bytes of guards before the first slot.
     const GUARD_BYTES: usize = crate::slub::rseq::GUARD_SLOTS * crate::slub::rseq::offsets::SLOT;
 
@@ -724,6 +730,9 @@ impl<T> SlotArray<T> {
     /// `len` slots from `make(index)`, written straight into the array; if
     /// `make` fails, the slots made so far come back, in index order.
     fn try_new(len: usize, mut make: impl FnMut(usize) -> Option<Slot<T>>) -> Result<SlotArray<T>, Vec<Slot<T>>> {
+        if len == 0 {
+            return Ok(Self::none());
+        }
         let layout = Self::layout(len);
         // SAFETY: the layout is not zero-sized (it has the guards).
         let block = unsafe { std::alloc::alloc(layout) };
@@ -769,6 +778,9 @@ impl<T> std::ops::DerefMut for SlotArray<T> {
 
 impl<T> Drop for SlotArray<T> {
     fn drop(&mut self) {
+        if self.len == 0 {
+            return; // `none()`: no block
+        }
         // SAFETY: the slots are initialised and dropped once, here; then the
         // block is freed with the layout it was allocated with.
         unsafe {
@@ -857,7 +869,6 @@ unsafe impl<T: Send> Sync for PerCpu<T> {}
 impl<T: SectionData> PerCpu<T> {
     /// `nr` slots with data from `init(index)`.
     pub fn new(nr: usize, mode: Mode, mut init: impl FnMut(usize) -> T) -> PerCpu<T> {
-        assert!(nr > 0, "at least one slot");
         match Self::try_new(nr, mode, |i| Some(init(i))) {
             Ok(per_cpu) => per_cpu,
             Err(_) => unreachable!("every slot's data is made"),
@@ -885,7 +896,7 @@ impl<T: SectionData> PerCpu<T> {
     /// (no entry may be attempted on it).
     pub(crate) fn empty() -> PerCpu<T> {
         PerCpu {
-            slots: SlotArray::try_new(0, |_| None).unwrap_or_else(|_| unreachable!("no slot to make")),
+            slots: SlotArray::none(),
             rseq: false,
             rseq_slots: RseqSlots::new(crate::slub::rseq::not_rseq_slots()),
         }
