@@ -399,9 +399,83 @@ fn create_at_scale(c: &mut Criterion) {
     g.finish();
 }
 
+/// Creation at depth: the cost of one more create and destroy on a world
+/// that already holds `depth` distinct caches, which is what "flat as the
+/// list grows" asks of the merge index and `list_del`. Each sample creates
+/// [`BATCH`] more caches (sizes continuing the depth's, so none is
+/// compatible with any other and every create asks `find_mergeable()` and
+/// finds nothing) and destroys them again; the batch's own footprint is the
+/// same at every depth, so what changes with `depth` is only what the list
+/// and its indexes cost. `create_at_scale` above measures the other thing:
+/// the average over a world growing to `n`, which also pays for a working set
+/// that outgrows the last-level cache. Under `cargo test --benches` only
+/// depth 0 runs.
+fn create_at_depth(c: &mut Criterion) {
+    const BATCH: usize = 1_000;
+    slabmerge::cpu::set_current_cpu(0);
+    let full = std::env::args().any(|a| a == "--bench");
+    let depths: &[usize] = if full { &[0, 10_000, 100_000] } else { &[0] };
+    let mut g = c.benchmark_group("create_at_depth");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(BATCH as u64));
+    for &depth in depths {
+        let world = World::new(SlabConfig::default());
+        let size = |i: usize| 8 * (i as u32 + 1);
+        let held: Vec<Cache<'_>> = (0..depth)
+            .map(|i| {
+                world.kmem_cache_create(&format!("depth-{i}"), size(i), args(), SlabFlags::EMPTY).expect("distinct")
+            })
+            .collect();
+        assert_eq!(world.caches().len(), depth + slabmerge::world::KMALLOC_SIZES.len());
+        let names: Vec<String> = (0..BATCH).map(|i| format!("batch-{i}")).collect();
+        let create_batch = || -> Vec<Cache<'_>> {
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    world.kmem_cache_create(name, size(depth + i), args(), SlabFlags::EMPTY).expect("distinct cache")
+                })
+                .collect()
+        };
+        g.bench_function(BenchmarkId::new("create", depth), |b| {
+            b.iter_custom(|iters| {
+                let mut total = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    let start = std::time::Instant::now();
+                    let batch = black_box(create_batch());
+                    total += start.elapsed();
+                    for c in batch {
+                        kmem_cache_destroy(c).expect("destroyed");
+                    }
+                }
+                total
+            })
+        });
+        g.bench_function(BenchmarkId::new("destroy", depth), |b| {
+            b.iter_custom(|iters| {
+                let mut total = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    let batch = create_batch();
+                    let start = std::time::Instant::now();
+                    for c in batch {
+                        kmem_cache_destroy(black_box(c)).expect("destroyed");
+                    }
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+        for c in held {
+            kmem_cache_destroy(c).expect("destroyed");
+        }
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     create_at_scale,
+    create_at_depth,
     kmem_cache_alloc_free,
     kmem_cache_alloc_free_cold,
     kfree,
