@@ -340,6 +340,20 @@ fn trace_replay(c: &mut Criterion) {
     g.finish();
 }
 
+/// Creates one cache per name, of sizes 8 (first + 1), 8 (first + 2), ...:
+/// no two compatible, so every create asks `find_mergeable()` and finds
+/// nothing.
+fn create_all<'w>(world: &'w World, names: &[String], first: usize) -> Vec<Cache<'w>> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let size = 8 * ((first + i) as u32 + 1);
+            world.kmem_cache_create(name, size, args(), SlabFlags::EMPTY).expect("distinct cache")
+        })
+        .collect()
+}
+
 /// Creation at scale: `n` distinct caches (mergeable, but no two compatible,
 /// so every create asks `find_mergeable()` and finds nothing), then all of
 /// them destroyed. Per element, so a flat line over `n` is a constant cost
@@ -354,23 +368,13 @@ fn create_at_scale(c: &mut Criterion) {
     for &n in sizes {
         g.throughput(Throughput::Elements(n as u64));
         let names: Vec<String> = (0..n).map(|i| format!("scale-{i}")).collect();
-        fn create_all<'w>(world: &'w World, names: &[String]) -> Vec<slabmerge::Cache<'w>> {
-            names
-                .iter()
-                .enumerate()
-                .map(|(i, name)| {
-                    let size = 8 * (i as u32 + 1);
-                    world.kmem_cache_create(name, size, args(), SlabFlags::EMPTY).expect("distinct cache")
-                })
-                .collect()
-        }
         g.bench_function(BenchmarkId::new("create", n), |b| {
             b.iter_custom(|iters| {
                 let mut total = std::time::Duration::ZERO;
                 for _ in 0..iters {
                     let world = World::new(SlabConfig::default());
                     let start = std::time::Instant::now();
-                    let caches = black_box(create_all(&world, &names));
+                    let caches = black_box(create_all(&world, &names, 0));
                     total += start.elapsed();
                     for c in caches {
                         kmem_cache_destroy(c).expect("destroyed");
@@ -384,7 +388,7 @@ fn create_at_scale(c: &mut Criterion) {
                 let mut total = std::time::Duration::ZERO;
                 for _ in 0..iters {
                     let world = World::new(SlabConfig::default());
-                    let caches = create_all(&world, &names);
+                    let caches = create_all(&world, &names, 0);
                     assert_eq!(world.caches().len(), n + slabmerge::world::KMALLOC_SIZES.len());
                     let start = std::time::Instant::now();
                     for c in caches {
@@ -420,23 +424,11 @@ fn create_at_depth(c: &mut Criterion) {
     g.throughput(Throughput::Elements(BATCH as u64));
     for &depth in depths {
         let world = World::new(SlabConfig::default());
-        let size = |i: usize| 8 * (i as u32 + 1);
-        let held: Vec<Cache<'_>> = (0..depth)
-            .map(|i| {
-                world.kmem_cache_create(&format!("depth-{i}"), size(i), args(), SlabFlags::EMPTY).expect("distinct")
-            })
-            .collect();
+        let held_names: Vec<String> = (0..depth).map(|i| format!("depth-{i}")).collect();
+        let held = create_all(&world, &held_names, 0);
         assert_eq!(world.caches().len(), depth + slabmerge::world::KMALLOC_SIZES.len());
         let names: Vec<String> = (0..BATCH).map(|i| format!("batch-{i}")).collect();
-        let create_batch = || -> Vec<Cache<'_>> {
-            names
-                .iter()
-                .enumerate()
-                .map(|(i, name)| {
-                    world.kmem_cache_create(name, size(depth + i), args(), SlabFlags::EMPTY).expect("distinct cache")
-                })
-                .collect()
-        };
+        let create_batch = || create_all(&world, &names, depth);
         g.bench_function(BenchmarkId::new("create", depth), |b| {
             b.iter_custom(|iters| {
                 let mut total = std::time::Duration::ZERO;
