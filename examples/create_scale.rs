@@ -12,6 +12,10 @@
 //! - `create_scale N 1 --allocs` counts the heap allocations of one more
 //!   create and its destroy on a world holding N caches
 //!   (`CREATE_SCALE_SIZES=1` prints each allocation's layout).
+//! - `create_scale N ROUNDS --depth D` is `create_at_depth`'s workload: one
+//!   world already holds D distinct caches (`depth-{i}`), and each round
+//!   creates N more into it and destroys them again, so the rounds differ
+//!   from a run at another depth only in the length of the list.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -108,7 +112,8 @@ fn main() {
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
     slabmerge::cpu::set_current_cpu(0);
     let names: Vec<String> = (0..n).map(|i| format!("scale-{i}")).collect();
-    if args.next().as_deref() == Some("--allocs") {
+    let mode = args.next();
+    if mode.as_deref() == Some("--allocs") {
         // The heap traffic of one create and one destroy, on a world that
         // already holds `n` caches (the maps' growth amortised away).
         SIZES.store(std::env::var_os("CREATE_SCALE_SIZES").is_some(), Ordering::Relaxed);
@@ -128,6 +133,22 @@ fn main() {
         destroy_all(caches);
         return;
     }
+    if mode.as_deref() == Some("--depth") {
+        let depth: usize = args.next().and_then(|a| a.parse().ok()).expect("--depth D");
+        let world = World::new(SlabConfig::default());
+        let held_names: Vec<String> = (0..depth).map(|i| format!("depth-{i}")).collect();
+        let held = create_all(&world, &held_names, 0);
+        for round in 0..rounds {
+            let (f0, t0) = (minflt(), thread_time());
+            let caches = black_box(create_all(&world, &names, depth));
+            let (f1, t1) = (minflt(), thread_time());
+            destroy_all(caches);
+            let (f2, t2) = (minflt(), thread_time());
+            report(round, n, (f0, f1, f2), (t0, t1, t2));
+        }
+        destroy_all(held);
+        return;
+    }
     for round in 0..rounds {
         let world = World::new(SlabConfig::default());
         let (f0, t0) = (minflt(), thread_time());
@@ -135,12 +156,19 @@ fn main() {
         let (f1, t1) = (minflt(), thread_time());
         destroy_all(caches);
         let (f2, t2) = (minflt(), thread_time());
-        println!(
-            "round {round} n {n} create_ns {:.0} destroy_ns {:.0} faults_per_create {:.3} faults_per_destroy {:.3}",
-            (t1 - t0).as_nanos() as f64 / n as f64,
-            (t2 - t1).as_nanos() as f64 / n as f64,
-            (f1 - f0) as f64 / n as f64,
-            (f2 - f1) as f64 / n as f64
-        );
+        report(round, n, (f0, f1, f2), (t0, t1, t2));
     }
 }
+
+/// One round's line: CPU time and minor faults per create and per destroy.
+fn report(round: usize, n: usize, (f0, f1, f2): (i64, i64, i64), (t0, t1, t2): Times) {
+    println!(
+        "round {round} n {n} create_ns {:.0} destroy_ns {:.0} faults_per_create {:.3} faults_per_destroy {:.3}",
+        (t1 - t0).as_nanos() as f64 / n as f64,
+        (t2 - t1).as_nanos() as f64 / n as f64,
+        (f1 - f0) as f64 / n as f64,
+        (f2 - f1) as f64 / n as f64
+    );
+}
+
+type Times = (std::time::Duration, std::time::Duration, std::time::Duration);
