@@ -59,9 +59,10 @@ run() {
     echo "$rc $SECONDS" >"$log.rc"
   ) &
 }
-# The longest runs first (about 250, 140 and 110 s on the 2-core machine),
-# so that the short ones fill in beside them.
-heavy='properties|kmem_replay|report_cli'
+# The longest runs first (kmem_replay and report_cli about 100 s each on the
+# 2-core machine, properties and snapshot_real_fixtures about 50), so that
+# the short ones fill in beside them.
+heavy='kmem_replay|report_cli|properties|snapshot_real_fixtures'
 ordered=$(printf '%s\n' $bins | grep -E "/($heavy)-" || true; printf '%s\n' $bins | grep -vE "/($heavy)-" || true)
 for bin in $ordered; do
   case "$bin" in
