@@ -28,10 +28,6 @@ use slabmerge::{Cache, KmemCacheArgs, SlabConfig, World, kmem_cache_destroy};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn args() -> KmemCacheArgs {
-    KmemCacheArgs::align(8)
-}
-
 /// Creates one cache per name, of sizes 8 (first + 1), 8 (first + 2), ...:
 /// no two compatible, so every create asks `find_mergeable()` and finds
 /// nothing.
@@ -41,7 +37,7 @@ fn create_all<'w>(world: &'w World, names: &[String], first: usize) -> Vec<Cache
         .enumerate()
         .map(|(i, name)| {
             let size = 8 * ((first + i) as u32 + 1);
-            world.kmem_cache_create(name, size, args(), SlabFlags::EMPTY).expect("distinct cache")
+            world.kmem_cache_create(name, size, KmemCacheArgs::align(8), SlabFlags::EMPTY).expect("distinct cache")
         })
         .collect()
 }
