@@ -5,7 +5,9 @@
 //! - `alloc_free_pair`: one allocation freed at once. For slabmerge that is a
 //!   sheaf hit (`alloc_from_pcs` then `free_to_pcs` on one cache).
 //! - `batch_1000`: 1000 allocations, then the 1000 frees, so sheaves run
-//!   empty and full and the barn and slab lists take part.
+//!   empty and full and the barn and slab lists take part. No allocation
+//!   waits for a free: where the pair measures a free's latency, this
+//!   measures its throughput (`slabmerge-kfree` frees by `kfree()`).
 //! - `threads`: `PAIRS` alloc/free pairs of 64 bytes per thread, on 1 and on
 //!   2 threads at once (each on its own CPU, one shared cache for
 //!   slabmerge). With perfect scaling both entries take the same time: the
@@ -22,7 +24,9 @@
 //! slabmerge-virtual (the same on the model's virtual CPUs and their
 //! ownership protocol, what traces and tests run), a floor (a bare pop and
 //! push of a preallocated pointer stack: what any per-CPU free list costs
-//! at least), the
+//! at least), the kernel's sheaf-hit pair and `kfree()` on bare copies of
+//! its structures (`floor-sheaf`, `floor-sheaf-kfree`: what the kernel's
+//! load chains cost on the host, with nothing else), the
 //! system allocator (`std::alloc::System` through `GlobalAlloc`), mimalloc
 //! (through `GlobalAlloc`, without installing it as the global allocator) and
 //! the `slab` crate's typed pool (`Slab<[u8; N]>`, insert and remove by key).
@@ -36,7 +40,7 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use mimalloc::MiMalloc;
 use slabmerge::flags::SlabFlags;
-use slabmerge::{Cache, KmemCacheArgs, Scheme, SlabConfig, World};
+use slabmerge::{Cache, KmemCacheArgs, Object, Scheme, SlabConfig, World};
 
 /// Object sizes measured.
 const SIZES: [usize; 2] = [64, 256];
@@ -118,6 +122,162 @@ fn bench_floor(g: &mut BenchmarkGroup<'_, WallTime>, size: usize) {
     backing.clear();
 }
 
+/// What a bare sheaf hit touches, laid out as the kernel's: a sheaf
+/// (`struct slab_sheaf`: size, then the objects), a CPU's `struct
+/// slub_percpu_sheaves` (its `main` sheaf), a `struct kmem_cache` (its
+/// `cpu_sheaves`), and the page descriptors (`struct slab`, one per page,
+/// found by arithmetic as `virt_to_slab()` finds them, naming
+/// `slab_cache`). No CPU id, no protection, no test but the size.
+mod bare {
+    /// Objects a bare sheaf holds.
+    pub const CAPACITY: usize = 64;
+
+    #[repr(C)]
+    pub struct Sheaf {
+        pub size: usize,
+        pub objects: [*mut u8; CAPACITY],
+    }
+
+    #[repr(C, align(64))]
+    pub struct PerCpuSheaves {
+        pub main: *mut Sheaf,
+    }
+
+    #[repr(C)]
+    pub struct Cache {
+        pub cpu_sheaves: *const PerCpuSheaves,
+    }
+
+    #[repr(C, align(64))]
+    pub struct Slab {
+        pub slab_cache: *const Cache,
+    }
+
+    /// `alloc_from_pcs()`'s hit: `s->cpu_sheaves->main`, its top object.
+    ///
+    /// # Safety
+    /// `s` is a live cache whose main sheaf is not empty. Volatile, so
+    /// that every access is made as the real paths make it.
+    #[inline(always)]
+    pub unsafe fn alloc(s: *const Cache) -> *mut u8 {
+        // SAFETY: the caller's live structures.
+        unsafe {
+            let sheaf = std::ptr::read_volatile(&(*std::ptr::read_volatile(&(*s).cpu_sheaves)).main);
+            let size = std::ptr::read_volatile(&(*sheaf).size) - 1;
+            std::ptr::write_volatile(&mut (*sheaf).size, size);
+            std::ptr::read_volatile(&(*sheaf).objects[size])
+        }
+    }
+
+    /// `free_to_pcs()`'s hit onto `s`'s main sheaf.
+    ///
+    /// # Safety
+    /// `s` is a live cache whose main sheaf has room.
+    #[inline(always)]
+    pub unsafe fn free(s: *const Cache, object: *mut u8) {
+        // SAFETY: the caller's live structures.
+        unsafe {
+            let sheaf = std::ptr::read_volatile(&(*std::ptr::read_volatile(&(*s).cpu_sheaves)).main);
+            let size = std::ptr::read_volatile(&(*sheaf).size);
+            std::ptr::write_volatile(&mut (*sheaf).objects[size], object);
+            std::ptr::write_volatile(&mut (*sheaf).size, size + 1);
+        }
+    }
+
+    /// One cache with a half-full main sheaf of objects in pages that
+    /// descriptors describe. Its operations never miss as long as at most
+    /// `CAPACITY / 2` objects are out at a time.
+    pub struct World {
+        sheaf: *mut Sheaf,
+        _pcs: Box<PerCpuSheaves>,
+        cache: Box<Cache>,
+        slabs: Vec<Slab>,
+        base: usize,
+        _backing: Vec<u8>,
+    }
+
+    impl World {
+        pub fn new(size: usize) -> World {
+            const PAGE: usize = 4096;
+            let pages = (size * CAPACITY).div_ceil(PAGE);
+            let backing = vec![0u8; (pages + 1) * PAGE];
+            let base = (backing.as_ptr() as usize).next_multiple_of(PAGE);
+            let mut sheaf = Box::new(Sheaf { size: CAPACITY / 2, objects: [std::ptr::null_mut(); CAPACITY] });
+            for (i, object) in sheaf.objects[..CAPACITY / 2].iter_mut().enumerate() {
+                *object = std::ptr::without_provenance_mut(base + i * size);
+            }
+            let sheaf = Box::into_raw(sheaf);
+            let pcs = Box::new(PerCpuSheaves { main: sheaf });
+            let cache = Box::new(Cache { cpu_sheaves: &*pcs });
+            let slabs = (0..pages).map(|_| Slab { slab_cache: &*cache }).collect();
+            World { sheaf, _pcs: pcs, cache, slabs, base, _backing: backing }
+        }
+
+        #[inline(always)]
+        pub fn alloc(&self) -> *mut u8 {
+            // SAFETY: the world's live cache; its users keep the sheaf from
+            // running empty (see the type).
+            unsafe { alloc(&*self.cache) }
+        }
+
+        #[inline(always)]
+        pub fn free(&self, object: *mut u8) {
+            // SAFETY: as `alloc`; an object it handed out.
+            unsafe { free(&*self.cache, object) }
+        }
+
+        #[inline(always)]
+        pub fn kfree(&self, object: *mut u8) {
+            // SAFETY: as `free`; the object lies in the described pages.
+            unsafe { kfree(self.slabs.as_ptr(), self.base, object) }
+        }
+    }
+
+    impl Drop for World {
+        fn drop(&mut self) {
+            // SAFETY: from `Box::into_raw` in `new`, used by nobody else now.
+            drop(unsafe { Box::from_raw(self.sheaf) });
+        }
+    }
+
+    /// `kfree()`'s hit: `virt_to_slab(x)->slab_cache`, then [`free`].
+    ///
+    /// # Safety
+    /// `object` lies in the pages of `base` that `slabs` describe, one
+    /// descriptor per page, each naming a live cache with room.
+    #[inline(always)]
+    pub unsafe fn kfree(slabs: *const Slab, base: usize, object: *mut u8) {
+        // SAFETY: the page's descriptor, by arithmetic; the caller's live cache.
+        unsafe {
+            let slab = slabs.add((object as usize - base) >> 12);
+            free(std::ptr::read_volatile(&(*slab).slab_cache), object)
+        }
+    }
+}
+
+/// The floor of the kernel's sheaf-hit pair and of `kfree()` on its data
+/// structures (`bare`): `floor-sheaf` frees to the cache it is handed, as
+/// `kmem_cache_free()` does; `floor-sheaf-kfree` finds it from the object,
+/// as `kfree()` does (page descriptor, `slab_cache`, `cpu_sheaves`, `main`,
+/// `size`: four loads in a row, the last one the address the next
+/// allocation reads). Their ratio is what that chain costs on the host,
+/// whatever the allocator.
+fn bench_floor_sheaf(g: &mut BenchmarkGroup<'_, WallTime>, size: usize) {
+    let world = bare::World::new(size);
+    g.bench_function(BenchmarkId::new("floor-sheaf", size), |b| {
+        b.iter(|| {
+            let object = world.alloc();
+            world.free(black_box(object));
+        })
+    });
+    g.bench_function(BenchmarkId::new("floor-sheaf-kfree", size), |b| {
+        b.iter(|| {
+            let object = world.alloc();
+            world.kfree(black_box(object));
+        })
+    });
+}
+
 /// Pins the calling thread to real CPU `cpu` (modulo the CPUs it may use),
 /// so that every contender's threads run where the slots say.
 fn pin_real_cpu(cpu: usize) {
@@ -180,6 +340,21 @@ fn bench_slabmerge(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, world: &Wor
                 }
             })
         });
+        if name == "slabmerge" {
+            // The same batch freed by kfree(): no allocation waits for a
+            // free here, so this is kfree()'s throughput, where the pair
+            // is its latency.
+            g.bench_function(BenchmarkId::new("slabmerge-kfree", size), |b| {
+                b.iter(|| {
+                    for _ in 0..BATCH {
+                        held.push(black_box(cache.alloc().expect("object")));
+                    }
+                    for object in held.drain(..) {
+                        world.kfree(object).expect("freed");
+                    }
+                })
+            });
+        }
     }
     // Everything was freed, so destroying the cache succeeds.
     slabmerge::kmem_cache_destroy(cache).expect("no object left");
@@ -205,6 +380,7 @@ fn run_group(c: &mut Criterion, group: &str, batch: bool) {
         }
         if !batch {
             bench_floor(&mut g, size);
+            bench_floor_sheaf(&mut g, size);
         }
         bench_global(&mut g, "system", &System, size, batch);
         bench_global(&mut g, "mimalloc", &MiMalloc, size, batch);
@@ -223,6 +399,61 @@ fn alloc_free_pair(c: &mut Criterion) {
 
 fn batch_1000(c: &mut Criterion) {
     run_group(c, "batch_1000", true);
+}
+
+/// Objects per iteration of the `hit_batch` group: fewer than a 64-byte
+/// cache's sheaf holds (60, `calculate_sheaf_capacity()`), so that in the
+/// steady state every operation is a hit.
+const HIT_BATCH: usize = 16;
+
+/// `HIT_BATCH` allocations, then their frees, from one 64-byte cache of a
+/// real-CPU world: sheaf hits whose frees no allocation waits for, so the
+/// group measures `kfree()`'s throughput beside `kmem_cache_free()`'s
+/// (the pair measures their latency). The bare floors do the same on
+/// copies of the kernel's structures.
+fn hit_batch(c: &mut Criterion) {
+    slabmerge::cpu::set_current_cpu(0);
+    let world = bench_world(true, SlabConfig::default().nr_cpus);
+    let cache = world.kmem_cache_create("bench_hit_64", 64, KmemCacheArgs::align(8), SlabFlags::EMPTY).expect("cache");
+    let mut g = c.benchmark_group("hit_batch");
+    g.throughput(Throughput::Elements(HIT_BATCH as u64));
+    let mut held: [Option<Object>; HIT_BATCH] = [const { None }; HIT_BATCH];
+    g.bench_function(BenchmarkId::new("slabmerge", 64), |b| {
+        b.iter(|| {
+            for slot in held.iter_mut() {
+                *slot = Some(black_box(cache.alloc().expect("object")));
+            }
+            for slot in held.iter_mut() {
+                cache.free(slot.take().expect("held")).expect("freed");
+            }
+        })
+    });
+    g.bench_function(BenchmarkId::new("slabmerge-kfree", 64), |b| {
+        b.iter(|| {
+            for slot in held.iter_mut() {
+                *slot = Some(black_box(cache.alloc().expect("object")));
+            }
+            for slot in held.iter_mut() {
+                world.kfree(slot.take().expect("held")).expect("freed");
+            }
+        })
+    });
+    let bare = bare::World::new(64);
+    let mut bare_held = [std::ptr::null_mut(); HIT_BATCH];
+    g.bench_function(BenchmarkId::new("floor-sheaf", 64), |b| {
+        b.iter(|| {
+            bare_held.iter_mut().for_each(|slot| *slot = black_box(bare.alloc()));
+            bare_held.iter().for_each(|&object| bare.free(object));
+        })
+    });
+    g.bench_function(BenchmarkId::new("floor-sheaf-kfree", 64), |b| {
+        b.iter(|| {
+            bare_held.iter_mut().for_each(|slot| *slot = black_box(bare.alloc()));
+            bare_held.iter().for_each(|&object| bare.kfree(object));
+        })
+    });
+    g.finish();
+    slabmerge::kmem_cache_destroy(cache).expect("no object left");
 }
 
 /// Pairs per thread per iteration of the `threads` group.
@@ -365,5 +596,5 @@ fn remote_free(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, alloc_free_pair, batch_1000, threads, remote_free);
+criterion_group!(benches, alloc_free_pair, batch_1000, hit_batch, threads, remote_free);
 criterion_main!(benches);

@@ -15,9 +15,9 @@ entries of one group measured in the same run. This script:
       by its group's baseline entry of the same run, and prints per entry the
       median time over the runs and the median ratio over the runs.
 
-Baselines: alloc_free_pair and batch_1000 compare with slabmerge at the same
-object size; kmem_cache_alloc_free with mainline/dynamic; every other group
-with mainline; threads with the same allocator on one thread, remote_free
+Baselines: alloc_free_pair, batch_1000 and hit_batch compare with slabmerge
+at the same object size; kmem_cache_alloc_free with mainline/dynamic; every
+other group with mainline; threads with the same allocator on one thread, remote_free
 with mimalloc. `--baseline GROUP=ID` overrides one ({function} in ID stands
 for the entry's function name, {value} for the entry's parameter).
 
@@ -37,6 +37,7 @@ from pathlib import Path
 DEFAULT_BASELINES = {
     "alloc_free_pair": "slabmerge/{value}",
     "batch_1000": "slabmerge/{value}",
+    "hit_batch": "slabmerge/{value}",
     "kmem_cache_alloc_free": "mainline/dynamic",
     # Each allocator against itself on one thread: 2 threads scale perfectly
     # at ratio 1.0 (throughput 2 / ratio).
