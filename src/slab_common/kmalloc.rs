@@ -16,7 +16,7 @@ use crate::slub::layout::get_order;
 use crate::slub::page::PageEntry;
 use crate::slub::percpu::try_local;
 use crate::slub::rseq::{self, Push};
-use crate::slub::storage::{FreeCheck, NODE_RSEQ_SLOTS, NodeHome, PcsSlot};
+use crate::slub::storage::{FreeCheck, NodeHome, PcsSlot};
 
 /// The kmalloc size classes of `kmalloc_caches[KMALLOC_NORMAL]` (x86_64, 4 KiB pages).
 pub const KMALLOC_SIZES: [u32; 13] = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192];
@@ -81,8 +81,8 @@ impl World {
         }
         let order = get_order(size);
         let pages = self.core.memory.pages.alloc(order).ok_or(AllocError::NoMemory)?;
-        let home = crate::slub::storage::large_home();
-        self.core.memory.map.set(pages.as_ptr() as usize, 1 << order, PageEntry::Large { head: true, order }, home);
+        let words = crate::slub::storage::large_words();
+        self.core.memory.map.set(pages.as_ptr() as usize, 1 << order, PageEntry::Large { head: true, order }, words);
         Ok(Object::from_raw(pages))
     }
 
@@ -90,11 +90,11 @@ impl World {
     #[inline]
     pub fn kfree(&self, object: Object) -> Result<(), FreeError> {
         // The page's home word: its slab's storage's `kmem_cache_node`, or
-        // `large_home` for a large allocation, whose world is none.
+        // `large_words`' for a large allocation, whose world is none.
         // SAFETY: the token names an allocated object.
         let home = unsafe { crate::slub::page::virt_to_home_fast(object.addr()) };
         // SAFETY: an allocated object's page names a live node of its slab's
-        // storage, or `large_home`, a static: both begin with a `NodeHome`.
+        // storage, or `large_words`' static: both begin with a `NodeHome`.
         let node = unsafe { &*(home as *const NodeHome) };
         // The memmap is shared by every world of the process, so a slab of
         // another world is found too: one compare refuses it (the kernel
@@ -104,14 +104,16 @@ impl World {
         if node.world != self.memory_addr {
             return kfree_cold(object, self);
         }
+        // The section's slots come from the page's slots word, loaded beside
+        // the home word: no load waits for another before the slot's
+        // (`slab->slab_cache->cpu_sheaves` is two dependent loads).
+        // SAFETY: the token names an allocated object.
+        let slots = unsafe { crate::slub::page::virt_to_slots_holder(object.addr()) };
         let ptr = object.into_raw();
-        // The node holds a copy of its storage's slots, so the section reads
-        // no field of the slab or the storage (`slab->slab_cache->cpu_sheaves`
-        // is two loads more).
-        // SAFETY: the node holds its storage's live real-CPU slots (or the
-        // not-rseq slots) at this offset; `ptr` is an allocated object of
-        // that storage, given up on `Done`.
-        let pushed = match unsafe { rseq::push::<PcsSlot, NODE_RSEQ_SLOTS>(node_holder(node), home, ptr.as_ptr()) } {
+        // SAFETY: an allocated object's page holds its storage's live
+        // real-CPU slots (or the not-rseq slots) at offset 0 of `slots`;
+        // `ptr` is an allocated object of that storage, given up on `Done`.
+        let pushed = match unsafe { rseq::push::<PcsSlot, 0>(slots, home, ptr.as_ptr()) } {
             Push::Done => true,
             Push::Miss => false,
             Push::NotRseq => {
@@ -294,13 +296,6 @@ unsafe fn kfree_miss(ptr: NonNull<u8>) -> Result<(), FreeError> {
     // SAFETY: forwarded.
     unsafe { storage.slab_free_slow(slab, ptr, crate::slub::stat::Via::NONE) };
     Ok(())
-}
-
-/// A node as the holder of its copy of the storage's slots, for `kfree()`'s
-/// section (`NODE_RSEQ_SLOTS`).
-#[inline(always)]
-fn node_holder(node: &NodeHome) -> *const u8 {
-    std::ptr::from_ref(node).cast()
 }
 
 #[cfg(test)]

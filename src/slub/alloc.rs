@@ -232,7 +232,7 @@ impl CacheStorage {
             slab.with_state(|st| st.freelist = next);
         }
         let slab = NonNull::from(Box::leak(slab));
-        self.memory.map.set(base.as_ptr() as usize, 1 << order, PageEntry::Slab(slab), self.home(node));
+        self.memory.map.set(base.as_ptr() as usize, 1 << order, PageEntry::Slab(slab), self.page_words(node));
         self.count(via, ALLOC_SLAB);
         Some(slab)
     }

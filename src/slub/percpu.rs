@@ -803,54 +803,24 @@ pub struct PerCpu<T> {
 }
 
 /// The first real-CPU slot, or the not-rseq slots (`rseq::not_rseq_slots`)
-/// unless real-CPU mode, laid out for a section that reads it from its
-/// holder at [`RseqSlots::BASE`] (`rseq::pop`, `rseq::push`).
-#[repr(C)]
+/// unless real-CPU mode: what an instance's `cpu_sheaves` and a slab's
+/// pages (`PageWords::slots`) give a section to index by the CPU
+/// (`rseq::pop`, `rseq::push`).
+/// The words a section reads it from are loom atomics under loom; this is
+/// only their source.
 pub(crate) struct RseqSlots<T> {
-    #[cfg(not(loom))]
     base: *const u8,
-    /// Under loom the word a section reads from its holder is a loom
-    /// atomic, as an instance's `cpu_sheaves` is there, so that the model
-    /// of the sections (`rseq/model.rs`) reads every holder alike.
-    #[cfg(loom)]
-    base: crate::sync::atomic::AtomicPtr<u8>,
     _slots: std::marker::PhantomData<*const Slot<T>>,
 }
 
 impl<T> RseqSlots<T> {
-    /// Offset of the first slot's address.
-    pub(crate) const BASE: usize = std::mem::offset_of!(RseqSlots<T>, base);
-
     fn new(base: *const u8) -> RseqSlots<T> {
-        #[cfg(not(loom))]
-        return RseqSlots { base, _slots: std::marker::PhantomData };
-        #[cfg(loom)]
-        RseqSlots { base: crate::sync::atomic::AtomicPtr::new(base.cast_mut()), _slots: std::marker::PhantomData }
+        RseqSlots { base, _slots: std::marker::PhantomData }
     }
 
-    /// What a section finds at [`RseqSlots::BASE`].
+    /// The first slot's address, as a section indexes it.
     pub(crate) fn base(&self) -> *mut u8 {
-        #[cfg(not(loom))]
-        return self.base.cast_mut();
-        #[cfg(loom)]
-        self.base.load(Relaxed)
-    }
-
-    /// The not-rseq slots, until real ones are copied in.
-    #[cfg(not(loom))]
-    pub(crate) const fn not_rseq() -> RseqSlots<T> {
-        RseqSlots { base: crate::slub::rseq::not_rseq_slots(), _slots: std::marker::PhantomData }
-    }
-
-    /// The not-rseq slots, until real ones are copied in.
-    #[cfg(loom)]
-    pub(crate) fn not_rseq() -> RseqSlots<T> {
-        RseqSlots::new(crate::slub::rseq::not_rseq_slots())
-    }
-
-    /// A copy (the slots never change while their `PerCpu` lives).
-    pub(crate) fn copy(&self) -> RseqSlots<T> {
-        RseqSlots::new(self.base())
+        self.base.cast_mut()
     }
 }
 

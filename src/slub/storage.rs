@@ -15,7 +15,9 @@ use std::ptr::NonNull;
 
 use crate::slub::layout::CacheLayout;
 use crate::slub::memory::SlabMemory;
-use crate::slub::percpu::{Mode, PerCpu, RseqSlots, Slot};
+use crate::slub::page::PageWords;
+use crate::slub::percpu::{Mode, PerCpu, Slot};
+use crate::slub::rseq;
 use crate::slub::sheaf::{NodeBarn, PerCpuSheaves, SlabSheaf};
 use crate::slub::slab::{OnList, Slab, SlabList, StorageRef};
 use crate::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
@@ -57,14 +59,12 @@ pub(crate) struct KmemCacheNode {
 }
 
 /// What a page's home word names (the address of a node,
-/// whose first field this is): `kfree()` reaches its storage's slots, its
-/// world and its storage from it, with no load of the slab. A large
-/// kmalloc allocation's pages name [`large_home`], whose world is none.
+/// whose first field this is): `kfree()` reaches its world and its storage
+/// from it, with no load of the slab (its slots come from the page's own
+/// slots word, `PageWords::slots`). A large kmalloc allocation's pages
+/// name [`large_home`], whose world is none.
 #[repr(C)]
 pub(crate) struct NodeHome {
-    /// The storage's real-CPU slots (or the not-rseq slots), copied once
-    /// they are installed: `kfree()`'s section reads them from the node.
-    pub(crate) rseq_slots: RseqSlots<PerCpuSheaves>,
     /// The world's key (`Arc::as_ptr` of the world's memory, as
     /// `World::memory_addr`), for `kfree()`'s compare with its own world:
     /// the range is shared by every world. 0 for [`large_home`].
@@ -79,28 +79,15 @@ pub(crate) struct NodeHome {
 // storage's lifetime rules.
 unsafe impl Sync for NodeHome {}
 
-/// Where `kfree()`'s section finds a node's copy of the slots (`rseq::push`).
-pub(crate) const NODE_RSEQ_SLOTS: usize = std::mem::offset_of!(NodeHome, rseq_slots) + RseqSlots::<PerCpuSheaves>::BASE;
 const _: () = assert!(std::mem::offset_of!(KmemCacheNode, home) == 0);
 
-/// The home word of a large kmalloc allocation's pages: no world's, so
-/// `kfree()` sends such an object to its cold path after the world compare
-/// it makes anyway, and every slot's home differs from it.
-pub(crate) fn large_home() -> usize {
-    #[cfg(not(loom))]
-    {
-        static LARGE: NodeHome = NodeHome { rseq_slots: RseqSlots::not_rseq(), world: 0, storage: std::ptr::null() };
-        std::ptr::from_ref(&LARGE) as usize
-    }
-    // Under loom the slots word is a loom atomic: one per execution.
-    #[cfg(loom)]
-    {
-        loom::lazy_static! {
-            static ref LARGE: NodeHome =
-                NodeHome { rseq_slots: RseqSlots::not_rseq(), world: 0, storage: std::ptr::null() };
-        }
-        std::ptr::from_ref(&*LARGE) as usize
-    }
+/// The words of a large kmalloc allocation's pages: the home word no
+/// world's, so `kfree()` sends such an object to its cold path after the
+/// world compare it makes anyway (and every slot's home differs from it);
+/// the slots the not-rseq ones, which no section enters.
+pub(crate) fn large_words() -> PageWords {
+    static LARGE: NodeHome = NodeHome { world: 0, storage: std::ptr::null() };
+    PageWords { home: std::ptr::from_ref(&LARGE) as usize, slots: rseq::not_rseq_slots() }
 }
 
 /// Figures of one storage, as slabinfo and the memory report need them.
@@ -236,11 +223,7 @@ impl CacheStorage {
                     total_objects: 0,
                 }),
                 barn: Mutex::new(NodeBarn::new()),
-                home: NodeHome {
-                    rseq_slots: RseqSlots::not_rseq(),
-                    world: Arc::as_ptr(&memory) as usize,
-                    storage: std::ptr::null(),
-                },
+                home: NodeHome { world: Arc::as_ptr(&memory) as usize, storage: std::ptr::null() },
             })
             .collect();
         // The storage must exist before its sheaves can name it: allocate it
@@ -273,7 +256,6 @@ impl CacheStorage {
                 // SAFETY: the storage is not shared yet; we are its only user.
                 let storage = unsafe { &mut *ptr.as_ptr() };
                 for node in storage.nodes.iter_mut() {
-                    node.home.rseq_slots = cpu_sheaves.rseq_slots().copy();
                     node.home.storage = ptr.as_ptr();
                 }
                 storage.cpu_sheaves = cpu_sheaves;
@@ -299,6 +281,13 @@ impl CacheStorage {
     #[inline]
     pub(crate) fn home(&self, node: usize) -> usize {
         std::ptr::from_ref(&self.nodes[node]) as usize
+    }
+
+    /// The memmap words of a slab of node `node`: its home, and the slots
+    /// `kfree()`'s section indexes (installed before any slab exists, and
+    /// fixed while the storage lives).
+    pub(crate) fn page_words(&self, node: usize) -> PageWords {
+        PageWords { home: self.home(node), slots: self.cpu_sheaves.rseq_slots().base() }
     }
 
     /// `s->inuse`, widened by every merge so far.

@@ -162,3 +162,39 @@ fn lock_remote_while_holding_a_real_cpu_slot_panics_instead_of_waiting_for_itsel
     drop(guard);
     drop(pcs.slot(cpu).lock_remote());
 }
+
+/// `kfree()`'s section indexes the slots the object's page names
+/// (`PageWords::slots`, design/allocator.md, "kfree's slots word"): every
+/// page of a slab carries its storage's slots, a large allocation's pages
+/// the not-rseq ones, and a kfree is a sheaf hit on either kind of CPU.
+#[test]
+fn kfree_takes_its_slots_from_the_page() {
+    let world = real_world();
+    let cache = world.kmem_cache_create("kfree_slots", 64, KmemCacheArgs::default(), SlabFlags::EMPTY).unwrap();
+    let storage = cache.storage().unwrap();
+    let slots_word = |addr: usize| {
+        // SAFETY: `addr` is an allocated object's; its page's word is read
+        // as the atomic it is written as.
+        unsafe { &*crate::slub::page::virt_to_slots_holder(addr).cast::<std::sync::atomic::AtomicUsize>() }
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let objects: Vec<_> = (0..200).map(|_| cache.alloc().unwrap()).collect();
+    for o in &objects {
+        assert_eq!(slots_word(o.addr()), storage.cpu_sheaves.rseq_slots().base() as usize);
+    }
+    assert_eq!(
+        storage.cpu_sheaves.rseq_slots().base() == rseq::not_rseq_slots(),
+        storage.cpu_sheaves.mode() != Effective::Rseq,
+        "the not-rseq slots exactly when the storage has no real-CPU slots"
+    );
+    let in_sheaves = cache.stats().unwrap().sheaf_objects;
+    let mut objects = objects.into_iter();
+    world.kfree(objects.next().unwrap()).unwrap();
+    let after = cache.stats().unwrap().sheaf_objects;
+    assert_eq!(after, in_sheaves + 1, "the kfree went to a sheaf");
+    objects.for_each(|o| world.kfree(o).unwrap());
+    let large = world.kmalloc(crate::slub::layout::KMALLOC_MAX_CACHE_SIZE + 1).unwrap();
+    assert_eq!(slots_word(large.addr()), rseq::not_rseq_slots() as usize);
+    world.kfree(large).unwrap();
+    kmem_cache_destroy(cache).unwrap();
+}

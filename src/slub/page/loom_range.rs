@@ -17,8 +17,9 @@ use std::collections::BTreeMap;
 use std::ptr::NonNull;
 
 use loom::sync::Mutex;
-use loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use loom::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
+use super::PageWords;
 use super::buddy::Buddy;
 use super::entry::{PageEntry, word_to_slab};
 use super::order::{LOOKUP, OWNER_READ, OWNER_WRITE, UNPUBLISH};
@@ -52,6 +53,9 @@ pub(crate) struct Range {
     base: usize,
     desc: Vec<AtomicUsize>,
     home: Vec<AtomicUsize>,
+    /// A loom atomic pointer, as the section model reads its holder's
+    /// slots word (`rseq/model.rs`).
+    slots: Vec<AtomicPtr<u8>>,
     owner: Vec<AtomicU32>,
     state: Mutex<State>,
 }
@@ -79,6 +83,7 @@ loom::lazy_static! {
         base: arena_base(),
         desc: (0..SIM_PAGES).map(|_| AtomicUsize::new(0)).collect(),
         home: (0..SIM_PAGES).map(|_| AtomicUsize::new(0)).collect(),
+        slots: (0..SIM_PAGES).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect(),
         owner: (0..SIM_PAGES).map(|_| AtomicU32::new(0)).collect(),
         state: Mutex::new(State { buddy: Buddy::new(MAX_RANGE, LOOM_MAX_ORDER), live: BTreeMap::new() }),
     };
@@ -132,6 +137,19 @@ pub(crate) unsafe fn virt_to_home_fast(addr: usize) -> usize {
     if offset < MAX_RANGE { RANGE.home[offset >> PAGE_SHIFT].load(LOOKUP) } else { 0 }
 }
 
+/// As the real `virt_to_slots_holder`: the page's slots word, which the
+/// section model loads (an address outside the simulated range is no
+/// object's: the callers' contract).
+///
+/// # Safety
+/// None needed here; the real one's contract is kept for the callers.
+#[inline]
+pub(crate) unsafe fn virt_to_slots_holder(addr: usize) -> *const u8 {
+    let offset = addr.wrapping_sub(arena_base());
+    assert!(offset < MAX_RANGE, "{addr:#x} is no object's");
+    std::ptr::from_ref(&RANGE.slots[offset >> PAGE_SHIFT]).cast()
+}
+
 impl Range {
     fn offset_of(&self, addr: usize, pages: usize) -> usize {
         let offset = addr.wrapping_sub(self.base);
@@ -143,10 +161,11 @@ impl Range {
     }
 
     /// As the real `set`.
-    pub(crate) fn set(&self, base: usize, pages: usize, entry: PageEntry, home: usize, ordering: Ordering) {
+    pub(crate) fn set(&self, base: usize, pages: usize, entry: PageEntry, words: PageWords, ordering: Ordering) {
         let first = self.offset_of(base, pages) >> PAGE_SHIFT;
         for i in 0..pages {
-            self.home[first + i].store(home, ordering);
+            self.slots[first + i].store(words.slots.cast_mut(), ordering);
+            self.home[first + i].store(words.home, ordering);
             self.desc[first + i].store(entry.for_page(i).encode(), ordering);
         }
     }
@@ -157,6 +176,7 @@ impl Range {
         for i in 0..pages {
             self.desc[first + i].store(0, UNPUBLISH);
             self.home[first + i].store(0, UNPUBLISH);
+            self.slots[first + i].store(std::ptr::null_mut(), UNPUBLISH);
         }
     }
 

@@ -57,6 +57,20 @@ mod order {
     pub(super) const OWNER_READ: Ordering = Ordering::Acquire;
 }
 
+/// What the free fast paths read of a page besides its descriptor, written
+/// with it: the fields of the kernel's `struct slab` they need, kept in
+/// the memmap so that they cost one load each after the page number.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PageWords {
+    /// `CacheStorage::home` of the slab's node, or the large allocations'
+    /// `storage::large_home`.
+    pub(crate) home: usize,
+    /// The slab's storage's first real-CPU slot as its sections find it
+    /// (`PerCpu::rseq_slots`), or the not-rseq slots: what `kfree()`'s
+    /// section indexes by the CPU.
+    pub(crate) slots: *const u8,
+}
+
 /// The address → slab map. Process-wide: this handle holds only the
 /// publication ordering (which a loom-only seeded bug weakens), so that call
 /// sites keep their shape (`memory.map.set(..)`).
@@ -86,12 +100,11 @@ impl PageMap {
     }
 
     /// Marks `pages` pages from `base` as `entry` (`__folio_set_slab`),
-    /// each with the home word `home` (`CacheStorage::home` of the slab's node, or the
-    /// large allocations' `storage::large_home`); a large entry's tail
-    /// pages get `head: false`. Release stores: the entry is published
-    /// before the slab's objects are handed out.
-    pub(crate) fn set(&self, base: usize, pages: usize, entry: PageEntry, home: usize) {
-        range().set(base, pages, entry, home, self.publish)
+    /// each with `words`; a large entry's tail pages get `head: false`.
+    /// Release stores: the entry is published before the slab's objects
+    /// are handed out.
+    pub(crate) fn set(&self, base: usize, pages: usize, entry: PageEntry, words: PageWords) {
+        range().set(base, pages, entry, words, self.publish)
     }
 
     /// Clears the entries of `pages` pages from `base`: after the last object
@@ -150,6 +163,18 @@ pub(crate) unsafe fn virt_to_slab_fast(addr: usize) -> Option<NonNull<crate::slu
 pub(crate) unsafe fn virt_to_home_fast(addr: usize) -> usize {
     // SAFETY: forwarded.
     unsafe { range::virt_to_home_fast(addr) }
+}
+
+/// Where `kfree()`'s section finds the slots word of an allocated object's
+/// page ([`PageWords::slots`]): the holder it passes to `rseq::push`, with
+/// the word at offset 0. No load.
+///
+/// # Safety
+/// `addr` is an allocated object's address (see `range::virt_to_slots_holder`).
+#[inline(always)]
+pub(crate) unsafe fn virt_to_slots_holder(addr: usize) -> *const u8 {
+    // SAFETY: forwarded.
+    unsafe { range::virt_to_slots_holder(addr) }
 }
 
 /// World ids recorded in the owner array; 0 is "no world".

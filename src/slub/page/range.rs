@@ -2,9 +2,9 @@
 //! descriptor array beside it, at a fixed address when it can be had.
 //!
 //! ```text
-//!   base >> 9                                             base - OWNER_BYTES      base                  base + size
-//!   | desc: usize per page     | home: usize per page     |   | owner: u32 per page   | data: slab + large  |
-//!   |  128 MiB virtual         |  128 MiB virtual         |   |  64 MiB virtual       |  kmalloc pages      |
+//!   base >> 9                                                                base - OWNER_BYTES      base                  base + size
+//!   | desc: usize per page | home: usize per page | slots: usize per page |   | owner: u32 per page   | data: slab + large  |
+//!   |  128 MiB virtual     |  128 MiB virtual     |  128 MiB virtual      |   |  64 MiB virtual       |  kmalloc pages      |
 //! ```
 //!
 //! The descriptor of the page at address `a` is the word at address
@@ -18,7 +18,13 @@
 //! kmalloc allocation's, 0 for a page not in use. The kernel's `struct slab` overlays `struct page` in the memmap,
 //! so its free path reads the slab's fields from the memmap itself; the
 //! home word is that for the one field the free fast paths need, one load
-//! after the shift with no load of the slab.
+//! after the shift with no load of the slab. After the home words, each
+//! page's *slots* word: the first real-CPU slot of its storage (the
+//! storage's `RseqSlots` base, the not-rseq slots for a storage without
+//! real CPUs and for a large allocation). `kfree()`'s section reads it
+//! beside the home word, with the same index and no load in between, where
+//! the kernel's `kfree()` loads `slab->slab_cache` and then
+//! `s->cpu_sheaves`: see design/allocator.md, "kfree's slots word".
 //! The metadata arrays always cover `MAX_RANGE` (64 GiB) of data, whatever
 //! data size was reserved, so the in-range compare is against a constant and
 //! a descriptor read for an in-range address that was never handed out reads
@@ -38,6 +44,7 @@ use std::sync::Mutex;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
+use super::PageWords;
 use super::buddy::Buddy;
 use super::entry::{PageEntry, word_to_slab};
 use super::order::{LOOKUP, OWNER_READ, OWNER_WRITE, UNPUBLISH};
@@ -65,6 +72,10 @@ pub(crate) const MAX_PAGES: usize = MAX_RANGE >> PAGE_SHIFT;
 pub(crate) const DESC_BYTES: usize = MAX_PAGES * std::mem::size_of::<usize>();
 /// Bytes of the home array (one word per page), right after the descriptors.
 pub(crate) const HOME_BYTES: usize = DESC_BYTES;
+/// Bytes of the slots array (one word per page), right after the home words.
+pub(crate) const SLOTS_BYTES: usize = DESC_BYTES;
+/// Bytes of the three word arrays, reserved in one mapping.
+const WORDS_BYTES: usize = DESC_BYTES + HOME_BYTES + SLOTS_BYTES;
 /// Bytes of the owner array (one `u32` per page).
 pub(crate) const OWNER_BYTES: usize = MAX_PAGES * std::mem::size_of::<u32>();
 /// Where the descriptor array of data at `base` starts: the word of the
@@ -207,7 +218,7 @@ fn reserve() -> Range {
         // address within MAX_RANGE of BASE: that metadata must be ours, or
         // nothing works.
         if mmap(BASE - OWNER_BYTES, OWNER_BYTES, true, libc::PROT_READ).is_none()
-            || mmap(desc_base(BASE), DESC_BYTES + HOME_BYTES, true, libc::PROT_READ).is_none()
+            || mmap(desc_base(BASE), WORDS_BYTES, true, libc::PROT_READ).is_none()
         {
             panic!(
                 "vmemmap: cannot reserve the metadata at {:#x} and {:#x}: {}; build with feature `dynamic-base`",
@@ -232,7 +243,7 @@ fn reserve() -> Range {
         unmap(base + size, p + len - (base + size));
         // The descriptors of this base sit where its page numbers put them.
         if !protect(base - OWNER_BYTES, OWNER_BYTES, libc::PROT_READ)
-            || mmap(desc_base(base), DESC_BYTES + HOME_BYTES, true, libc::PROT_READ).is_none()
+            || mmap(desc_base(base), WORDS_BYTES, true, libc::PROT_READ).is_none()
         {
             unmap(base - OWNER_BYTES, OWNER_BYTES + size);
             continue;
@@ -273,6 +284,19 @@ fn desc_of(addr: usize) -> *const std::sync::atomic::AtomicUsize {
 #[inline(always)]
 fn home_of(addr: usize) -> *const std::sync::atomic::AtomicUsize {
     (desc_of(addr) as usize + DESC_BYTES) as *const _
+}
+
+/// The slots word of the page holding `addr`: [`HOME_BYTES`] past its
+/// home word.
+#[inline(always)]
+fn slots_of(addr: usize) -> *const std::sync::atomic::AtomicUsize {
+    (home_of(addr) as usize + HOME_BYTES) as *const _
+}
+
+#[inline(always)]
+fn slots_at(base: usize, offset: usize) -> &'static std::sync::atomic::AtomicUsize {
+    // SAFETY: as `desc_at`: the slots array is mapped with the descriptors.
+    unsafe { &*slots_of(base + offset) }
 }
 
 #[inline(always)]
@@ -366,6 +390,19 @@ pub(crate) unsafe fn virt_to_home_fast(addr: usize) -> usize {
     unsafe { &*home_of(addr) }.load(LOOKUP)
 }
 
+/// Where the slots word of an allocated object's page is: what
+/// `kfree()`'s section reads as its holder's slots (`rseq::push` with
+/// `BASE` 0). Arithmetic only, no load: the section loads the word itself,
+/// beside the home word and independently of it.
+///
+/// # Safety
+/// As [`virt_to_slab_fast`]; the word may only be read, as an atomic or by
+/// a section.
+#[inline(always)]
+pub(crate) unsafe fn virt_to_slots_holder(addr: usize) -> *const u8 {
+    slots_of(addr).cast()
+}
+
 impl Range {
     fn offset_of(&self, addr: usize, pages: usize) -> usize {
         let offset = addr.wrapping_sub(self.base);
@@ -377,12 +414,15 @@ impl Range {
     }
 
     /// Marks `pages` pages from `base` as `entry` (`__folio_set_slab`),
-    /// with `ordering` (`PUBLISH` but for a seeded bug).
-    pub(crate) fn set(&self, base: usize, pages: usize, entry: PageEntry, home: usize, ordering: Ordering) {
+    /// with their home and slots words, with `ordering` (`PUBLISH` but for
+    /// a seeded bug).
+    pub(crate) fn set(&self, base: usize, pages: usize, entry: PageEntry, words: PageWords, ordering: Ordering) {
         let offset = self.offset_of(base, pages);
         for i in 0..pages {
-            home_at(self.base, offset + (i << PAGE_SHIFT)).store(home, ordering);
-            desc_at(self.base, offset + (i << PAGE_SHIFT)).store(entry.for_page(i).encode(), ordering);
+            let at = offset + (i << PAGE_SHIFT);
+            slots_at(self.base, at).store(words.slots as usize, ordering);
+            home_at(self.base, at).store(words.home, ordering);
+            desc_at(self.base, at).store(entry.for_page(i).encode(), ordering);
         }
     }
 
@@ -390,8 +430,10 @@ impl Range {
     pub(crate) fn clear(&self, base: usize, pages: usize) {
         let offset = self.offset_of(base, pages);
         for i in 0..pages {
-            desc_at(self.base, offset + (i << PAGE_SHIFT)).store(0, UNPUBLISH);
-            home_at(self.base, offset + (i << PAGE_SHIFT)).store(0, UNPUBLISH);
+            let at = offset + (i << PAGE_SHIFT);
+            desc_at(self.base, at).store(0, UNPUBLISH);
+            home_at(self.base, at).store(0, UNPUBLISH);
+            slots_at(self.base, at).store(0, UNPUBLISH);
         }
     }
 
@@ -430,10 +472,12 @@ impl Range {
         let page_up = |a: usize| (a + PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
         let desc = |o: usize| desc_of(self.base + o) as usize;
         let home = |o: usize| home_of(self.base + o) as usize;
+        let slots = |o: usize| slots_of(self.base + o) as usize;
         let owner = |o: usize| self.base - OWNER_BYTES + (o >> PAGE_SHIFT) * std::mem::size_of::<u32>();
         protect(self.base + offset, len, rw)
             && protect(page_down(desc(offset)), page_up(desc(offset + len)) - page_down(desc(offset)), rw)
             && protect(page_down(home(offset)), page_up(home(offset + len)) - page_down(home(offset)), rw)
+            && protect(page_down(slots(offset)), page_up(slots(offset + len)) - page_down(slots(offset)), rw)
             && protect(page_down(owner(offset)), page_up(owner(offset + len)) - page_down(owner(offset)), rw)
     }
 
