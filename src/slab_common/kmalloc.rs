@@ -13,7 +13,7 @@ use crate::slab_common::cache::{FreeError, KmemCache, Object};
 use crate::slab_common::registry::InstPtr;
 use crate::slab_common::world::World;
 use crate::slub::layout::get_order;
-use crate::slub::page::PageEntry;
+use crate::slub::page::{PageEntry, SLOTS_HOLDER_BASE};
 use crate::slub::percpu::try_local;
 use crate::slub::rseq::{self, Push};
 use crate::slub::storage::{FreeCheck, NodeHome, PcsSlot};
@@ -111,9 +111,9 @@ impl World {
         let slots = unsafe { crate::slub::page::virt_to_slots_holder(object.addr()) };
         let ptr = object.into_raw();
         // SAFETY: an allocated object's page holds its storage's live
-        // real-CPU slots (or the not-rseq slots) at offset 0 of `slots`;
+        // real-CPU slots (or the not-rseq slots) at this offset of `slots`;
         // `ptr` is an allocated object of that storage, given up on `Done`.
-        let pushed = match unsafe { rseq::push::<PcsSlot, 0>(slots, home, ptr.as_ptr()) } {
+        let pushed = match unsafe { rseq::push::<PcsSlot, SLOTS_HOLDER_BASE>(slots, home, ptr.as_ptr()) } {
             Push::Done => true,
             Push::Miss => false,
             Push::NotRseq => {

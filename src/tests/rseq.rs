@@ -175,7 +175,9 @@ fn kfree_takes_its_slots_from_the_page() {
     let slots_word = |addr: usize| {
         // SAFETY: `addr` is an allocated object's; its page's word is read
         // as the atomic it is written as.
-        unsafe { &*crate::slub::page::virt_to_slots_holder(addr).cast::<std::sync::atomic::AtomicUsize>() }
+        let holder = unsafe { crate::slub::page::virt_to_slots_holder(addr) };
+        // SAFETY: as above, at the offset the section reads it from.
+        unsafe { &*holder.add(crate::slub::page::SLOTS_HOLDER_BASE).cast::<std::sync::atomic::AtomicUsize>() }
             .load(std::sync::atomic::Ordering::Relaxed)
     };
     let objects: Vec<_> = (0..200).map(|_| cache.alloc().unwrap()).collect();

@@ -137,9 +137,9 @@ pub(crate) unsafe fn virt_to_home_fast(addr: usize) -> usize {
     if offset < MAX_RANGE { RANGE.home[offset >> PAGE_SHIFT].load(LOOKUP) } else { 0 }
 }
 
-/// As the real `virt_to_slots_holder`: the page's slots word, which the
-/// section model loads (an address outside the simulated range is no
-/// object's: the callers' contract).
+/// As the real `virt_to_slots_holder`, with the word itself as the holder
+/// ([`SLOTS_HOLDER_BASE`] 0): the section model loads it (an address
+/// outside the simulated range is no object's: the callers' contract).
 ///
 /// # Safety
 /// None needed here; the real one's contract is kept for the callers.
@@ -149,6 +149,9 @@ pub(crate) unsafe fn virt_to_slots_holder(addr: usize) -> *const u8 {
     assert!(offset < MAX_RANGE, "{addr:#x} is no object's");
     std::ptr::from_ref(&RANGE.slots[offset >> PAGE_SHIFT]).cast()
 }
+
+/// As the real `SLOTS_HOLDER_BASE`.
+pub(crate) const SLOTS_HOLDER_BASE: usize = 0;
 
 impl Range {
     fn offset_of(&self, addr: usize, pages: usize) -> usize {

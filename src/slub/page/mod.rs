@@ -27,6 +27,7 @@ mod entry;
 mod range;
 
 pub(crate) use entry::PageEntry;
+pub(crate) use range::SLOTS_HOLDER_BASE;
 use range::range;
 
 /// The orderings of the descriptor and owner words, shared by the real range
@@ -167,7 +168,7 @@ pub(crate) unsafe fn virt_to_home_fast(addr: usize) -> usize {
 
 /// Where `kfree()`'s section finds the slots word of an allocated object's
 /// page ([`PageWords::slots`]): the holder it passes to `rseq::push`, with
-/// the word at offset 0. No load.
+/// the word at [`SLOTS_HOLDER_BASE`]. No load.
 ///
 /// # Safety
 /// `addr` is an allocated object's address (see `range::virt_to_slots_holder`).

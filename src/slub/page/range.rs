@@ -390,18 +390,24 @@ pub(crate) unsafe fn virt_to_home_fast(addr: usize) -> usize {
     unsafe { &*home_of(addr) }.load(LOOKUP)
 }
 
-/// Where the slots word of an allocated object's page is: what
-/// `kfree()`'s section reads as its holder's slots (`rseq::push` with
-/// `BASE` 0). Arithmetic only, no load: the section loads the word itself,
-/// beside the home word and independently of it.
+/// The holder `kfree()`'s section reads an allocated object's page's slots
+/// word from, at [`SLOTS_HOLDER_BASE`] (`rseq::push`): the page's
+/// descriptor address, which the home word's load computes too, so that
+/// both loads are one displacement from one register. Arithmetic only, no
+/// load: the section loads the word itself, beside the home word and
+/// independently of it.
 ///
 /// # Safety
 /// As [`virt_to_slab_fast`]; the word may only be read, as an atomic or by
 /// a section.
 #[inline(always)]
 pub(crate) unsafe fn virt_to_slots_holder(addr: usize) -> *const u8 {
-    slots_of(addr).cast()
+    desc_of(addr).cast()
 }
+
+/// Where the slots word is from [`virt_to_slots_holder`]'s holder.
+pub(crate) const SLOTS_HOLDER_BASE: usize = DESC_BYTES + HOME_BYTES;
+const _: () = assert!(SLOTS_HOLDER_BASE <= i32::MAX as usize, "a displacement of the section's load");
 
 impl Range {
     fn offset_of(&self, addr: usize, pages: usize) -> usize {
