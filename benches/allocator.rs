@@ -26,7 +26,8 @@
 //! push of a preallocated pointer stack: what any per-CPU free list costs
 //! at least), the kernel's sheaf-hit pair and `kfree()` on bare copies of
 //! its structures (`floor-sheaf`, `floor-sheaf-kfree`: what the kernel's
-//! load chains cost on the host, with nothing else), the
+//! load chains cost on the host, with nothing else; `floor-sheaf-kfree-slots`
+//! slabmerge's kfree chain, one load shorter), the
 //! system allocator (`std::alloc::System` through `GlobalAlloc`), mimalloc
 //! (through `GlobalAlloc`, without installing it as the global allocator) and
 //! the `slab` crate's typed pool (`Slab<[u8; N]>`, insert and remove by key).
@@ -151,6 +152,9 @@ mod bare {
     #[repr(C, align(64))]
     pub struct Slab {
         pub slab_cache: *const Cache,
+        /// What slabmerge's page slots word is (`PageWords::slots`): the
+        /// cache's per-CPU sheaves, one load from the page.
+        pub cpu_sheaves: *const PerCpuSheaves,
     }
 
     /// `alloc_from_pcs()`'s hit: `s->cpu_sheaves->main`, its top object.
@@ -176,8 +180,18 @@ mod bare {
     #[inline(always)]
     pub unsafe fn free(s: *const Cache, object: *mut u8) {
         // SAFETY: the caller's live structures.
+        unsafe { push(std::ptr::read_volatile(&(*s).cpu_sheaves), object) }
+    }
+
+    /// The push onto `pcs->main`.
+    ///
+    /// # Safety
+    /// `pcs` is live and its main sheaf has room.
+    #[inline(always)]
+    unsafe fn push(pcs: *const PerCpuSheaves, object: *mut u8) {
+        // SAFETY: the caller's live structures.
         unsafe {
-            let sheaf = std::ptr::read_volatile(&(*std::ptr::read_volatile(&(*s).cpu_sheaves)).main);
+            let sheaf = std::ptr::read_volatile(&(*pcs).main);
             let size = std::ptr::read_volatile(&(*sheaf).size);
             std::ptr::write_volatile(&mut (*sheaf).objects[size], object);
             std::ptr::write_volatile(&mut (*sheaf).size, size + 1);
@@ -209,7 +223,7 @@ mod bare {
             let sheaf = Box::into_raw(sheaf);
             let pcs = Box::new(PerCpuSheaves { main: sheaf });
             let cache = Box::new(Cache { cpu_sheaves: &*pcs });
-            let slabs = (0..pages).map(|_| Slab { slab_cache: &*cache }).collect();
+            let slabs = (0..pages).map(|_| Slab { slab_cache: &*cache, cpu_sheaves: &*pcs }).collect();
             World { sheaf, _pcs: pcs, cache, slabs, base, _backing: backing }
         }
 
@@ -230,6 +244,12 @@ mod bare {
         pub fn kfree(&self, object: *mut u8) {
             // SAFETY: as `free`; the object lies in the described pages.
             unsafe { kfree(self.slabs.as_ptr(), self.base, object) }
+        }
+
+        #[inline(always)]
+        pub fn kfree_slots(&self, object: *mut u8) {
+            // SAFETY: as `kfree`.
+            unsafe { kfree_slots(self.slabs.as_ptr(), self.base, object) }
         }
     }
 
@@ -253,6 +273,21 @@ mod bare {
             free(std::ptr::read_volatile(&(*slab).slab_cache), object)
         }
     }
+
+    /// slabmerge's `kfree()` hit on the same structures: the page's slots
+    /// word names the per-CPU sheaves, so `slab_cache` is not on the way
+    /// (descriptor, `cpu_sheaves`, `main`, `size`: three loads in a row).
+    ///
+    /// # Safety
+    /// As [`kfree`].
+    #[inline(always)]
+    pub unsafe fn kfree_slots(slabs: *const Slab, base: usize, object: *mut u8) {
+        // SAFETY: as in `kfree`.
+        unsafe {
+            let slab = slabs.add((object as usize - base) >> 12);
+            push(std::ptr::read_volatile(&(*slab).cpu_sheaves), object)
+        }
+    }
 }
 
 /// The floor of the kernel's sheaf-hit pair and of `kfree()` on its data
@@ -261,7 +296,8 @@ mod bare {
 /// as `kfree()` does (page descriptor, `slab_cache`, `cpu_sheaves`, `main`,
 /// `size`: four loads in a row, the last one the address the next
 /// allocation reads). Their ratio is what that chain costs on the host,
-/// whatever the allocator.
+/// whatever the allocator. `floor-sheaf-kfree-slots` is slabmerge's chain
+/// (the page's slots word: one load less).
 fn bench_floor_sheaf(g: &mut BenchmarkGroup<'_, WallTime>, size: usize) {
     let world = bare::World::new(size);
     g.bench_function(BenchmarkId::new("floor-sheaf", size), |b| {
@@ -274,6 +310,12 @@ fn bench_floor_sheaf(g: &mut BenchmarkGroup<'_, WallTime>, size: usize) {
         b.iter(|| {
             let object = world.alloc();
             world.kfree(black_box(object));
+        })
+    });
+    g.bench_function(BenchmarkId::new("floor-sheaf-kfree-slots", size), |b| {
+        b.iter(|| {
+            let object = world.alloc();
+            world.kfree_slots(black_box(object));
         })
     });
 }
