@@ -3,7 +3,7 @@
 //! Each scheme's world is first built from the boot trace ([`Replay::run`]),
 //! so every cache exists as the kernel's rules create it. The capture's
 //! events are then replayed in timestamp order, each on the CPU slot its line
-//! names ([`set_current_cpu`]):
+//! names ([`set_current_cpu`](crate::cpu::set_current_cpu)):
 //!
 //! * `kmem_cache_alloc` allocates from the cache the event names, or, when
 //!   the call-site table ([`SiteTable`]) says the call site allocates from
@@ -16,7 +16,7 @@
 //!   `kmalloc-rcl-`, `dma-kmalloc-`, `kmalloc-cg-`), or above
 //!   [`KMALLOC_MAX_CACHE_SIZE`] from the page allocator.
 //! * `kmem_cache_free` and `kfree` find the object by `ptr` and free it
-//!   through the instance it came from (`kfree` through [`World::kfree`]).
+//!   through the instance it came from (`kfree` through [`World::kfree`](crate::World::kfree)).
 //!
 //! Frees of objects allocated before the capture began are counted and
 //! skipped; an allocation of a `ptr` already live (its free was lost) frees

@@ -9,7 +9,7 @@
 //! `slab->slab_cache` is a pointer the allocator never interprets. The one
 //! pointer that runs up inside the core is the kernel's own: a slab and a
 //! sheaf name their storage (`slab->slab_cache`, `sheaf->cache`), typed here
-//! through [`slab::StorageRef`] so that no file imports one above it.
+//! through `slab::StorageRef` so that no file imports one above it.
 //!
 //! # Lock order
 //!

@@ -20,13 +20,13 @@
 //! ([`StatItem::counted_in_cpu_section`]: the sheaf hits and the barn
 //! exchanges of `__pcs_replace_empty_main()`/`__pcs_replace_full_main()`)
 //! are a relaxed load and store on the slot the section holds
-//! ([`SlubStat::inc_local`]): no other writer of that counter can run
+//! (`SlubStat::inc_local`): no other writer of that counter can run
 //! between the two, so no count is lost, and there is no `lock` prefix. The
 //! items counted outside any section — the slow paths (`ALLOC_SLOWPATH`,
 //! `FREE_SLOWPATH`), slab allocation and freeing (under `list_lock` but from
 //! any CPU slot), sheaf refills and flushes (also reached by prefill,
 //! shrink and remote flushes) — can race with another thread of the same
-//! slot and stay a relaxed `fetch_add` ([`SlubStat::inc`]). A debug
+//! slot and stay a relaxed `fetch_add` (`SlubStat::inc`). A debug
 //! assertion keeps each item on its side; every counter is an atomic either
 //! way, so a mistake could lose a count but never be undefined behaviour.
 //!
@@ -35,7 +35,7 @@
 //! every event a call through it causes, as the kernel's `stat(s, item)`
 //! counts on the `s` its caller passed: the sheaf hits and slow paths, the
 //! barn exchanges and their failures, the sheaf refills and flushes, the
-//! slabs allocated, freed and made partial. A [`Via`] carries the instance
+//! slabs allocated, freed and made partial. A `Via` carries the instance
 //! down the storage's paths, and each event is counted in the storage and in
 //! the instance, so in the primary scheme each alias has its own figures
 //! while the storage keeps the totals. What no instance's call causes is
@@ -111,8 +111,8 @@ impl StatItem {
     }
 
     /// True for the items counted only inside the CPU slot's critical
-    /// section, with a plain increment ([`SlubStat::inc_local`]); the others
-    /// are counted with an atomic add ([`SlubStat::inc`]). See the module
+    /// section, with a plain increment (`SlubStat::inc_local`); the others
+    /// are counted with an atomic add (`SlubStat::inc`). See the module
     /// documentation.
     pub const fn counted_in_cpu_section(self) -> bool {
         matches!(

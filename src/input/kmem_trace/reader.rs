@@ -36,7 +36,7 @@ pub fn maybe_gunzip<'a, R: BufRead + 'a>(mut reader: R) -> io::Result<Box<dyn Bu
 }
 
 /// Opens `path` (`-` is stdin), gunzipping transparently. A gzip file is
-/// decompressed on a thread of its own ([`ThreadedGunzip`]), so the parse
+/// decompressed on a thread of its own (`ThreadedGunzip`), so the parse
 /// overlaps the decompression; the bytes read are the same.
 pub fn open_path(path: &Path) -> io::Result<Box<dyn BufRead + 'static>> {
     if path.as_os_str() == "-" {

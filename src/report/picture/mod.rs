@@ -1,10 +1,10 @@
 //! A picture of the report that answers where the schemes differ.
 //!
 //! By default only the sets of names whose partition or slab pages differ
-//! between the merging schemes are drawn ([`rows`]): one column per scheme,
+//! between the merging schemes are drawn (`rows`): one column per scheme,
 //! one box per group of the set's names, each with the objects, pages and KiB
 //! its directory holds at the workload's peak, the per-group table's figures.
-//! Above them, a bar chart of each scheme's slab memory ([`chart`]: with
+//! Above them, a bar chart of each scheme's slab memory (`chart`: with
 //! `--seeds`, the median and the min–max range), and a legend of the box
 //! kinds that are drawn, no others. With [`PictureOptions::all_groups`]
 //! (`--verbose`) every set that shares storage somewhere is drawn. The HTML

@@ -14,15 +14,15 @@
 //! read-modify-write and no fence: `tcmalloc`'s per-CPU caches are built the
 //! same way.
 //!
-//! The sections here work on a [`PcsSlot`]: a sheaf pop (`alloc_from_pcs()`'s
+//! The sections here work on a `PcsSlot`: a sheaf pop (`alloc_from_pcs()`'s
 //! hit), a sheaf push (`free_to_pcs()`'s hit) and taking the slot's local lock
 //! for a slow path (`local_trylock()`). Every section works on the sheaf
 //! named by the slot's `active` word: the main sheaf while the slot is open,
-//! a *closed sheaf* (empty and full at once: [`locked`], [`stopped`]) while
+//! a *closed sheaf* (empty and full at once: `locked`, `stopped`) while
 //! a slow path or a remote holds it, so that pops and pushes miss by their
 //! own size tests and test no lock word. The lock section closes the slot
-//! with [`locked`] (its commit); the remote side (`flush_all()`, the barn,
-//! statistics) swaps in [`stopped`] and then calls
+//! with `locked` (its commit); the remote side (`flush_all()`, the barn,
+//! statistics) swaps in `stopped` and then calls
 //! `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ)` on the slot's CPU,
 //! which aborts any section in flight there, so that afterwards every
 //! section sees the closed sheaf. `design/allocator.md` ("Real CPUs") has
@@ -37,12 +37,12 @@
 //! first test (of that word, which they load anyway) sends every call to
 //! the virtual CPUs' entry without arming anything. In a process with rseq,
 //! a holder on the virtual CPUs (or not usable) names the *not-rseq slots*
-//! ([`not_rseq_slots`]): one per possible CPU, whose `active` word is a
+//! (`not_rseq_slots`): one per possible CPU, whose `active` word is a
 //! closed sheaf of its own, so that its sections miss on their size tests
 //! and the miss stubs tell "not real CPUs" apart (it is `CLOSED[2]`). The hit path therefore
 //! loads no mode word and no slot count. A thread whose own registration
 //! failed reads `cpu_id == -2` (or `-1`): sign-extended, that lands on the
-//! not-rseq guard slots before every slot array ([`GUARD_SLOTS`]), which
+//! not-rseq guard slots before every slot array (`GUARD_SLOTS`), which
 //! send it to the virtual CPUs' entry too.
 
 use std::ptr::NonNull;
