@@ -286,7 +286,9 @@ impl Drop for PageAllocator {
 /// at: the base and the descriptor and owner words of an address.
 #[cfg(all(test, not(loom)))]
 pub(crate) mod test_support {
-    pub(crate) use super::range::{BASE, lookup_word};
+    #[cfg(not(feature = "dynamic-base"))]
+    pub(crate) use super::range::BASE;
+    pub(crate) use super::range::lookup_word;
 
     /// The world id recorded for the page holding `addr` (0: none).
     pub(crate) fn owner(addr: usize) -> u32 {
