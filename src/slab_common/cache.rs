@@ -256,7 +256,7 @@ impl KmemCache {
         }
         self.nr_virtual_sheaves.store(if rseq { 0 } else { slots.len() }, Ordering::Relaxed);
         self.virtual_sheaves.store(if rseq { NonNull::dangling().as_ptr() } else { first }, Ordering::Relaxed);
-        let section_slots = storage_ref.map_or(rseq::not_rseq_slots(), |s| s.cpu_sheaves.rseq_slots().base());
+        let section_slots = storage_ref.map_or(rseq::not_rseq_slots(), |s| s.cpu_sheaves.section_base());
         self.cpu_sheaves.store(section_slots, Ordering::Relaxed);
         self.storage.store(storage, Ordering::Release);
     }
@@ -417,7 +417,7 @@ impl KmemCache {
         // compare inside the section: the page's home word (its slab's
         // storage's node, read from the memmap with no load of the slab)
         // against the CPU's home of this instance's storage. Any object of
-        // another cache, of a large allocation (`large_home`), of an
+        // another cache, of a large allocation (`large_words`), of an
         // unusable instance (no slots) or of another node misses, and
         // `free_miss` tells which. No debug-flag test either: a cache with
         // `SLAB_CONSISTENCY_CHECKS` has no sheaves

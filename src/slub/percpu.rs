@@ -797,41 +797,9 @@ pub struct PerCpu<T> {
     slots: SlotArray<T>,
     /// Real-CPU mode: every local entry is a restartable sequence.
     rseq: bool,
-    /// The slots as a real-CPU section reads them from its holder: every
-    /// slab of the storage keeps a copy, for `kfree()`'s section.
-    rseq_slots: RseqSlots<T>,
 }
 
-/// The first real-CPU slot, or the not-rseq slots (`rseq::not_rseq_slots`)
-/// unless real-CPU mode: what an instance's `cpu_sheaves` and a slab's
-/// pages (`PageWords::slots`) give a section to index by the CPU
-/// (`rseq::pop`, `rseq::push`).
-/// The words a section reads it from are loom atomics under loom; this is
-/// only their source.
-pub(crate) struct RseqSlots<T> {
-    base: *const u8,
-    _slots: std::marker::PhantomData<*const Slot<T>>,
-}
-
-impl<T> RseqSlots<T> {
-    fn new(base: *const u8) -> RseqSlots<T> {
-        RseqSlots { base, _slots: std::marker::PhantomData }
-    }
-
-    /// The first slot's address, as a section indexes it.
-    pub(crate) fn base(&self) -> *mut u8 {
-        self.base.cast_mut()
-    }
-}
-
-// SAFETY: `base` points to slots that a `PerCpu` owns and hands out only
-// through its protocols; the copy is plain data.
-unsafe impl<T: Send> Send for RseqSlots<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Sync for RseqSlots<T> {}
-
-// SAFETY: `rseq_slots` points into `slots`, which the PerCpu owns; the rest
-// is as for the slots themselves.
+// SAFETY: as for the slots themselves, which the PerCpu owns.
 unsafe impl<T: Send> Send for PerCpu<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for PerCpu<T> {}
@@ -858,18 +826,13 @@ impl<T: SectionData> PerCpu<T> {
                 slot.active = AtomicUsize::new(open);
             }
         }
-        let rseq_slots = RseqSlots::new(if rseq { slots.as_ptr().cast() } else { crate::slub::rseq::not_rseq_slots() });
-        Ok(PerCpu { slots, rseq, rseq_slots })
+        Ok(PerCpu { slots, rseq })
     }
 
     /// No slots: a placeholder until [`PerCpu::new`]'s slots are installed
     /// (no entry may be attempted on it).
     pub(crate) fn empty() -> PerCpu<T> {
-        PerCpu {
-            slots: SlotArray::none(),
-            rseq: false,
-            rseq_slots: RseqSlots::new(crate::slub::rseq::not_rseq_slots()),
-        }
+        PerCpu { slots: SlotArray::none(), rseq: false }
     }
 
     /// Loom builds only: gives every slot a seeded bug (or none).
@@ -915,9 +878,13 @@ impl<T: SectionData> PerCpu<T> {
         self.slots[0].mode()
     }
 
-    /// The slots as a real-CPU section reads them (a slab's copy).
-    pub(crate) fn rseq_slots(&self) -> &RseqSlots<T> {
-        &self.rseq_slots
+    /// What a real-CPU section indexes by the CPU: the first slot in
+    /// real-CPU mode, else the not-rseq slots (`rseq::not_rseq_slots`),
+    /// on which every section misses as "not real CPUs". An instance's
+    /// `cpu_sheaves` and a slab's pages (`PageWords::slots`) hold a copy;
+    /// it never changes while the slots live.
+    pub(crate) fn section_base(&self) -> *mut u8 {
+        if self.rseq { self.slots.as_ptr().cast_mut().cast() } else { crate::slub::rseq::not_rseq_slots() }
     }
 
     /// Real-CPU mode: the slots are the machine's CPUs, entered by

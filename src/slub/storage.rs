@@ -62,20 +62,20 @@ pub(crate) struct KmemCacheNode {
 /// whose first field this is): `kfree()` reaches its world and its storage
 /// from it, with no load of the slab (its slots come from the page's own
 /// slots word, `PageWords::slots`). A large kmalloc allocation's pages
-/// name [`large_home`], whose world is none.
+/// name the static home of [`large_words`], whose world is none.
 #[repr(C)]
 pub(crate) struct NodeHome {
     /// The world's key (`Arc::as_ptr` of the world's memory, as
     /// `World::memory_addr`), for `kfree()`'s compare with its own world:
-    /// the range is shared by every world. 0 for [`large_home`].
+    /// the range is shared by every world. 0 for [`large_words`].
     pub(crate) world: usize,
     /// The storage this node is of (`slab->slab_cache` for `kfree()` on the
-    /// virtual CPUs); null for [`large_home`].
+    /// virtual CPUs); null for [`large_words`].
     pub(crate) storage: *const CacheStorage,
 }
 
 // SAFETY: written only while its storage is not shared yet (or never, for
-// `large_home`); the storage pointer is only dereferenced under the
+// `large_words`); the storage pointer is only dereferenced under the
 // storage's lifetime rules.
 unsafe impl Sync for NodeHome {}
 
@@ -287,7 +287,7 @@ impl CacheStorage {
     /// `kfree()`'s section indexes (installed before any slab exists, and
     /// fixed while the storage lives).
     pub(crate) fn page_words(&self, node: usize) -> PageWords {
-        PageWords { home: self.home(node), slots: self.cpu_sheaves.rseq_slots().base() }
+        PageWords { home: self.home(node), slots: self.cpu_sheaves.section_base() }
     }
 
     /// `s->inuse`, widened by every merge so far.

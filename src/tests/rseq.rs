@@ -182,10 +182,10 @@ fn kfree_takes_its_slots_from_the_page() {
     };
     let objects: Vec<_> = (0..200).map(|_| cache.alloc().unwrap()).collect();
     for o in &objects {
-        assert_eq!(slots_word(o.addr()), storage.cpu_sheaves.rseq_slots().base() as usize);
+        assert_eq!(slots_word(o.addr()), storage.cpu_sheaves.section_base() as usize);
     }
     assert_eq!(
-        storage.cpu_sheaves.rseq_slots().base() == rseq::not_rseq_slots(),
+        storage.cpu_sheaves.section_base() == rseq::not_rseq_slots(),
         storage.cpu_sheaves.mode() != Effective::Rseq,
         "the not-rseq slots exactly when the storage has no real-CPU slots"
     );

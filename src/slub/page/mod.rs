@@ -64,10 +64,10 @@ mod order {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PageWords {
     /// `CacheStorage::home` of the slab's node, or the large allocations'
-    /// `storage::large_home`.
+    /// `storage::large_words`.
     pub(crate) home: usize,
     /// The slab's storage's first real-CPU slot as its sections find it
-    /// (`PerCpu::rseq_slots`), or the not-rseq slots: what `kfree()`'s
+    /// (`PerCpu::section_base`), or the not-rseq slots: what `kfree()`'s
     /// section indexes by the CPU.
     pub(crate) slots: *const u8,
 }
@@ -155,7 +155,7 @@ pub(crate) unsafe fn virt_to_slab_fast(addr: usize) -> Option<NonNull<crate::slu
 }
 
 /// The home word of an allocated object's page (`CacheStorage::home` of
-/// its slab's node, `storage::large_home` for a large allocation's), for
+/// its slab's node, `storage::large_words` for a large allocation's), for
 /// the free fast paths: a shift and one load.
 ///
 /// # Safety

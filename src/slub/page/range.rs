@@ -14,13 +14,13 @@
 //! `virt_to_slab()` of an object is a shift and a load whatever the base.
 //! Right after the descriptors, at a constant distance, each page's *home*
 //! word: the address of its slab's storage's `kmem_cache_node` of the
-//! slab's node (`CacheStorage::home`), `storage::large_home` for a large
+//! slab's node (`CacheStorage::home`), `storage::large_words` for a large
 //! kmalloc allocation's, 0 for a page not in use. The kernel's `struct slab` overlays `struct page` in the memmap,
 //! so its free path reads the slab's fields from the memmap itself; the
 //! home word is that for the one field the free fast paths need, one load
 //! after the shift with no load of the slab. After the home words, each
 //! page's *slots* word: the first real-CPU slot of its storage (the
-//! storage's `RseqSlots` base, the not-rseq slots for a storage without
+//! storage's `PerCpu::section_base`, the not-rseq slots for a storage without
 //! real CPUs and for a large allocation). `kfree()`'s section reads it
 //! beside the home word, with the same index and no load in between, where
 //! the kernel's `kfree()` loads `slab->slab_cache` and then
@@ -286,11 +286,11 @@ fn home_of(addr: usize) -> *const std::sync::atomic::AtomicUsize {
     (desc_of(addr) as usize + DESC_BYTES) as *const _
 }
 
-/// The slots word of the page holding `addr`: [`HOME_BYTES`] past its
-/// home word.
+/// The slots word of the page holding `addr`: [`SLOTS_HOLDER_BASE`] past
+/// its descriptor, right after the home words.
 #[inline(always)]
 fn slots_of(addr: usize) -> *const std::sync::atomic::AtomicUsize {
-    (home_of(addr) as usize + HOME_BYTES) as *const _
+    (desc_of(addr) as usize + SLOTS_HOLDER_BASE) as *const _
 }
 
 #[inline(always)]
@@ -377,7 +377,7 @@ pub(crate) unsafe fn virt_to_slab_fast(addr: usize) -> Option<NonNull<Slab>> {
 }
 
 /// The home word of an allocated object's page, for the free fast paths:
-/// `CacheStorage::home` of its slab's node, `storage::large_home` for a
+/// `CacheStorage::home` of its slab's node, `storage::large_words` for a
 /// large kmalloc allocation's. A shift and one load, like [`virt_to_slab_fast`],
 /// and no load of the slab.
 ///
@@ -476,15 +476,16 @@ impl Range {
         let rw = libc::PROT_READ | libc::PROT_WRITE;
         let page_down = |a: usize| a & !(PAGE_SIZE - 1);
         let page_up = |a: usize| (a + PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
-        let desc = |o: usize| desc_of(self.base + o) as usize;
-        let home = |o: usize| home_of(self.base + o) as usize;
-        let slots = |o: usize| slots_of(self.base + o) as usize;
-        let owner = |o: usize| self.base - OWNER_BYTES + (o >> PAGE_SHIFT) * std::mem::size_of::<u32>();
+        // The metadata of data `offset..offset + len` in an array whose
+        // entry for data offset `o` is at `at(o)`.
+        let open_meta = |at: &dyn Fn(usize) -> usize| {
+            protect(page_down(at(offset)), page_up(at(offset + len)) - page_down(at(offset)), rw)
+        };
         protect(self.base + offset, len, rw)
-            && protect(page_down(desc(offset)), page_up(desc(offset + len)) - page_down(desc(offset)), rw)
-            && protect(page_down(home(offset)), page_up(home(offset + len)) - page_down(home(offset)), rw)
-            && protect(page_down(slots(offset)), page_up(slots(offset + len)) - page_down(slots(offset)), rw)
-            && protect(page_down(owner(offset)), page_up(owner(offset + len)) - page_down(owner(offset)), rw)
+            && open_meta(&|o| desc_of(self.base + o) as usize)
+            && open_meta(&|o| home_of(self.base + o) as usize)
+            && open_meta(&|o| slots_of(self.base + o) as usize)
+            && open_meta(&|o| self.base - OWNER_BYTES + (o >> PAGE_SHIFT) * std::mem::size_of::<u32>())
     }
 
     /// `__free_pages()` to the shared range; gives dirty memory back to the
